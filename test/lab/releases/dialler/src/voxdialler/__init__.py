@@ -1,0 +1,1 @@
+"""Dialler stand-in."""

@@ -1,0 +1,1 @@
+"""VoxCore worker stand-in."""
