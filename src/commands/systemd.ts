@@ -1,0 +1,39 @@
+import { argv, type Step } from './command.js';
+
+const unitShape = /^[A-Za-z0-9@._-]+$/;
+
+export function isValidUnit(unit: string): boolean {
+  return unitShape.test(unit) && !unit.startsWith('-');
+}
+
+export function restartUnit(unit: string): Step {
+  return { name: `restart ${unit}`, command: argv('systemctl', 'restart', '--', unit), timeoutMs: 120_000 };
+}
+
+/** One line per unit: active, inactive, failed, activating... Exit 3 just means "not all active". */
+export function unitStates(units: readonly string[]): Step {
+  return {
+    name: 'read unit states',
+    command: argv('systemctl', 'is-active', '--', ...(units as [string, ...string[]])),
+    okExitCodes: [3, 4],
+    readOnly: true,
+  };
+}
+
+export function unitEnabledStates(units: readonly string[]): Step {
+  return {
+    name: 'read unit enablement',
+    command: argv('systemctl', 'is-enabled', '--', ...(units as [string, ...string[]])),
+    okExitCodes: [1, 4],
+    readOnly: true,
+  };
+}
+
+export function journalTail(unit: string, lines: number): Step {
+  return {
+    name: `journal of ${unit}`,
+    command: argv('journalctl', '--no-pager', '--output=short-iso', '-n', String(lines), '-u', unit),
+    okExitCodes: [1],
+    readOnly: true,
+  };
+}

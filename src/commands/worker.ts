@@ -1,0 +1,117 @@
+import { all, argv, type Step } from './command.js';
+
+/** Fleet worker builders. Unit and socket names come from inventory patterns, never from constants. */
+export function workerUnit(pattern: string, index: number): string {
+  return pattern.replace('{i}', String(index));
+}
+
+export function workerSocket(pattern: string, index: number): string {
+  return pattern.replace('{i}', String(index));
+}
+
+/** Where a drained worker's socket is moved; the old process keeps serving its live call there. */
+export function drainedSocket(socket: string): string {
+  return `${socket}.draining`;
+}
+
+/**
+ * GET the health path over a Unix socket. Prints the body, a newline and the HTTP status.
+ * Any curl exit is an answer here (7: nothing listening, 28: timeout), so nothing throws.
+ */
+export function probeHealth(socket: string, healthPath: string, timeoutSeconds = 2): Step {
+  return {
+    name: `GET ${healthPath} over ${socket}`,
+    command: argv('curl', '-sS', '--max-time', String(timeoutSeconds), '-w', '\\n%{http_code}', '--unix-socket', socket, `http://localhost${healthPath}`),
+    okExitCodes: 'any',
+    readOnly: true,
+  };
+}
+
+/** The same probe for a TCP service (api, dialler). */
+export function probeHealthUrl(url: string, timeoutSeconds = 2): Step {
+  return {
+    name: `GET ${url}`,
+    command: argv('curl', '-sS', '--max-time', String(timeoutSeconds), '-w', '\\n%{http_code}', url),
+    okExitCodes: 'any',
+    readOnly: true,
+  };
+}
+
+/**
+ * Drain by moving the socket aside: nginx can no longer connect to the worker, so no new call reaches
+ * it, no reload resets max_conns counters, and the live call goes on over the moved path.
+ * A placeholder with the socket's owner takes the old path, so uvicorn's unconditional unlink of its
+ * socket at shutdown succeeds instead of failing the unit's stop. Exit 1: there was no socket.
+ */
+export function drainWorker(socket: string): Step {
+  const moved = drainedSocket(socket);
+  return {
+    name: `drain ${socket}`,
+    command: all(
+      argv('test', '-S', socket),
+      argv('mv', '-T', '--', socket, moved),
+      argv('touch', '--', socket),
+      argv('chown', `--reference=${moved}`, '--', socket),
+    ),
+    okExitCodes: [1],
+  };
+}
+
+/** Put a drained worker that was not restarted back in rotation (rename over the placeholder). */
+export function undrainWorker(socket: string): Step {
+  return { name: `undrain ${socket}`, command: argv('mv', '-T', '--', drainedSocket(socket), socket) };
+}
+
+/** After the new process serves on the real path, the old socket file is garbage. */
+export function removeDrainedSocket(socket: string): Step {
+  return { name: `remove ${drainedSocket(socket)}`, command: argv('rm', '-f', '--', drainedSocket(socket)) };
+}
+
+/** Is the path a live socket (exit 0) or not (exit 1)? */
+export function socketExists(socket: string): Step {
+  return { name: `test -S ${socket}`, command: argv('test', '-S', socket), okExitCodes: [1], readOnly: true };
+}
+
+/** Reads only the one variable's line of an env file: the rest of it holds secrets. */
+export function readEnvVariable(file: string, name: string): Step {
+  return {
+    name: `read ${name} from ${file}`,
+    command: argv('grep', '-E', '-m', '1', `^${name}=`, '--', file),
+    okExitCodes: [1, 2],
+    readOnly: true,
+  };
+}
+
+export interface HealthProbe {
+  /** 0 when nothing answered */
+  httpStatus: number;
+  body?: HealthBody;
+  error?: string;
+}
+
+export interface HealthBody {
+  status?: string;
+  version?: string;
+  active_calls?: number;
+  max_calls?: number;
+  max_seen_calls?: number;
+  pid?: number;
+  workers?: number;
+  [key: string]: unknown;
+}
+
+export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
+  const cut = stdout.lastIndexOf('\n');
+  const status = Number(stdout.slice(cut + 1).trim());
+  const text = cut >= 0 ? stdout.slice(0, cut) : '';
+  if (!Number.isInteger(status) || status === 0) {
+    return { httpStatus: 0, error: stderr.trim().split('\n').pop() || 'no answer' };
+  }
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (body && typeof body === 'object' && !Array.isArray(body)) return { httpStatus: status, body: body as HealthBody };
+  } catch {
+    // a non-JSON answer is still an answer; the status code says how it went
+  }
+  return { httpStatus: status, error: `not JSON: ${text.slice(0, 120)}` };
+}

@@ -1,0 +1,56 @@
+/** What an operation tells its reporter. Reporters (TTY, plain, JSON) only format these. */
+export type WorkerPhase = 'drained' | 'idle' | 'restarted' | 'healthy' | 'skipped' | 'forced' | 'undrained';
+
+export type OperationEvent =
+  | { type: 'start'; operation: string; role: string; tag?: string; hosts: string[]; dryRun: boolean }
+  | { type: 'host'; host: string; phase: 'start' | 'done' | 'failed' | 'rolling-back' | 'rolled-back' | 'skipped'; message?: string }
+  | { type: 'step'; host: string; step: string; status: 'start' | 'done'; durationMs?: number }
+  | { type: 'worker'; host: string; worker: number; phase: WorkerPhase; message?: string }
+  | { type: 'command'; host: string; step: string; command: string }
+  | { type: 'warning'; host?: string; message: string }
+  | { type: 'info'; host?: string; message: string }
+  | { type: 'summary'; summary: OperationSummary };
+
+export interface WorkerTimeline {
+  host: string;
+  worker: number;
+  unit: string;
+  drainedAt?: number;
+  idleAt?: number;
+  restartedAt?: number;
+  healthyAt?: number;
+  /** drained -> healthy: the worker took no new calls */
+  outOfRotationMs?: number;
+  /** restart -> healthy: no process served this slot */
+  downtimeMs?: number;
+  /** version the worker ended on */
+  version?: string;
+  outcome: 'rolled' | 'skipped' | 'failed' | 'rolled-back' | 'untouched';
+}
+
+export interface HostOutcome {
+  host: string;
+  role: string;
+  from: string | null;
+  to: string;
+  outcome: 'success' | 'rolled-back' | 'failed' | 'interrupted' | 'not-started' | 'planned';
+  durationMs: number;
+  message?: string;
+}
+
+export interface OperationSummary {
+  operation: string;
+  role: string;
+  tag?: string;
+  startedAt: string;
+  durationMs: number;
+  exitCode: number;
+  hosts: HostOutcome[];
+  workers: WorkerTimeline[];
+}
+
+export interface Reporter {
+  emit(event: OperationEvent): void;
+  /** flush and stop any live display */
+  close(): Promise<void>;
+}

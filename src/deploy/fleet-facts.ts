@@ -1,0 +1,111 @@
+import pLimit from 'p-limit';
+import { currentTag, remoteTagExists } from '../commands/git.js';
+import { checkNginxConfig, dumpNginxConfig, type NginxFinding } from '../commands/nginx.js';
+import { freeDisk, parseFreeDiskMb } from '../commands/state.js';
+import { unitStates } from '../commands/systemd.js';
+import { parseHealthProbe, probeHealth, readEnvVariable, workerSocket, workerUnit, type HealthProbe } from '../commands/worker.js';
+import type { FleetRoleConfig } from '../config/schema.js';
+import type { LockHolder } from '../errors.js';
+import type { HostSession } from '../exec/executor.js';
+import { readHolder } from './locks.js';
+import { workerIndices } from '../plan/fleet.js';
+
+export interface WorkerFacts {
+  index: number;
+  unit: string;
+  socket: string;
+  active: string;
+  health: HealthProbe;
+}
+
+export interface FleetHostFacts {
+  host: string;
+  currentTag: string | null;
+  lock?: LockHolder;
+  freeMb?: number;
+  /** undefined when no tag was asked about */
+  tagOnOrigin?: boolean;
+  workers: WorkerFacts[];
+  nginx: NginxFinding[];
+  /** the value of the worker-count variable in the env file, if readable */
+  countVariable?: number;
+}
+
+export function isHealthy(probe: HealthProbe): boolean {
+  return probe.httpStatus === 200 && probe.body?.status === 'ok';
+}
+
+/** Everything preflight and status need from one fleet host, read in parallel over one connection. */
+export async function gatherFleetFacts(session: HostSession, role: FleetRoleConfig, tag?: string): Promise<FleetHostFacts> {
+  const count = session.host.workers ?? role.workers.count;
+  const indices = workerIndices(count);
+  const units = indices.map((i) => workerUnit(role.workers.unit, i));
+  const limit = pLimit(4);
+  const [lock, current, disk, states, nginx, countLine, tagResult, ...probes] = await Promise.all([
+    limit(() => readHolder(session)),
+    limit(() => session.run(currentTag(role.path))),
+    limit(() => session.run(freeDisk(role.path))),
+    limit(() => session.run(unitStates(units))),
+    limit(() => session.run(dumpNginxConfig())),
+    limit(() => (role.workers.envFile ? session.run(readEnvVariable(role.workers.envFile, role.workers.countVariable)) : Promise.resolve(undefined))),
+    limit(() => (tag ? session.run(remoteTagExists(role.path, tag)) : Promise.resolve(undefined))),
+    ...indices.map((i) => limit(() => session.run(probeHealth(workerSocket(role.workers.socket, i), role.health.path)))),
+  ]);
+  const activeLines = states.stdout.trim().split('\n');
+  const sockets = indices.map((i) => workerSocket(role.workers.socket, i));
+  const facts: FleetHostFacts = {
+    host: session.host.name,
+    currentTag: current.exitCode === 0 ? current.stdout.trim() : null,
+    workers: indices.map((index, n) => ({
+      index,
+      unit: units[n]!,
+      socket: sockets[n]!,
+      active: activeLines[n]?.trim() || 'unknown',
+      health: parseHealthProbe(probes[n]!.stdout, probes[n]!.stderr),
+    })),
+    nginx: checkNginxConfig(nginx.stdout + nginx.stderr, role.nginx.upstream, sockets, role.drain.timeoutSeconds),
+  };
+  if (lock) facts.lock = lock;
+  const free = parseFreeDiskMb(disk.stdout);
+  if (free !== undefined) facts.freeMb = free;
+  if (tagResult) facts.tagOnOrigin = tagResult.exitCode === 0;
+  const value = countLine?.exitCode === 0 ? Number(countLine.stdout.trim().split('=')[1]?.replace(/["']/g, '')) : NaN;
+  if (Number.isInteger(value)) facts.countVariable = value;
+  return facts;
+}
+
+export interface Judgement {
+  problems: string[];
+  warnings: string[];
+}
+
+/** Turn facts into refusals and warnings. Pure, so every rule has a unit test. */
+export function judgeFleetFacts(
+  facts: FleetHostFacts,
+  role: FleetRoleConfig,
+  options: { tag?: string; allowUnhealthy?: boolean; workers: number },
+): Judgement {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const host = facts.host;
+  if (facts.currentTag === null) {
+    problems.push(`${host}: ${role.path} is not checked out at a release tag, so there is nothing to roll back to`);
+  }
+  if (options.tag && facts.tagOnOrigin === false) problems.push(`${host}: tag ${options.tag} does not exist in origin`);
+  if (facts.freeMb !== undefined && facts.freeMb < role.minFreeDiskMb) {
+    problems.push(`${host}: only ${facts.freeMb} MiB free at ${role.path} (need ${role.minFreeDiskMb} MiB)`);
+  }
+  for (const worker of facts.workers) {
+    if (isHealthy(worker.health)) continue;
+    const why = worker.health.httpStatus ? `HTTP ${worker.health.httpStatus}` : (worker.health.error ?? 'no answer');
+    const line = `${host}: worker ${worker.index} (${worker.unit}, ${worker.active}) is unhealthy: ${why}`;
+    (options.allowUnhealthy ? warnings : problems).push(line);
+  }
+  for (const finding of facts.nginx) (finding.level === 'error' ? problems : warnings).push(`${host}: nginx: ${finding.message}`);
+  if (facts.countVariable !== undefined && facts.countVariable !== options.workers) {
+    warnings.push(
+      `${host}: ${role.workers.countVariable}=${facts.countVariable} but ${options.workers} workers are configured: /health reports the wrong capacity`,
+    );
+  }
+  return { problems, warnings };
+}

@@ -1,0 +1,150 @@
+/**
+ * The error taxonomy. Only the CLI entry point prints these and exits; everything below it throws.
+ * Each class owns one exit code, documented in the README ("Exit codes").
+ */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  lockHeld: 3,
+  healthGate: 4,
+  remoteCommand: 5,
+  unreachable: 6,
+  preflight: 7,
+  rollbackFailed: 8,
+  drainTimeout: 9,
+  interrupted: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export abstract class VoxopsError extends Error {
+  abstract readonly exitCode: ExitCodeValue;
+  /** One line an on-call engineer can run next. */
+  readonly next?: string;
+  constructor(message: string, options?: { cause?: unknown; next?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    if (options?.next) this.next = options.next;
+  }
+}
+
+export class ConfigError extends VoxopsError {
+  readonly exitCode = ExitCode.usage;
+  constructor(
+    message: string,
+    readonly problems: string[] = [],
+    options?: { next?: string },
+  ) {
+    super(message, options);
+  }
+}
+
+export class UsageError extends VoxopsError {
+  readonly exitCode = ExitCode.usage;
+}
+
+export interface LockHolder {
+  id: string;
+  user: string;
+  machine: string;
+  pid: number;
+  startedAt: string;
+  action: string;
+  tag?: string;
+  buildUrl?: string;
+}
+
+export class LockHeldError extends VoxopsError {
+  readonly exitCode = ExitCode.lockHeld;
+  constructor(
+    readonly host: string,
+    readonly holder: LockHolder | undefined,
+    options?: { next?: string },
+  ) {
+    super(`lock on ${host} is held by ${describeHolder(holder)}`, options);
+  }
+}
+
+export function describeHolder(holder: LockHolder | undefined): string {
+  if (!holder) return 'an unknown holder (lock directory without holder.json)';
+  const what = holder.tag ? `${holder.action} ${holder.tag}` : holder.action;
+  const build = holder.buildUrl ? `, build ${holder.buildUrl}` : '';
+  return `${holder.user}@${holder.machine} (pid ${holder.pid}, ${what}, since ${holder.startedAt}${build})`;
+}
+
+export interface CommandFacts {
+  host: string;
+  step: string;
+  command: string;
+  exitCode: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export class RemoteCommandError extends VoxopsError {
+  readonly exitCode = ExitCode.remoteCommand;
+  constructor(
+    readonly facts: CommandFacts,
+    options?: { cause?: unknown; next?: string },
+  ) {
+    const status = facts.signal ? `signal ${facts.signal}` : `exit ${facts.exitCode}`;
+    const tail = lastLine(facts.stderr) || lastLine(facts.stdout);
+    super(`${facts.host}: ${facts.step} failed (${status})${tail ? `: ${tail}` : ''}`, options);
+  }
+}
+
+export class UnreachableError extends VoxopsError {
+  readonly exitCode = ExitCode.unreachable;
+}
+
+export class HostKeyError extends VoxopsError {
+  readonly exitCode = ExitCode.unreachable;
+}
+
+export class PreflightError extends VoxopsError {
+  readonly exitCode = ExitCode.preflight;
+  constructor(
+    message: string,
+    readonly problems: string[] = [],
+    options?: { next?: string },
+  ) {
+    super(message, options);
+  }
+}
+
+export class HealthGateError extends VoxopsError {
+  readonly exitCode = ExitCode.healthGate;
+  constructor(
+    message: string,
+    readonly details: { host: string; worker?: number; journal?: string },
+    options?: { cause?: unknown; next?: string },
+  ) {
+    super(message, options);
+  }
+}
+
+export class RollbackFailedError extends VoxopsError {
+  readonly exitCode = ExitCode.rollbackFailed;
+}
+
+export class DrainTimeoutError extends VoxopsError {
+  readonly exitCode = ExitCode.drainTimeout;
+}
+
+export class InterruptedError extends VoxopsError {
+  readonly exitCode = ExitCode.interrupted;
+}
+
+export class InternalError extends VoxopsError {
+  readonly exitCode = ExitCode.internal;
+}
+
+export function lastLine(text: string): string {
+  const lines = text.trimEnd().split('\n');
+  return (lines[lines.length - 1] ?? '').trim().slice(0, 300);
+}
+
+export function tail(text: string, lines = 20): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

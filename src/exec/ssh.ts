@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
+import type { Step } from '../commands/command.js';
+import type { Host, ResolvedSsh } from '../config/inventory.js';
+import { HostKeyError, UnreachableError } from '../errors.js';
+import { checkResult, OutputBuffer, type CommandListener, type CommandResult, type Executor, type HostSession } from './executor.js';
+import {
+  appendKnownHost,
+  fingerprint,
+  keyTypeOf,
+  knownHostsName,
+  lookupKnownHosts,
+  readKnownHosts,
+  verifyHostKey,
+  type HostKeyVerdict,
+} from './known-hosts.js';
+import { renderCommand, withSudo } from './render.js';
+
+export interface SshExecutorOptions {
+  ssh: ResolvedSsh;
+  acceptNewHostKeys?: boolean;
+  onCommand?: CommandListener;
+}
+
+/** Host key algorithms to ask for, in the order known_hosts has them, so a known key is offered. */
+function hostKeyAlgorithms(types: string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const type of types) {
+    if (type === 'ssh-rsa') out.push('rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa');
+    else out.push(type);
+  }
+  return out.length > 0 ? [...new Set(out)] : undefined;
+}
+
+/** One ssh2 connection per host, reused by every command. Host keys are checked against known_hosts. */
+export class SshExecutor implements Executor {
+  constructor(private readonly options: SshExecutorOptions) {}
+
+  async connect(host: Host): Promise<HostSession> {
+    const { ssh } = this.options;
+    let jump: Client | undefined;
+    let sock: ConnectConfig['sock'];
+    if (ssh.jumpHost) {
+      const jumpTarget = { address: ssh.jumpHost.host, port: ssh.jumpHost.port, name: `jump host ${ssh.jumpHost.host}` };
+      jump = await this.open(jumpTarget, ssh.jumpHost.user ?? ssh.user);
+      sock = await new Promise<ClientChannel>((resolve, reject) =>
+        jump!.forwardOut('127.0.0.1', 0, host.address, host.port, (err, channel) =>
+          err ? reject(new UnreachableError(`${host.name}: jump host ${ssh.jumpHost!.host} cannot reach ${host.address}:${host.port}: ${err.message}`)) : resolve(channel),
+        ),
+      );
+    }
+    const client = await this.open({ address: host.address, port: host.port, name: host.name }, ssh.user, sock);
+    return new SshSession(host, client, jump, this.options);
+  }
+
+  private open(target: { address: string; port: number; name: string }, username: string, sock?: ConnectConfig['sock']): Promise<Client> {
+    const { ssh, acceptNewHostKeys } = this.options;
+    const name = knownHostsName(target.address, target.port);
+    const lookup = lookupKnownHosts(readKnownHosts(ssh.knownHosts), name);
+    let verdict: HostKeyVerdict | undefined;
+    let presented: Buffer | undefined;
+    const config: ConnectConfig = {
+      host: target.address,
+      port: target.port,
+      username,
+      readyTimeout: ssh.connectTimeoutSeconds * 1000,
+      keepaliveInterval: ssh.keepaliveSeconds * 1000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        presented = key;
+        verdict = verifyHostKey(lookup, key);
+        if (verdict === 'unknown' && acceptNewHostKeys) {
+          appendKnownHost(ssh.knownHosts, name, key);
+          return true;
+        }
+        return verdict === 'known';
+      },
+    };
+    const algorithms = hostKeyAlgorithms(lookup.keys.map((k) => k.type));
+    if (algorithms) config.algorithms = { serverHostKey: algorithms as never };
+    if (sock) config.sock = sock;
+    if (ssh.identityFile) {
+      try {
+        config.privateKey = readFileSync(ssh.identityFile);
+      } catch (error) {
+        return Promise.reject(new UnreachableError(`cannot read SSH identity ${ssh.identityFile}: ${(error as Error).message}`));
+      }
+    } else if (process.env.SSH_AUTH_SOCK) {
+      config.agent = process.env.SSH_AUTH_SOCK;
+    } else {
+      return Promise.reject(
+        new UnreachableError('no SSH credentials: set ssh.identityFile in the inventory or start an ssh-agent (SSH_AUTH_SOCK)'),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      client.once('ready', () => resolve(client));
+      client.once('error', (error: Error & { level?: string }) => {
+        client.end();
+        if (verdict && verdict !== 'known' && !(verdict === 'unknown' && acceptNewHostKeys)) {
+          const key = presented ? `${keyTypeOf(presented)} ${fingerprint(presented)}` : 'its key';
+          const why =
+            verdict === 'unknown'
+              ? `is not in ${ssh.knownHosts}`
+              : verdict === 'revoked'
+                ? 'is marked @revoked in known_hosts'
+                : `does not match the key recorded in ${ssh.knownHosts}: it CHANGED (possible man-in-the-middle, or the host was rebuilt)`;
+          reject(
+            new HostKeyError(`${target.name} (${name}): host key ${key} ${why}`, {
+              next:
+                verdict === 'unknown'
+                  ? 'verify the fingerprint out of band, then re-run with --accept-new-host-keys'
+                  : `verify the new fingerprint out of band, then remove the old entry: ssh-keygen -R '${name}' -f ${ssh.knownHosts}`,
+            }),
+          );
+          return;
+        }
+        const detail = error.level === 'client-authentication' ? 'authentication failed' : error.message;
+        reject(new UnreachableError(`${target.name} (${target.address}:${target.port}) is unreachable: ${detail}`, { cause: error }));
+      });
+      client.connect(config);
+    });
+  }
+}
+
+class SshSession implements HostSession {
+  private closed = false;
+  private lost: Error | undefined;
+
+  constructor(
+    readonly host: Host,
+    private readonly client: Client,
+    private readonly jump: Client | undefined,
+    private readonly options: SshExecutorOptions,
+  ) {
+    client.on('error', (error) => (this.lost = error));
+    client.on('close', () => {
+      this.lost ??= new Error('connection closed');
+    });
+  }
+
+  async run(step: Step): Promise<CommandResult> {
+    const rendered = renderCommand(step.command);
+    this.options.onCommand?.(this.host, step, rendered);
+    const wire = this.options.ssh.sudo ? withSudo(rendered) : rendered;
+    const timeoutMs = step.timeoutMs ?? this.options.ssh.commandTimeoutSeconds * 1000;
+    return checkResult(this.host, step, await this.exec(wire, step.stdin, timeoutMs));
+  }
+
+  private exec(wire: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {
+    if (this.lost || this.closed) {
+      return Promise.reject(new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost?.message ?? 'closed'})`));
+    }
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      this.client.exec(wire, (err, channel) => {
+        if (err) {
+          reject(new UnreachableError(`${this.host.name}: cannot open an SSH channel: ${err.message}`, { cause: err }));
+          return;
+        }
+        const stdout = new OutputBuffer();
+        const stderr = new OutputBuffer();
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          channel.signal('KILL');
+          channel.close();
+        }, timeoutMs);
+        channel.on('data', (d: Buffer) => stdout.push(d));
+        channel.stderr.on('data', (d: Buffer) => stderr.push(d));
+        channel.on('close', (code: number | null | undefined, signal?: string) => {
+          clearTimeout(timer);
+          if (this.lost && code == null && !timedOut) {
+            reject(new UnreachableError(`${this.host.name}: SSH connection lost during a command (${this.lost.message})`));
+            return;
+          }
+          resolve({
+            exitCode: timedOut ? null : (code ?? null),
+            ...(timedOut ? { signal: `timeout after ${Math.round(timeoutMs / 1000)}s` } : signal ? { signal } : {}),
+            stdout: stdout.toString(),
+            stderr: stderr.toString(),
+            durationMs: Date.now() - started,
+          });
+        });
+        channel.end(stdin ?? '');
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.end();
+    this.jump?.end();
+  }
+}
