@@ -80,9 +80,9 @@ export function loadInventory(file: string, environment?: string): Inventory {
 /** parse -> validate (every problem, with its key path and line) -> normalise for one environment */
 export function parseInventory(text: string, file: string, environment?: string): Inventory {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
+    const problems = doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`);
     throw new ConfigError(`${file}: not valid YAML`, problems, { next: `fix the YAML, then run voxops config check` });
   }
   const result = inventorySchema.safeParse(doc.toJS());

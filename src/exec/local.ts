@@ -35,6 +35,8 @@ export function runLocal(rendered: string, stdin: string | undefined, timeoutMs:
         durationMs: Date.now() - started,
       }),
     );
+    // a command that exits without reading its stdin is not an error
+    child.stdin.on('error', () => {});
     child.stdin.end(stdin ?? '');
   });
 }

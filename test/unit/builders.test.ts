@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { Step } from '../../src/commands/command.js';
+import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists } from '../../src/commands/git.js';
+import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
+import { isValidUnit, journalTail, restartUnit, unitStates } from '../../src/commands/systemd.js';
+import { compareTags, isValidTag, validateTag } from '../../src/commands/tag.js';
+import { drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
+import { renderCommand } from '../../src/exec/render.js';
+
+const r = (step: Step) => renderCommand(step.command);
+
+describe('tags', () => {
+  it('accepts release tags and refuses everything else before it reaches a shell', () => {
+    for (const tag of ['v1.4.2', 'v1.5.0', 'v0.0.1', 'v10.20.30', 'v1.5.1-badhealth', 'v2.0.0-rc.1']) expect(isValidTag(tag)).toBe(true);
+    for (const tag of ['1.5.0', 'v1.5', 'v01.5.0', 'v1.5.0;rm -rf /', 'v1.5.0 ', '--upload-pack=x', 'v1.5.0\n', 'v1.5.0-', 'main', 'v1.5.0+build', '$(id)']) {
+      expect(isValidTag(tag), tag).toBe(false);
+    }
+    expect(() => validateTag('v1.5.0;id')).toThrow(/not a release tag/);
+    expect(compareTags('v1.4.2', 'v1.5.0')).toBe(-1);
+    expect(compareTags('v1.5.1-badhealth', 'v1.5.1')).toBe(-1);
+  });
+});
+
+describe('builders', () => {
+  it('git', () => {
+    expect(r(fetchTags('/opt/voxcore'))).toBe('git -C /opt/voxcore fetch --quiet --tags --force origin');
+    expect(r(checkoutTag('/opt/voxcore', 'v1.5.0'))).toBe('git -C /opt/voxcore checkout --quiet --detach refs/tags/v1.5.0');
+    expect(r(headAndTagCommits('/opt/voxcore', 'v1.5.0'))).toBe("git -C /opt/voxcore rev-parse HEAD 'refs/tags/v1.5.0^{commit}'");
+    expect(r(currentTag('/opt/voxcore'))).toBe('git -C /opt/voxcore describe --tags --exact-match HEAD');
+    expect(remoteTagExists('/opt/voxcore', 'v1.5.0').okExitCodes).toEqual([2]);
+    expect(r(install('/opt/vox core', [['uv', 'sync', '--frozen']]))).toBe("cd '/opt/vox core' && uv sync --frozen");
+    expect(r(install('/opt/console', [['npm', 'ci'], ['npm', 'run', 'build']]))).toBe('cd /opt/console && { npm ci && npm run build; }');
+  });
+
+  it('systemd', () => {
+    expect(r(restartUnit('voxcore@2'))).toBe('systemctl restart -- voxcore@2');
+    expect(r(unitStates(['voxcore@1', 'voxcore@2']))).toBe('systemctl is-active -- voxcore@1 voxcore@2');
+    expect(r(journalTail('voxcore@3', 30))).toBe('journalctl --no-pager --output=short-iso -n 30 -u voxcore@3');
+    expect(isValidUnit('cxbcore@12')).toBe(true);
+    expect(isValidUnit('-voxcore')).toBe(false);
+    expect(isValidUnit('vox core')).toBe(false);
+  });
+
+  it('workers come from inventory patterns', () => {
+    expect(workerUnit('cxbcore@{i}', 7)).toBe('cxbcore@7');
+    expect(workerSocket('/tmp/cxbcore_{i}.sock', 7)).toBe('/tmp/cxbcore_7.sock');
+    expect(r(probeHealth('/tmp/voxcore_1.sock', '/health'))).toBe(
+      "curl -sS --max-time 2 -w '\\n%{http_code}' --unix-socket /tmp/voxcore_1.sock http://localhost/health",
+    );
+    expect(r(drainWorker('/tmp/voxcore_1.sock'))).toBe(
+      'test -S /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && touch -- /tmp/voxcore_1.sock && chown --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock',
+    );
+    expect(r(undrainWorker('/tmp/voxcore_1.sock'))).toBe('mv -T -- /tmp/voxcore_1.sock.draining /tmp/voxcore_1.sock');
+    expect(r(readEnvVariable('/opt/voxcore/.env', 'VOXCORE_WORKERS'))).toBe("grep -E -m 1 '^VOXCORE_WORKERS=' -- /opt/voxcore/.env");
+  });
+
+  it('lock and history', () => {
+    const holder = { id: 'abc123', user: 'ci', machine: 'jenkins', pid: 42, startedAt: '2026-01-01T00:00:00Z', action: 'deploy', tag: 'v1.5.0' };
+    const lock = acquireLock(holder);
+    expect(r(lock)).toBe(
+      'mkdir -p /var/lib/voxops && dd of=/var/lib/voxops/lock.abc123.tmp status=none && { { ln -- /var/lib/voxops/lock.abc123.tmp /var/lib/voxops/lock.json && rm -f -- /var/lib/voxops/lock.abc123.tmp; } || { rm -f -- /var/lib/voxops/lock.abc123.tmp && false; }; }',
+    );
+    expect(JSON.parse(lock.stdin!)).toEqual(holder);
+    expect(r(releaseOwnLock('abc123'))).toBe(`grep -qF '"id":"abc123"' -- /var/lib/voxops/lock.json && rm -f -- /var/lib/voxops/lock.json`);
+    const entry = { at: 'now', host: 'f1', role: 'fleet', action: 'deploy' as const, from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' as const, durationMs: 5, user: 'ci' };
+    expect(parseHistory(`${appendHistory(entry).stdin}{torn\n${appendHistory(entry).stdin}`)).toEqual([entry, entry]);
+  });
+});
+
+describe('parsers', () => {
+  it('health probe output', () => {
+    expect(parseHealthProbe('{"status":"ok","version":"v1.5.0","active_calls":0,"pid":12}\n200')).toEqual({
+      httpStatus: 200,
+      body: { status: 'ok', version: 'v1.5.0', active_calls: 0, pid: 12 },
+    });
+    expect(parseHealthProbe('Internal Server Error\n500')).toMatchObject({ httpStatus: 500, error: expect.stringMatching(/not JSON/) });
+    expect(parseHealthProbe('\n000', 'curl: (7) Failed to connect')).toEqual({ httpStatus: 0, error: 'curl: (7) Failed to connect' });
+  });
+
+  it('df output', () => {
+    expect(parseFreeDiskMb('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 263174212 23000000 83886080 22% /\n')).toBe(81920);
+    expect(parseFreeDiskMb('garbage')).toBeUndefined();
+  });
+});

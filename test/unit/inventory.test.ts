@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { hostsForRole, parseInventory, findInventoryFile } from '../../src/config/inventory.js';
+import { ConfigError } from '../../src/errors.js';
+
+const examplePath = resolve('examples/voxops.yaml');
+const example = readFileSync(examplePath, 'utf8');
+
+function problemsOf(text: string): string[] {
+  try {
+    parseInventory(text, '/inv/voxops.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('inventory', () => {
+  it('accepts the documented example, with defaults and per-host worker counts', () => {
+    const staging = parseInventory(example, examplePath);
+    expect(staging.environment).toBe('staging');
+    expect(staging.roles.fleet?.workers.unit).toBe('voxcore@{i}');
+    expect(staging.roles.fleet?.health.pollMilliseconds).toBe(50);
+    expect(staging.ssh.sudo).toBe(true);
+    const production = parseInventory(example, examplePath, 'production');
+    expect(hostsForRole(production, 'fleet').map((h) => [h.name, h.workers])).toEqual([
+      ['fleet-1', 16],
+      ['fleet-2', 8],
+    ]);
+    expect(production.ssh.jumpHost).toEqual({ host: 'bastion.example.com', port: 22, user: 'ops' });
+  });
+
+  it('is a CXB Core inventory by changing settings only', () => {
+    const doc = parse(example);
+    doc.roles.fleet.workers.unit = 'cxbcore@{i}';
+    doc.roles.fleet.workers.socket = '/tmp/cxbcore_{i}.sock';
+    doc.roles.fleet.workers.countVariable = 'CXBCORE_WORKERS';
+    const inv = parseInventory(JSON.stringify(doc), '/inv/cxb.yaml');
+    expect(inv.roles.fleet?.workers.socket).toBe('/tmp/cxbcore_{i}.sock');
+  });
+
+  it('collects every problem with its key path and line, unknown keys included', () => {
+    const problems = problemsOf(`roles:
+  fleet:
+    repo: r
+    path: relative/path
+    install: [[uv, sync]]
+    workers: { count: 0, unit: "voxcore-{i}", socket: /tmp/x.sock }
+    colour: blue
+environments:
+  prod:
+    hosts:
+      fleet:
+        - { name: "bad name", address: 10.0.0.1 }
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'roles.fleet.path: must be an absolute path (line 4)',
+        expect.stringMatching(/^roles\.fleet\.workers\.count: .*>=1.* \(line 6\)$/),
+        expect.stringMatching(/^roles\.fleet\.workers\.unit: must look like name@\{i\}/),
+        expect.stringMatching(/^roles\.fleet\.workers\.socket: must contain \{i\}/),
+        'roles.fleet.colour: unknown key (line 7)',
+        expect.stringMatching(/^environments\.prod\.hosts\.fleet\[0\]\.name: must be letters/),
+      ]),
+    );
+    expect(problems).toHaveLength(6);
+  });
+
+  it('rejects hosts for a role that has no settings, and workers on non-fleet hosts', () => {
+    const problems = problemsOf(`roles: {}
+environments:
+  prod:
+    hosts:
+      api: [{ name: app1, address: 10.0.0.2, workers: 3 }]
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(/^environments\.prod\.hosts\.api: role "api" has hosts but no roles\.api section/),
+      'environments.prod.hosts.api[0].workers: only fleet hosts have workers',
+    ]);
+  });
+
+  it('reports YAML syntax errors with a line', () => {
+    expect(problemsOf('roles: {\n  fleet: [\n')[0]).toMatch(/^line \d+:/);
+  });
+
+  it('needs an environment when there are several and no default', () => {
+    const doc = parse(example);
+    delete doc.defaultEnvironment;
+    expect(() => parseInventory(JSON.stringify(doc), '/inv/x.yaml')).toThrow(/more than one environment/);
+    expect(() => parseInventory(example, '/inv/x.yaml', 'nope')).toThrow(/unknown environment "nope"/);
+  });
+
+  it('finds the file by flag, then VOXOPS_INVENTORY, then ./voxops.yaml', () => {
+    expect(findInventoryFile(examplePath, {})).toBe(examplePath);
+    expect(findInventoryFile(undefined, { VOXOPS_INVENTORY: examplePath })).toBe(examplePath);
+    expect(findInventoryFile(undefined, {}, resolve('examples'))).toBe(examplePath);
+    expect(() => findInventoryFile(undefined, {}, '/nonexistent')).toThrow(/inventory not found.*default/);
+  });
+
+  it('selects hosts by name and refuses unknown names', () => {
+    const inv = parseInventory(example, examplePath, 'production');
+    expect(hostsForRole(inv, 'fleet', ['fleet-2']).map((h) => h.name)).toEqual(['fleet-2']);
+    expect(() => hostsForRole(inv, 'fleet', ['fleet-9'])).toThrow(/no fleet host named fleet-9/);
+  });
+});

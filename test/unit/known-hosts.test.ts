@@ -1,0 +1,42 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { keyTypeOf, knownHostsName, lookupKnownHosts, verifyHostKey } from '../../src/exec/known-hosts.js';
+
+/** An ssh-ed25519 wire blob: string "ssh-ed25519", string key(32). */
+function ed25519Blob(): Buffer {
+  const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const type = Buffer.from('ssh-ed25519');
+  const len = (b: Buffer) => Buffer.from([0, 0, 0, b.length]);
+  return Buffer.concat([len(type), type, len(raw), raw]);
+}
+
+function hashed(name: string): string {
+  const salt = Buffer.from('0123456789abcdef0123');
+  return `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
+}
+
+describe('known_hosts', () => {
+  const key = ed25519Blob();
+  const other = ed25519Blob();
+  const line = (hosts: string, blob = key) => `${hosts} ssh-ed25519 ${blob.toString('base64')}`;
+
+  it('names non-standard ports the way OpenSSH does', () => {
+    expect(knownHostsName('10.0.0.1', 22)).toBe('10.0.0.1');
+    expect(knownHostsName('10.0.0.1', 2222)).toBe('[10.0.0.1]:2222');
+  });
+
+  it('verifies plain, listed, wildcard and hashed entries', () => {
+    for (const text of [line('10.0.0.1'), line('fleet1,10.0.0.1'), line('10.0.0.*'), line(hashed('10.0.0.1'))]) {
+      expect(verifyHostKey(lookupKnownHosts(`# comment\n${text}\n`, '10.0.0.1'), key), text).toBe('known');
+    }
+    expect(keyTypeOf(key)).toBe('ssh-ed25519');
+  });
+
+  it('tells unknown from changed from revoked', () => {
+    expect(verifyHostKey(lookupKnownHosts(line('10.0.0.2'), '10.0.0.1'), key)).toBe('unknown');
+    expect(verifyHostKey(lookupKnownHosts(line('10.0.0.1', other), '10.0.0.1'), key)).toBe('changed');
+    expect(verifyHostKey(lookupKnownHosts(line('[10.0.0.1]:2222'), '10.0.0.1'), key)).toBe('unknown');
+    expect(verifyHostKey(lookupKnownHosts(`${line('10.0.0.1')}\n@revoked ${line('*')}`, '10.0.0.1'), key)).toBe('revoked');
+    expect(verifyHostKey(lookupKnownHosts(line('10.0.0.*,!10.0.0.1'), '10.0.0.1'), key)).toBe('unknown');
+  });
+});
