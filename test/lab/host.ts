@@ -177,9 +177,12 @@ export function isRunning(name: string): boolean {
   const pid = readPid(name);
   if (!pid) return false;
   try {
-    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-    return comm === 'systemd-nspawn' && cg.includes(`/${CGROUP_NAME}/${name}`);
+    // A killed nspawn can linger as a zombie when PID 1 is slow to reap: that is not running.
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    return /^Name:\s+systemd-nspawn$/m.test(status) && state !== 'Z' && state !== 'X' &&
+      cg.includes(`/${CGROUP_NAME}/${name}`) && labProcesses(name).length > 1;
   } catch {
     return false;
   }
@@ -248,6 +251,17 @@ export async function stopHost(name: string, { graceMs = 8000 } = {}): Promise<v
   rmSync(`/run/systemd/nspawn/propagate/${name}`, { recursive: true, force: true });
 }
 
+/** nspawn creates these on first use; remove them again when they are empty. */
+export function removeNspawnRunDirs(): void {
+  for (const d of ['/run/systemd/nspawn/propagate', '/run/systemd/nspawn/locks', '/run/systemd/nspawn']) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* absent or not empty: not ours to touch */
+    }
+  }
+}
+
 // ---------------------------------------------------------------- discovery (for teardown)
 
 /** Every host name the lab left anything behind for: pid files, cgroups, netns, veths, mounts. */
@@ -277,6 +291,7 @@ export async function removeLabWide(): Promise<void> {
   if ((await run('ip', ['link', 'show', BRIDGE], { allowFail: true })).code === 0) await run('ip', ['link', 'delete', BRIDGE]);
   await unmountUnder(join(RUN_DIR, 'hosts'));
   for (const d of cgroupDirs()) rmCgroupTree(d);
+  removeNspawnRunDirs();
   rmSync(RUN_DIR, { recursive: true, force: true });
 }
 
