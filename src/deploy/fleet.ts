@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Step } from '../commands/command.js';
-import { appendHistory, type HistoryEntry } from '../commands/state.js';
+import { acquireLock, appendHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
 import { validateTag } from '../commands/tag.js';
 import { hostsForRole } from '../config/inventory.js';
 import type { FleetRoleConfig } from '../config/schema.js';
@@ -154,7 +154,7 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
   const show = (step: Step, prefix = '') =>
     ctx.reporter.emit({ type: 'command', host, step: step.name, command: `${prefix}${renderCommand(step.command)}` });
   ctx.reporter.emit({ type: 'info', host, message: `plan: ${plan.from ?? '(no tag)'} -> ${plan.to}, batches ${JSON.stringify(plan.batches)}` });
-  show({ name: 'take the deploy lock', command: { kind: 'argv', argv: ['ln', '/var/lib/voxops/lock.<id>.tmp', '/var/lib/voxops/lock.json'] } });
+  show(acquireLock(makeHolder(ctx.env, 'deploy', plan.to)));
   for (const step of Object.values(plan.release)) show(step);
   for (const batch of plan.batches) {
     for (const index of batch) {
@@ -166,7 +166,8 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
       show(w.cleanup);
     }
   }
-  show({ name: 'record history', command: { kind: 'argv', argv: ['dd', 'of=/var/lib/voxops/history.jsonl', 'oflag=append', 'conv=notrunc', 'status=none'] } });
+  show(appendHistory({ at: '', host, role: 'fleet', action: 'deploy', from: plan.from, to: plan.to, outcome: 'success', durationMs: 0, user: '' }));
+  show(releaseOwnLock('<id>'));
 }
 
 async function runRelease(ctx: OperationContext, session: HostSession, release: ReleaseSteps, tag: string, skipFetch = false): Promise<void> {

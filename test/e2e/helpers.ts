@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { expect } from 'vitest';
+import { labExec, readLab } from '../lab/lab.js';
+
+export const inventoryFile = resolve('.lab/voxops.yaml');
+
+export interface VoxopsRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  events: Record<string, unknown>[];
+}
+
+/** Run the real CLI binary, as Jenkins would: a separate process, no TTY. */
+export function voxops(args: string[], options: { env?: NodeJS.ProcessEnv; signalAfterMs?: { signal: NodeJS.Signals; ms: number } } = {}): Promise<VoxopsRun> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [resolve('bin/voxops'), ...args], {
+      env: { ...process.env, CI: 'true', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+    if (options.signalAfterMs) setTimeout(() => child.kill(options.signalAfterMs!.signal), options.signalAfterMs.ms);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      const events = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      done({ code, stdout, stderr, events });
+    });
+  });
+}
+
+export function fleetHosts(): string[] {
+  return readLab().hosts.filter((h) => h.role === 'fleet').map((h) => h.name);
+}
+
+export function workerCount(host: string): number {
+  return readLab().hosts.find((h) => h.name === host)?.workers ?? 4;
+}
+
+export interface WorkerHealth {
+  index: number;
+  status?: string;
+  version?: string;
+  pid?: number;
+  active_calls?: number;
+  max_seen_calls?: number;
+  httpStatus: number;
+}
+
+/** /health of every worker of a host, straight over its socket (not through voxops). */
+export async function workerHealth(host: string): Promise<WorkerHealth[]> {
+  const n = workerCount(host);
+  const script = Array.from({ length: n }, (_, k) => `printf '%s\\n' "$(curl -s --max-time 2 -w ' %{http_code}' --unix-socket /tmp/voxcore_${k + 1}.sock http://localhost/health)"`).join('\n');
+  const result = await labExec(host, script);
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line, k) => {
+      const cut = line.lastIndexOf(' ');
+      const httpStatus = Number(line.slice(cut + 1)) || 0;
+      try {
+        return { index: k + 1, httpStatus, ...(JSON.parse(line.slice(0, cut)) as object) };
+      } catch {
+        return { index: k + 1, httpStatus };
+      }
+    });
+}
+
+/**
+ * Put a fleet host back on a release without voxops (plain git + systemctl, no load running):
+ * each test starts from the same known state, whatever the previous one left.
+ */
+export async function resetFleetHost(host: string, tag = 'v1.4.2'): Promise<void> {
+  const n = workerCount(host);
+  const units = Array.from({ length: n }, (_, k) => `voxcore@${k + 1}`).join(' ');
+  const script = `set -e
+rm -f /var/lib/voxops/lock.json /var/lib/voxops/lock.*.tmp /tmp/voxcore_*.sock.draining
+cd /opt/voxcore
+git checkout -q --detach refs/tags/${tag}
+sh scripts/install.sh >/dev/null 2>&1
+systemctl restart ${units}
+for attempt in $(seq 1 200); do
+  ok=1
+  for i in $(seq 1 ${n}); do
+    curl -s --max-time 1 --unix-socket /tmp/voxcore_$i.sock http://localhost/health | grep -q '"version": *"${tag}"' || ok=0
+  done
+  [ "$ok" = 1 ] && exit 0
+  sleep 0.1
+done
+echo "workers not healthy on ${tag}" >&2
+exit 1`;
+  const result = await labExec(host, script, { timeoutMs: 120_000 });
+  expect(result.code, `${host}: reset to ${tag}: ${result.stderr}`).toBe(0);
+}
+
+export async function currentTagOf(host: string): Promise<string> {
+  const r = await labExec(host, ['git', '-C', '/opt/voxcore', 'describe', '--tags', '--exact-match', 'HEAD']);
+  return r.stdout.trim();
+}
+
+export async function lastHistory(host: string): Promise<Record<string, unknown> | undefined> {
+  const r = await labExec(host, ['tail', '-n', '1', '/var/lib/voxops/history.jsonl']);
+  return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined;
+}
