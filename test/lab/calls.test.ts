@@ -128,6 +128,15 @@ describe('runCalls scheduling', () => {
     expect(stats.completed).toBe(stats.started);
   });
 
+  it('refills a load slot at once after a short completed call, and after a pause after a refusal', async () => {
+    const fast = await runCalls({ targets: [`${base}/call`], durationSeconds: 0.5, load: 1, capacity: 1, holdSeconds: [0, 0] });
+    expect(fast.started).toBeGreaterThan(10);
+    expect(fast.completed).toBe(fast.started);
+    const refused = await runCalls({ targets: [`${base}/busy`], durationSeconds: 0.5, load: 1, capacity: 1, holdSeconds: [0, 0] });
+    expect(refused.started).toBeLessThanOrEqual(3);
+    expect(refused.rejected).toBe(refused.started);
+  });
+
   it('starts rate x duration calls round-robin over the targets', async () => {
     const a = `${base}/call`;
     const b = `${base}/call?b`;

@@ -136,7 +136,7 @@ function validate(opts: RunCallsOptions): void {
   const problems: string[] = [];
   if (!Array.isArray(opts.targets) || opts.targets.length === 0) problems.push('targets: at least one URL');
   for (const t of opts.targets ?? []) {
-    if (!/^wss?:\/\//.test(t)) problems.push(`targets: not a ws:// or wss:// URL: ${t}`);
+    if (!/^(wss?:\/\/|ws\+unix:)/.test(t)) problems.push(`targets: not a ws://, wss:// or ws+unix: URL: ${t}`);
   }
   const d = opts.durationSeconds;
   if (!(Number.isFinite(d) && d > 0 && d <= MAX_DURATION_SECONDS)) {
@@ -280,7 +280,8 @@ function placeCall(
       } else if (hangingUp) {
         finish('dropped', { code, reason: lastError ?? 'connection lost while hanging up' });
       } else {
-        finish('dropped', { code, reason: lastError ?? `server ended the call (${code})` });
+        const why = code === 1006 ? 'connection lost without a close frame' : 'the server ended the call';
+        finish('dropped', { code, reason: lastError ?? why });
       }
     });
   });
@@ -334,11 +335,12 @@ export async function runCalls(opts: RunCallsOptions): Promise<CallStats> {
   } else {
     rate ??= 1;
   }
-  // Load slots restart no faster than every retryDelayMs/FAST_END_MS, so this bound is never the
-  // limiting factor of a healthy run; it only caps a misbehaving one.
+  // A load slot restarts no faster than its shortest call (a completed call lasts at least the
+  // minimum hold; a quick failure waits retryDelayMs), so this bound only caps a misbehaving run.
+  const slotPeriodMs = Math.max(1, Math.min(retryDelayMs, FAST_END_MS, holdMin * 1000));
   const naturalMax =
     targetConcurrency !== undefined
-      ? targetConcurrency * (Math.ceil(durationMs / Math.min(retryDelayMs, FAST_END_MS)) + 1)
+      ? targetConcurrency * (Math.ceil(durationMs / slotPeriodMs) + 1)
       : Math.ceil((rate as number) * opts.durationSeconds);
   const maxCalls = Math.min(opts.maxCalls ?? naturalMax, naturalMax);
 
@@ -389,7 +391,7 @@ export async function runCalls(opts: RunCallsOptions): Promise<CallStats> {
     const refill = (record: CallRecord): void => {
       if (!mayStart()) return;
       const lasted = (record.endMs ?? now()) - record.startMs;
-      if (lasted < FAST_END_MS) later(retryDelayMs, () => mayStart() && startCall(refill));
+      if (record.outcome !== 'completed' && lasted < FAST_END_MS) later(retryDelayMs, () => mayStart() && startCall(refill));
       else startCall(refill);
     };
     for (let i = 0; i < targetConcurrency; i += 1) {

@@ -34,6 +34,7 @@ WORKERS = int(os.environ.get("VOXCORE_WORKERS", "1"))
 TICK_SECONDS = int(os.environ.get("VOXCORE_TICK_MS", "500")) / 1000
 SOCKET_PATTERN = os.environ.get("VOXCORE_SOCKET_PATTERN", "/tmp/voxcore_{i}.sock")
 PROBE_TIMEOUT = float(os.environ.get("VOXCORE_PROBE_TIMEOUT", "0.5"))
+BUSY_GRACE = int(os.environ.get("VOXCORE_BUSY_GRACE_MS", "250")) / 1000
 
 
 def _log(msg: str) -> None:
@@ -60,6 +61,8 @@ class Calls:
         self.active = 0
         self.max_seen = 0
         self.total = 0
+        self.rejected = 0
+        self.waiters: list = []
 
     def try_take(self) -> bool:
         if self.active >= MAX_CALLS:
@@ -69,8 +72,33 @@ class Calls:
         self.max_seen = max(self.max_seen, self.active)
         return True
 
+    async def take_within(self, seconds: float) -> bool:
+        """try_take, waiting up to `seconds` for a slot that is being released.
+
+        A caller sees its hangup complete a moment before this process has run the call's
+        cleanup; without the grace, a call placed right after another one ended on this worker
+        is refused although the worker was about to be free. A live call still gets refused.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self.try_take():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter = loop.create_future()
+            self.waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                return self.try_take()
+        return True
+
     def release(self) -> None:
         self.active -= 1
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 calls = Calls()
@@ -85,6 +113,7 @@ def _health_body() -> dict:
         "max_calls": MAX_CALLS,
         "max_seen_calls": calls.max_seen,
         "total_calls": calls.total,
+        "rejected_calls": calls.rejected,
         "pid": os.getpid(),
         "workers": WORKERS,
     }
@@ -159,7 +188,8 @@ async def health_fleet() -> JSONResponse:
 @app.websocket("/ws/call")
 async def ws_call(ws: WebSocket) -> None:
     await ws.accept()
-    if not calls.try_take():
+    if not await calls.take_within(BUSY_GRACE):
+        calls.rejected += 1
         await ws.close(code=1008)
         return
     tick_task = None
@@ -210,6 +240,7 @@ async def _start_background_call(request: Request) -> JSONResponse:
         except (ValueError, TypeError):
             return JSONResponse({"error": "bad_request"}, status_code=400)
     if not calls.try_take():
+        calls.rejected += 1
         return JSONResponse({"error": "at_capacity"}, status_code=429)
     task = asyncio.create_task(_hold_background_call(max(0.0, duration)))
     background.add(task)
