@@ -222,7 +222,7 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   }));
   writeGitRepos(stamp);
   for (const h of topo.hosts) writeAccess(h, topo, deploy.pub, deploy.key);
-  writeFileSync(labPath('known_hosts'), topo.hosts.flatMap((h) => hostPublicKeys(h.name).map((k) => `${h.address} ${k}`)).join('\n') + '\n');
+  writeKnownHosts(topo);
   for (const h of topo.hosts) await bootHost(h.name);
   await Promise.all(topo.hosts.map((h) => waitForSsh(h)));
   const sshSeconds = (Date.now() - tBoot) / 1000;
@@ -235,6 +235,20 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   writeFileSync(labPath('voxops.yaml'), inventory(topo));
   writeFileSync(labPath('lab.json'), `${JSON.stringify(lab, null, 2)}\n`);
   return { lab, seconds: (Date.now() - t0) / 1000, bootSeconds, reused: false };
+}
+
+function writeKnownHosts(topo: Topology): void {
+  writeFileSync(labPath('known_hosts'), topo.hosts.flatMap((h) => hostPublicKeys(h.name).map((k) => `${h.address} ${k}`)).join('\n') + '\n');
+}
+
+/** After `rekey`: trust the hosts' current keys again (.lab/known_hosts and, for the git host,
+ * every host's /root/.ssh/known_hosts). Reads the keys from the mounted roots, not over the network. */
+export async function labRefreshKnownHosts(): Promise<void> {
+  const lab = readLab();
+  const topo = makeTopology(lab.fleets, lab.workers);
+  writeKnownHosts(topo);
+  const deploy = await ensureDeployKey();
+  for (const h of topo.hosts) writeAccess(h, topo, deploy.pub, deploy.key);
 }
 
 // ---------------------------------------------------------------- down

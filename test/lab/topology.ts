@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { labPath } from './paths.js';
 // The default lab topology (CONTRACT.md) and its `--fleets N --workers M` variants.
 export type Role = 'git' | 'api' | 'fleet' | 'dialler' | 'ingress';
 
@@ -55,3 +57,9 @@ export const CHECKOUTS: Record<Role, { repo: string; path: string }[]> = {
   dialler: [{ repo: 'dialler', path: '/opt/voxdialler' }],
   ingress: [],
 };
+
+/** [host, path, repo] of every release checkout in the current lab (.lab/lab.json). */
+export function labCheckouts(hosts?: { name: string; role: string }[]): [string, string, string][] {
+  const list = hosts ?? (JSON.parse(readFileSync(labPath('lab.json'), 'utf8')) as { hosts: { name: string; role: string }[] }).hosts;
+  return list.flatMap((h) => (CHECKOUTS[h.role as Role] ?? []).map((c): [string, string, string] => [h.name, c.path, c.repo]));
+}
