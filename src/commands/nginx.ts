@@ -41,6 +41,34 @@ function durationSeconds(value: string): number {
   return total;
 }
 
+interface UpstreamServer {
+  socket: string;
+  params: string;
+}
+
+function upstreamServers(dump: string, upstream: string): UpstreamServer[] | undefined {
+  const name = upstream.replace(/[^A-Za-z0-9_-]/g, '');
+  const block = findBlock(stripComments(dump), new RegExp(`\\bupstream\\s+${name}\\s*\\{`));
+  if (block === undefined) return undefined;
+  return [...block.matchAll(/\bserver\s+unix:([^\s;]+)([^;]*);/g)].map((m) => ({ socket: m[1]!, params: m[2] ?? '' }));
+}
+
+/**
+ * How long nginx keeps a worker out of rotation after a failed connect (its socket was moved aside
+ * while draining): `fail_timeout` (default 10s) unless `max_fails=0`. Measured in the lab: without
+ * pacing the roll by this, every worker of a host is shut out at once and calls get 502.
+ */
+export function upstreamFailTimeoutSeconds(dump: string, upstream: string): number {
+  let longest = 0;
+  for (const server of upstreamServers(dump, upstream) ?? []) {
+    const maxFails = /\bmax_fails=(\d+)/.exec(server.params)?.[1];
+    if (maxFails === '0') continue;
+    const timeout = /\bfail_timeout=(\S+)/.exec(server.params)?.[1];
+    longest = Math.max(longest, timeout ? durationSeconds(timeout) : 10);
+  }
+  return longest;
+}
+
 /**
  * What the socket-move drain needs from nginx (measured in the lab, see LAB-NOTES): no upstream
  * keepalive (cached connections still reach a moved socket), no worker_shutdown_timeout shorter
@@ -57,7 +85,8 @@ export function checkNginxConfig(
   const findings: NginxFinding[] = [];
   const name = upstream.replace(/[^A-Za-z0-9_-]/g, '');
   const block = findBlock(text, new RegExp(`\\bupstream\\s+${name}\\s*\\{`));
-  if (block === undefined) {
+  const servers = upstreamServers(dump, upstream);
+  if (block === undefined || servers === undefined) {
     return [{ level: 'error', message: `nginx has no upstream "${upstream}"` }];
   }
   if (/(^|[;\s{])keepalive\s+\d+/.test(block)) {
@@ -72,7 +101,6 @@ export function checkNginxConfig(
       message: `upstream ${upstream} has no zone: max_conns=1 is counted per nginx worker process, so a worker can get two calls`,
     });
   }
-  const servers = [...block.matchAll(/\bserver\s+unix:([^\s;]+)([^;]*);/g)].map((m) => ({ socket: m[1]!, params: m[2] ?? '' }));
   const listed = new Set(servers.map((s) => s.socket));
   const missing = expectedSockets.filter((s) => !listed.has(s));
   if (missing.length > 0) findings.push({ level: 'error', message: `upstream ${upstream} does not list ${missing.join(', ')}` });

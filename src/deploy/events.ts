@@ -19,7 +19,9 @@ export interface WorkerTimeline {
   idleAt?: number;
   restartedAt?: number;
   healthyAt?: number;
-  /** drained -> healthy: the worker took no new calls */
+  /** when nginx routes calls to it again (healthy + nginx fail_timeout) */
+  inRotationAt?: number;
+  /** drained -> back in nginx's rotation: the worker took no new calls */
   outOfRotationMs?: number;
   /** restart -> healthy: no process served this slot */
   downtimeMs?: number;

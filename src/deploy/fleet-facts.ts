@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { currentTag, remoteTagExists } from '../commands/git.js';
-import { checkNginxConfig, dumpNginxConfig, type NginxFinding } from '../commands/nginx.js';
+import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../commands/state.js';
 import { unitStates } from '../commands/systemd.js';
 import { parseHealthProbe, probeHealth, readEnvVariable, workerSocket, workerUnit, type HealthProbe } from '../commands/worker.js';
@@ -27,6 +27,8 @@ export interface FleetHostFacts {
   tagOnOrigin?: boolean;
   workers: WorkerFacts[];
   nginx: NginxFinding[];
+  /** how long nginx shuts a worker out after a failed connect (0 with max_fails=0) */
+  failTimeoutSeconds: number;
   /** the value of the worker-count variable in the env file, if readable */
   countVariable?: number;
 }
@@ -63,7 +65,8 @@ export async function gatherFleetFacts(session: HostSession, role: FleetRoleConf
       active: activeLines[n]?.trim() || 'unknown',
       health: parseHealthProbe(probes[n]!.stdout, probes[n]!.stderr),
     })),
-    nginx: checkNginxConfig(nginx.stdout + nginx.stderr, role.nginx.upstream, sockets, role.drain.timeoutSeconds),
+    nginx: checkNginxConfig(nginx.stdout, role.nginx.upstream, sockets, role.drain.timeoutSeconds),
+    failTimeoutSeconds: upstreamFailTimeoutSeconds(nginx.stdout, role.nginx.upstream),
   };
   if (lock) facts.lock = lock;
   const free = parseFreeDiskMb(disk.stdout);

@@ -19,7 +19,7 @@ import {
 import type { HostSession } from '../exec/executor.js';
 import { renderCommand } from '../exec/render.js';
 import { planFleetHost, releaseSteps, workerSteps, type FleetHostPlan, type ReleaseSteps } from '../plan/fleet.js';
-import { makeHolder, whoAmI, type OperationContext } from './context.js';
+import { makeHolder, sleep, whoAmI, type OperationContext } from './context.js';
 import type { HostOutcome, OperationSummary, WorkerTimeline } from './events.js';
 import { gatherFleetFacts, judgeFleetFacts, type FleetHostFacts } from './fleet-facts.js';
 import { acquireAll, lockHeldNext, releaseAll } from './locks.js';
@@ -69,7 +69,7 @@ export async function deployFleet(ctx: OperationContext, options: FleetDeployOpt
     const facts = await Promise.all(list.map((s) => gatherFleetFacts(s, role, tag)));
     preflight(ctx, role, facts, list, options);
     const plans = list.map((s, i) =>
-      planFleetHost(role, s.host, facts[i]!.currentTag, tag, { batch: options.batch }),
+      planFleetHost(role, s.host, facts[i]!.currentTag, tag, { batch: options.batch, readmitDelayMs: facts[i]!.failTimeoutSeconds * 1000 }),
     );
     for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(plan, 'not-started', 0));
     if (ctx.dryRun) {
@@ -136,7 +136,7 @@ function preflight(
     ctx.reporter.emit({
       type: 'info',
       host: f.host,
-      message: `on ${f.currentTag ?? '(no tag)'}, ${f.workers.length} workers, ${f.freeMb ?? '?'} MiB free`,
+      message: `on ${f.currentTag ?? '(no tag)'}, ${f.workers.length} workers, ${f.freeMb ?? '?'} MiB free${f.failTimeoutSeconds ? `; nginx fail_timeout paces the roll: ${f.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)` : ''}`,
     });
   });
   if (problems.length > 0) {
@@ -164,6 +164,9 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
       show(w.restart);
       show(w.probeLive, `poll until 200, version ${plan.to}, new pid (at most ${role.health.gateTimeoutSeconds}s): `);
       show(w.cleanup);
+    }
+    if (plan.readmitDelayMs > 0) {
+      ctx.reporter.emit({ type: 'info', host, message: `wait ${plan.readmitDelayMs / 1000}s: nginx fail_timeout keeps the worker out of rotation after its drain` });
     }
   }
   show(appendHistory({ at: '', host, role: 'fleet', action: 'deploy', from: plan.from, to: plan.to, outcome: 'success', durationMs: 0, user: '' }));
@@ -233,10 +236,12 @@ async function runHost(
         batch.map((index) => rollWorker(session, plan.workers.find((w) => w.index === index)!, roll)),
       );
       let firstError: unknown;
+      const rolled: WorkerTimeline[] = [];
       results.forEach((result, n) => {
         const index = batch[n]!;
         if (result.status === 'fulfilled') {
           timelines.push(result.value);
+          if (result.value.outcome === 'rolled') rolled.push(result.value);
           if (result.value.outcome === 'skipped') deferred.push(index);
           else moved.push(index);
         } else {
@@ -244,11 +249,13 @@ async function runHost(
           firstError ??= result.reason;
         }
       });
+      await waitForReadmission(ctx, host, rolled, plan.readmitDelayMs);
       if (firstError) throw firstError;
     }
     for (const index of deferred) {
       const timeline = await rollWorker(session, plan.workers.find((w) => w.index === index)!, roll);
       timelines.push(timeline);
+      if (timeline.outcome === 'rolled') await waitForReadmission(ctx, host, [timeline], plan.readmitDelayMs);
       if (timeline.outcome === 'skipped') {
         throw new DrainTimeoutError(`${host}: worker ${index} still held a call after two drain timeouts; it stays on ${plan.from} and serving`, {
           next: `finish it when the call ends: voxops restart fleet --host ${host} --worker ${index}`,
@@ -263,7 +270,7 @@ async function runHost(
     if (error instanceof HealthGateError && plan.from) {
       ctx.reporter.emit({ type: 'host', host, phase: 'rolling-back', message: `back to ${plan.from}: workers ${moved.join(', ')}` });
       try {
-        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines);
+        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines, plan.readmitDelayMs);
       } catch (rollbackError) {
         ctx.reporter.emit({ type: 'host', host, phase: 'failed', message: (rollbackError as Error).message });
         throw new RollbackFailedError(
@@ -300,6 +307,28 @@ async function runHost(
   }
 }
 
+/**
+ * nginx shut each drained worker out for fail_timeout when it failed to connect to the moved
+ * socket. Until that passes the worker serves nothing, so the next drain waits: at most one batch
+ * is ever out of rotation.
+ */
+async function waitForReadmission(ctx: OperationContext, host: string, rolled: WorkerTimeline[], delayMs: number): Promise<void> {
+  if (rolled.length === 0) return;
+  const readmitAt = Math.max(...rolled.map((t) => t.healthyAt ?? Date.now())) + delayMs;
+  for (const t of rolled) {
+    t.inRotationAt = readmitAt;
+    t.outOfRotationMs = readmitAt - (t.drainedAt ?? readmitAt);
+  }
+  const wait = readmitAt - Date.now();
+  if (wait <= 0) return;
+  ctx.reporter.emit({
+    type: 'info',
+    host,
+    message: `worker ${rolled.map((t) => t.worker).join(', ')} back in nginx rotation in ${(wait / 1000).toFixed(1)}s (fail_timeout)`,
+  });
+  await sleep(wait, ctx.signal);
+}
+
 async function rollBackHost(
   ctx: OperationContext,
   session: HostSession,
@@ -308,13 +337,15 @@ async function rollBackHost(
   previous: string,
   moved: number[],
   timelines: WorkerTimeline[],
+  readmitDelayMs: number,
 ): Promise<void> {
   await runRelease(ctx, session, releaseSteps(role, previous), previous, true);
   // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
   const roll = { ...rollOptions(ctx, role, options, previous), signal: new AbortController().signal, onDrainTimeout: 'wait' as const };
   for (const index of moved) {
-    const timeline = await rollWorker(session, workerSteps(role, index), roll);
-    timelines.push({ ...timeline, outcome: 'rolled-back' });
+    const timeline = { ...(await rollWorker(session, workerSteps(role, index), roll)), outcome: 'rolled-back' as const };
+    timelines.push(timeline);
+    await waitForReadmission({ ...ctx, signal: roll.signal }, session.host.name, [timeline], readmitDelayMs);
   }
 }
 

@@ -44,6 +44,8 @@ export interface FleetHostPlan {
   /** worker indices, grouped: each group is drained and restarted together */
   batches: number[][];
   workers: WorkerSteps[];
+  /** after a batch is healthy, nginx takes it back only this much later (fail_timeout) */
+  readmitDelayMs: number;
 }
 
 export function workerIndices(count: number): number[] {
@@ -92,7 +94,7 @@ export function planFleetHost(
   host: Host,
   from: string | null,
   to: string,
-  options: { batch: number; workers?: readonly number[] },
+  options: { batch: number; workers?: readonly number[]; readmitDelayMs?: number },
 ): FleetHostPlan {
   const indices = options.workers ?? workerIndices(host.workers ?? role.workers.count);
   return {
@@ -102,5 +104,6 @@ export function planFleetHost(
     release: releaseSteps(role, to),
     batches: planWorkerBatches(indices, options.batch),
     workers: indices.map((i) => workerSteps(role, i)),
+    readmitDelayMs: options.readmitDelayMs ?? 0,
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkNginxConfig } from '../../src/commands/nginx.js';
+import { checkNginxConfig, upstreamFailTimeoutSeconds } from '../../src/commands/nginx.js';
 
 const sockets = [1, 2, 3, 4].map((i) => `/tmp/voxcore_${i}.sock`);
 const upstream = (extra: string) => `# configuration file /etc/nginx/sites-enabled/voxcore-fleet.conf:
@@ -45,5 +45,14 @@ describe('checkNginxConfig', () => {
     expect(checkNginxConfig(upstream(''), 'cxbcore_workers', sockets, 3600)).toEqual([
       { level: 'error', message: 'nginx has no upstream "cxbcore_workers"' },
     ]);
+  });
+});
+
+describe('upstreamFailTimeoutSeconds', () => {
+  const conf = (params: string) => `upstream voxcore_workers { zone z 64k; server unix:/tmp/a.sock max_conns=1 ${params}; server unix:/tmp/b.sock max_conns=1; }`;
+  it('is nginx default 10s, the configured fail_timeout, or 0 with max_fails=0 everywhere', () => {
+    expect(upstreamFailTimeoutSeconds(conf(''), 'voxcore_workers')).toBe(10);
+    expect(upstreamFailTimeoutSeconds(conf('fail_timeout=30s').replace('max_conns=1;', 'max_conns=1 fail_timeout=2;'), 'voxcore_workers')).toBe(30);
+    expect(upstreamFailTimeoutSeconds(conf('max_fails=0').replace('max_conns=1;', 'max_conns=1 max_fails=0;'), 'voxcore_workers')).toBe(0);
   });
 });
