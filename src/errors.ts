@@ -13,6 +13,7 @@ export const ExitCode = {
   preflight: 7,
   rollbackFailed: 8,
   drainTimeout: 9,
+  unhealthy: 10,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -130,6 +131,17 @@ export class RollbackFailedError extends VoxopsError {
 
 export class DrainTimeoutError extends VoxopsError {
   readonly exitCode = ExitCode.drainTimeout;
+}
+
+export class UnhealthyError extends VoxopsError {
+  readonly exitCode = ExitCode.unhealthy;
+  constructor(
+    message: string,
+    readonly problems: string[],
+    options?: { next?: string },
+  ) {
+    super(message, options);
+  }
 }
 
 export class InterruptedError extends VoxopsError {

@@ -14,11 +14,64 @@ export interface GlobalOptions {
   acceptNewHostKeys: boolean;
 }
 
+/** Options every rolling operation (deploy, rollback, restart) shares. */
+export interface RollOptions {
+  hosts?: string[];
+  parallel?: number;
+  batch: number;
+  drainTimeout?: number;
+  onDrainTimeout?: 'wait' | 'skip' | 'force';
+  allowUnhealthy: boolean;
+}
+
 export type ParsedCommand =
-  | ({ command: 'deploy'; role: string; tag: string; hosts?: string[]; parallel?: number; batch: number; drainTimeout?: number; onDrainTimeout?: 'wait' | 'skip' | 'force'; allowUnhealthy: boolean } & GlobalOptions)
+  | ({ command: 'deploy'; role: string; tag: string } & RollOptions & GlobalOptions)
+  | ({ command: 'rollback'; roles: string[]; to?: string; force: boolean } & RollOptions & GlobalOptions)
+  | ({ command: 'restart'; role: string; worker?: number } & RollOptions & GlobalOptions)
+  | ({ command: 'status'; roles: string[]; hosts?: string[] } & GlobalOptions)
+  | ({ command: 'health'; roles: string[]; hosts?: string[] } & GlobalOptions)
+  | ({ command: 'history'; hosts?: string[]; lines: number } & GlobalOptions)
+  | ({ command: 'lock-status'; hosts?: string[] } & GlobalOptions)
+  | ({ command: 'lock-release'; hosts?: string[]; force: boolean } & GlobalOptions)
+  | ({ command: 'logs'; role: string; host: string; worker?: number; lines: number } & GlobalOptions)
   | ({ command: 'config-check' } & GlobalOptions);
 
 const deployableRoles = ['fleet', 'api', 'console', 'dialler', 'ingress', 'all'] as const;
+const roleChoices = ['fleet', 'api', 'console', 'dialler', 'ingress'] as const;
+
+function rollOptions(y: Yargs): Yargs {
+  return y
+    .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
+    .option('parallel', { type: 'number', describe: 'hosts at once (fleet default 1)' })
+    .option('batch', { type: 'number', default: 1, describe: 'fleet: workers out of rotation at once (always leaves one serving)' })
+    .option('drain-timeout', { type: 'number', describe: "seconds to wait for a worker's call to end (default: inventory drain.timeoutSeconds)" })
+    .option('on-drain-timeout', {
+      choices: ['wait', 'skip', 'force'] as const,
+      describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
+    })
+    .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' });
+}
+
+function positiveInt(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number of at least 1`, { next: 'voxops --help' });
+  return n;
+}
+
+function parseRollOptions(p: Record<string, unknown>): RollOptions {
+  const hosts = hostList(p.hosts as string[] | undefined);
+  const parallel = positiveInt(p.parallel, '--parallel');
+  const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
+  return {
+    batch: positiveInt(p.batch, '--batch') ?? 1,
+    allowUnhealthy: Boolean(p['allow-unhealthy']),
+    ...(hosts ? { hosts } : {}),
+    ...(parallel !== undefined ? { parallel } : {}),
+    ...(drainTimeout !== undefined ? { drainTimeout } : {}),
+    ...(p['on-drain-timeout'] ? { onDrainTimeout: p['on-drain-timeout'] as 'wait' | 'skip' | 'force' } : {}),
+  };
+}
 
 function globals(y: Yargs): Yargs<GlobalOptions> {
   return y
@@ -41,21 +94,49 @@ export function buildParser(): Yargs {
     .scriptName('voxops')
     .usage('$0 <command> [options]')
     .command('deploy <role>', 'deploy a release tag to a role (fleet: rolling, worker by worker, drained and gated)', (y) =>
-      y
+      rollOptions(y)
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
         .option('tag', { alias: 't', type: 'string', demandOption: true, describe: 'release tag, e.g. v1.5.0' })
-        .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' })
-        .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
-        .option('parallel', { type: 'number', describe: 'hosts deployed at once (fleet default 1)' })
-        .option('batch', { type: 'number', default: 1, describe: 'fleet: workers out of rotation at once (always leaves one serving)' })
-        .option('drain-timeout', { type: 'number', describe: 'seconds to wait for a worker\'s call to end (default: inventory drain.timeoutSeconds)' })
-        .option('on-drain-timeout', { choices: ['wait', 'skip', 'force'] as const, describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)' })
-        .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'deploy even if some workers fail preflight health (they are restarted without waiting)' }),
+        .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' }),
+    )
+    .command('rollback [roles..]', 'roll roles back to a tag, or each host to its last-known-good (same drain, gates, lock and history as deploy)', (y) =>
+      rollOptions(y)
+        .positional('roles', { choices: roleChoices, array: true, describe: 'roles to roll back (default: all, in reverse deploy order)' })
+        .option('to', { type: 'string', describe: 'release tag to go back to (default: last-known-good from history)' })
+        .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' }),
+    )
+    .command('restart <role>', 'rolling restart without a deploy, drained and gated', (y) =>
+      rollOptions(y)
+        .positional('role', { choices: ['fleet'] as const })
+        .option('host', { type: 'string', array: true, describe: 'only this host' })
+        .option('worker', { type: 'number', describe: 'only this worker (index)' }),
+    )
+    .command('status [roles..]', 'what runs where: tags, last-known-good, locks, every worker', (y) =>
+      y.positional('roles', { choices: roleChoices, array: true }).option('hosts', { alias: 'host', type: 'string', array: true }),
+    )
+    .command('health [roles..]', 'check everything; exit non-zero and print one line per problem', (y) =>
+      y.positional('roles', { choices: roleChoices, array: true }).option('hosts', { alias: 'host', type: 'string', array: true }),
+    )
+    .command('history', 'deploy history recorded on the hosts', (y) =>
+      y.option('hosts', { alias: 'host', type: 'string', array: true }).option('lines', { alias: 'n', type: 'number', default: 20 }),
+    )
+    .command('lock <action>', 'lock status | lock release [--force]', (y) =>
+      y
+        .positional('action', { choices: ['status', 'release'] as const })
+        .option('hosts', { alias: 'host', type: 'string', array: true })
+        .option('force', { type: 'boolean', default: false, describe: "release somebody else's lock" }),
+    )
+    .command('logs <role>', 'the journal of one unit, through SSH', (y) =>
+      y
+        .positional('role', { choices: roleChoices })
+        .option('host', { type: 'string', demandOption: true })
+        .option('worker', { type: 'number', describe: 'fleet: worker index' })
+        .option('lines', { alias: 'n', type: 'number', default: 200 }),
     )
     .command('config <action>', 'config check: validate the inventory and print what it describes', (y) =>
       y.positional('action', { choices: ['check'] as const }),
     )
-    .demandCommand(1, 'name a command: deploy, config check')
+    .demandCommand(1, 'name a command: deploy, rollback, restart, status, health, history, lock, logs, config check')
     .strict()
     .help()
     .version(false)
@@ -80,25 +161,32 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
     dryRun: Boolean(parsed['dry-run']),
     acceptNewHostKeys: Boolean(parsed['accept-new-host-keys']),
   };
-  if (first === 'deploy') {
-    const p = parsed as typeof parsed & Record<string, unknown>;
-    const batch = Number(p.batch);
-    if (!Number.isInteger(batch) || batch < 1) throw new UsageError('--batch must be a whole number of at least 1');
-    const parallel = p.parallel === undefined ? undefined : Number(p.parallel);
-    if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1)) throw new UsageError('--parallel must be a whole number of at least 1');
-    const hosts = hostList(p.hosts as string[] | undefined);
-    return {
-      command: 'deploy',
-      role: String(p.role),
-      tag: String(p.tag),
-      batch,
-      allowUnhealthy: Boolean(p['allow-unhealthy']),
-      ...(hosts ? { hosts } : {}),
-      ...(parallel !== undefined ? { parallel } : {}),
-      ...(p['drain-timeout'] !== undefined ? { drainTimeout: Number(p['drain-timeout']) } : {}),
-      ...(p['on-drain-timeout'] ? { onDrainTimeout: p['on-drain-timeout'] as 'wait' | 'skip' | 'force' } : {}),
-      ...base,
-    };
+  const p = parsed as typeof parsed & Record<string, unknown>;
+  const roles = ((p.roles as string[] | undefined) ?? []).map(String);
+  const hosts = hostList((p.hosts ?? p.host) as string[] | undefined);
+  const withHosts = hosts ? { hosts } : {};
+  switch (first) {
+    case 'deploy':
+      return { command: 'deploy', role: String(p.role), tag: String(p.tag), ...parseRollOptions(p), ...base };
+    case 'rollback':
+      return { command: 'rollback', roles, force: Boolean(p.force), ...(p.to !== undefined ? { to: String(p.to) } : {}), ...parseRollOptions(p), ...base };
+    case 'restart': {
+      const worker = positiveInt(p.worker, '--worker');
+      return { command: 'restart', role: String(p.role), ...(worker ? { worker } : {}), ...parseRollOptions({ ...p, hosts: p.hosts ?? p.host }), ...base };
+    }
+    case 'status':
+    case 'health':
+      return { command: first, roles, ...withHosts, ...base };
+    case 'history':
+      return { command: 'history', lines: positiveInt(p.lines, '--lines') ?? 20, ...withHosts, ...base };
+    case 'lock':
+      return p.action === 'status'
+        ? { command: 'lock-status', ...withHosts, ...base }
+        : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
+    case 'logs': {
+      const worker = positiveInt(p.worker, '--worker');
+      return { command: 'logs', role: String(p.role), host: String(p.host), lines: positiveInt(p.lines, '--lines') ?? 200, ...(worker ? { worker } : {}), ...base };
+    }
   }
   if (first === 'config' && parsed.action === 'check') return { command: 'config-check', ...base };
   throw new UsageError(`unknown command: ${parsed._.join(' ')}`, { next: 'voxops --help' });

@@ -1,4 +1,6 @@
+import type { HistoryEntry } from '../commands/state.js';
 import type { OperationEvent, OperationSummary } from '../deploy/events.js';
+import type { StatusReport } from '../deploy/status.js';
 
 export function seconds(ms: number | undefined): string {
   return ms === undefined ? '-' : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
@@ -60,4 +62,39 @@ export function formatSummary(summary: OperationSummary): string {
     );
   }
   return lines.join('\n');
+}
+
+export function formatStatus(status: StatusReport): string {
+  const blocks: string[] = [];
+  for (const host of status.hosts) {
+    const lock = host.lock ? `locked by ${host.lock.user}@${host.lock.machine} since ${host.lock.startedAt}` : 'unlocked';
+    const capacity = host.capacity ? `, capacity ${host.capacity.healthy}/${host.capacity.configured}` : '';
+    const health = host.health ? `, health ${host.health}` : '';
+    const lines = [`${host.name} (${host.role}): ${host.tag ?? '(no tag)'}, last-known-good ${host.lastKnownGood ?? '-'}, ${lock}${capacity}${health}`];
+    if (host.workersSetting) {
+      const s = host.workersSetting;
+      lines.push(`  ${s.variable}=${s.value ?? '(unset)'}, ${s.enabledUnits} units enabled${s.matches ? '' : '  <-- MISMATCH'}`);
+    }
+    if (host.workers.length > 0) {
+      lines.push(
+        table([
+          ['  worker', 'unit', 'active', 'socket', 'health', 'version', 'calls'],
+          ...host.workers.map((w) => [`  ${w.index}`, w.unit, w.active, w.socket ? 'yes' : 'NO', w.health, w.version ?? '-', w.activeCalls === null ? '-' : String(w.activeCalls)]),
+        ]),
+      );
+    }
+    for (const p of host.problems) lines.push(`  ! ${p}`);
+    blocks.push(lines.join('\n'));
+  }
+  return blocks.join('\n');
+}
+
+export function formatHistory(history: { host: string; entries: HistoryEntry[] }[]): string {
+  const rows = history.flatMap((h) => h.entries.map((e) => ({ ...e, host: h.host })));
+  rows.sort((a, b) => a.at.localeCompare(b.at));
+  if (rows.length === 0) return 'no history recorded yet';
+  return table([
+    ['at', 'host', 'role', 'action', 'from', 'to', 'outcome', 'took', 'by'],
+    ...rows.map((e) => [e.at, e.host, e.role, e.action, e.from ?? '-', e.to, e.outcome, seconds(e.durationMs), e.user]),
+  ]);
 }

@@ -1,10 +1,17 @@
+import { hostname } from 'node:os';
 import { findInventoryFile, loadInventory, type Inventory } from '../config/inventory.js';
-import type { OperationContext } from '../deploy/context.js';
+import type { RoleName } from '../config/schema.js';
+import { whoAmI, type OperationContext } from '../deploy/context.js';
 import type { Reporter } from '../deploy/events.js';
-import { deployFleet } from '../deploy/fleet.js';
-import { ExitCode, HealthGateError, PreflightError, ConfigError, UsageError, VoxopsError } from '../errors.js';
+import { runFleetOperation, type FleetDeployOptions } from '../deploy/fleet.js';
+import { lockStatus, releaseLocks } from '../deploy/locks.js';
+import { collectHistory, collectLogs } from '../deploy/read.js';
+import { collectStatus, selectHosts } from '../deploy/status.js';
+import { closeAll, connectAll } from '../deploy/sessions.js';
+import { ConfigError, ExitCode, HealthGateError, PreflightError, UnhealthyError, UsageError, VoxopsError, describeHolder } from '../errors.js';
 import { SshExecutor } from '../exec/ssh.js';
-import { parseArgs, type GlobalOptions, type ParsedCommand } from './args.js';
+import { parseArgs, type GlobalOptions, type ParsedCommand, type RollOptions } from './args.js';
+import { formatHistory, formatStatus } from './format.js';
 import { chooseReporter } from './reporters.js';
 
 /** The composition root: argv -> inventory, executor, reporter -> one operation -> exit code. */
@@ -35,8 +42,7 @@ export async function main(args: readonly string[], env = process.env): Promise<
     if (parsed.command === 'config-check') return configCheck(inventory, parsed.json);
     reporter = chooseReporter(parsed, env);
     const ctx = context(inventory, parsed, reporter, controller.signal, env);
-    await run(ctx, parsed);
-    return ExitCode.ok;
+    return await run(ctx, parsed);
   } catch (error) {
     await reporter?.close();
     reporter = undefined;
@@ -57,37 +63,116 @@ function context(inventory: Inventory, options: GlobalOptions, reporter: Reporte
   return { inventory, executor, reporter, signal, dryRun: options.dryRun, env };
 }
 
-async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<void> {
+function rollOptions(options: RollOptions): Omit<FleetDeployOptions, 'action'> {
+  return {
+    parallel: options.parallel ?? 1,
+    batch: options.batch,
+    allowUnhealthy: options.allowUnhealthy,
+    ...(options.hosts ? { hosts: options.hosts } : {}),
+    ...(options.drainTimeout !== undefined ? { drainTimeoutSeconds: options.drainTimeout } : {}),
+    ...(options.onDrainTimeout ? { onDrainTimeout: options.onDrainTimeout } : {}),
+  };
+}
+
+function onlyFleet(roles: readonly string[], verb: string, hint: string): void {
+  const others = roles.filter((r) => r !== 'fleet');
+  if (others.length > 0) {
+    throw new UsageError(`${verb} ${others.join(', ')} is not implemented yet; only the fleet role is in this version`, { next: hint });
+  }
+}
+
+const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<number> {
   switch (parsed.command) {
-    case 'deploy': {
-      if (parsed.role !== 'fleet') {
-        throw new UsageError(`deploy ${parsed.role} is not implemented yet; only the fleet role deploys in this version`, {
-          next: `voxops deploy fleet --tag ${parsed.tag}`,
+    case 'deploy':
+      onlyFleet([parsed.role], 'deploy', `voxops deploy fleet --tag ${parsed.tag}`);
+      await runFleetOperation(ctx, { action: 'deploy', tag: parsed.tag, ...rollOptions(parsed) });
+      return ExitCode.ok;
+    case 'rollback': {
+      // every role the inventory has, in reverse deploy order; only the fleet rolls in this version
+      const roles = parsed.roles.length > 0 ? parsed.roles : ctx.inventory.hosts.some((h) => h.role === 'fleet') ? ['fleet'] : [];
+      onlyFleet(roles, 'rollback', `voxops rollback fleet${parsed.to ? ` --to ${parsed.to}` : ''}`);
+      await runFleetOperation(ctx, { action: 'rollback', force: parsed.force, ...(parsed.to ? { tag: parsed.to } : {}), ...rollOptions(parsed) });
+      return ExitCode.ok;
+    }
+    case 'restart':
+      await runFleetOperation(ctx, { action: 'restart', ...(parsed.worker ? { workers: [parsed.worker] } : {}), ...rollOptions(parsed) });
+      return ExitCode.ok;
+    case 'status': {
+      const status = await collectStatus(ctx, parsed.roles as RoleName[], parsed.hosts);
+      write(parsed.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+      return ExitCode.ok;
+    }
+    case 'health': {
+      const status = await collectStatus(ctx, parsed.roles as RoleName[], parsed.hosts);
+      const problems = status.hosts.flatMap((h) => h.problems);
+      if (parsed.json) write(JSON.stringify({ ok: problems.length === 0, problems }));
+      if (problems.length > 0) {
+        throw new UnhealthyError(`${problems.length} problem(s) in ${ctx.inventory.environment}`, problems, {
+          next: 'voxops status shows the details; a dead worker comes back with voxops restart fleet --host H --worker N',
         });
       }
-      await deployFleet(ctx, {
-        action: 'deploy',
-        tag: parsed.tag,
-        parallel: parsed.parallel ?? 1,
-        batch: parsed.batch,
-        allowUnhealthy: parsed.allowUnhealthy,
-        ...(parsed.hosts ? { hosts: parsed.hosts } : {}),
-        ...(parsed.drainTimeout !== undefined ? { drainTimeoutSeconds: parsed.drainTimeout } : {}),
-        ...(parsed.onDrainTimeout ? { onDrainTimeout: parsed.onDrainTimeout } : {}),
-      });
-      return;
+      if (!parsed.json) {
+        const workers = status.hosts.reduce((n, h) => n + h.workers.length, 0);
+        write(`healthy: ${status.hosts.length} hosts, ${workers} workers`);
+      }
+      return ExitCode.ok;
     }
+    case 'history': {
+      const history = await collectHistory(ctx, parsed.hosts, parsed.lines);
+      write(parsed.json ? JSON.stringify(history, null, 2) : formatHistory(history));
+      return ExitCode.ok;
+    }
+    case 'lock-status':
+    case 'lock-release': {
+      const hosts = uniqueHosts(ctx, parsed.hosts);
+      const sessions = await connectAll(ctx.executor, hosts);
+      try {
+        const list = hosts.map((h) => sessions.get(h.name)!);
+        if (parsed.command === 'lock-status') {
+          const locks = await lockStatus(list);
+          if (parsed.json) write(JSON.stringify({ locks }, null, 2));
+          else for (const l of locks) write(`${l.host}: ${l.holder ? `locked by ${describeHolder(l.holder)}${l.stale ? ' (STALE: its process is gone)' : ''}` : 'free'}`);
+          return ExitCode.ok;
+        }
+        const results = await releaseLocks(list, { user: whoAmI(ctx.env), machine: hostname() }, parsed.force);
+        if (parsed.json) write(JSON.stringify({ results }, null, 2));
+        else for (const r of results) write(`${r.host}: ${r.released ? `released the lock of ${describeHolder(r.holder!)}` : r.reason}`);
+        const refused = results.filter((r) => !r.released && r.holder);
+        if (refused.length > 0) {
+          throw new UsageError(`${refused.length} lock(s) belong to somebody else and were kept`, {
+            next: 'make sure that deploy is dead (voxops lock status), then: voxops lock release --force',
+          });
+        }
+        return ExitCode.ok;
+      } finally {
+        await closeAll(sessions);
+      }
+    }
+    case 'logs':
+      write(await collectLogs(ctx, parsed.role as RoleName, parsed.host, parsed.worker, parsed.lines));
+      return ExitCode.ok;
   }
+}
+
+function uniqueHosts(ctx: OperationContext, only?: string[]) {
+  const hosts = selectHosts(ctx.inventory, [], only);
+  if (only) {
+    const unknown = only.filter((name) => !hosts.some((h) => h.name === name));
+    if (unknown.length > 0) throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${ctx.inventory.environment}`);
+  }
+  return [...new Map(hosts.map((h) => [h.name, h])).values()];
 }
 
 function configCheck(inventory: Inventory, json: boolean): number {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, file: inventory.file, environment: inventory.environment, hosts: inventory.hosts })}\n`);
+    write(JSON.stringify({ ok: true, file: inventory.file, environment: inventory.environment, hosts: inventory.hosts }));
     return ExitCode.ok;
   }
-  process.stdout.write(`${inventory.file}: ok (environment ${inventory.environment}; environments: ${inventory.environments.join(', ')})\n`);
+  write(`${inventory.file}: ok (environment ${inventory.environment}; environments: ${inventory.environments.join(', ')})`);
   for (const host of inventory.hosts) {
-    process.stdout.write(`  ${host.role.padEnd(8)} ${host.name} ${host.address}:${host.port}${host.workers ? ` (${host.workers} workers)` : ''}\n`);
+    write(`  ${host.role.padEnd(8)} ${host.name} ${host.address}:${host.port}${host.workers ? ` (${host.workers} workers)` : ''}`);
   }
   return ExitCode.ok;
 }
@@ -100,7 +185,7 @@ function report(error: unknown, verbose: boolean): number {
     return ExitCode.internal;
   }
   process.stderr.write(`voxops: ${error.message}${error.next ? `. Next: ${error.next}` : ''}\n`);
-  const details = error instanceof ConfigError || error instanceof PreflightError ? error.problems : [];
+  const details = error instanceof ConfigError || error instanceof PreflightError || error instanceof UnhealthyError ? error.problems : [];
   for (const problem of details) process.stderr.write(`  - ${problem.replace(/\n/g, '\n  - ')}\n`);
   if (error instanceof HealthGateError && error.details.journal) {
     process.stderr.write(`  journal of ${error.details.host} worker ${error.details.worker}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { currentTag, remoteTagExists } from '../commands/git.js';
+import { currentTag, localTagExists, remoteTagExists } from '../commands/git.js';
 import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../commands/state.js';
 import { unitStates } from '../commands/systemd.js';
@@ -23,8 +23,10 @@ export interface FleetHostFacts {
   currentTag: string | null;
   lock?: LockHolder;
   freeMb?: number;
-  /** undefined when no tag was asked about */
+  /** undefined when no tag was asked about, or when it was found locally first */
   tagOnOrigin?: boolean;
+  /** the tag is already in the host's clone */
+  tagLocally?: boolean;
   workers: WorkerFacts[];
   nginx: NginxFinding[];
   /** how long nginx shuts a worker out after a failed connect (0 with max_fails=0) */
@@ -38,7 +40,14 @@ export function isHealthy(probe: HealthProbe): boolean {
 }
 
 /** Everything preflight and status need from one fleet host, read in parallel over one connection. */
-export async function gatherFleetFacts(session: HostSession, role: FleetRoleConfig, tag?: string): Promise<FleetHostFacts> {
+export type TagLookup = 'origin' | 'local-then-origin' | 'none';
+
+export async function gatherFleetFacts(
+  session: HostSession,
+  role: FleetRoleConfig,
+  tag?: string,
+  lookup: TagLookup = tag ? 'origin' : 'none',
+): Promise<FleetHostFacts> {
   const count = session.host.workers ?? role.workers.count;
   const indices = workerIndices(count);
   const units = indices.map((i) => workerUnit(role.workers.unit, i));
@@ -50,7 +59,7 @@ export async function gatherFleetFacts(session: HostSession, role: FleetRoleConf
     limit(() => session.run(unitStates(units))),
     limit(() => session.run(dumpNginxConfig())),
     limit(() => (role.workers.envFile ? session.run(readEnvVariable(role.workers.envFile, role.workers.countVariable)) : Promise.resolve(undefined))),
-    limit(() => (tag ? session.run(remoteTagExists(role.path, tag)) : Promise.resolve(undefined))),
+    limit(() => (tag && lookup !== 'none' ? lookUpTag(session, role.path, tag, lookup) : Promise.resolve(undefined))),
     ...indices.map((i) => limit(() => session.run(probeHealth(workerSocket(role.workers.socket, i), role.health.path)))),
   ]);
   const activeLines = states.stdout.trim().split('\n');
@@ -71,10 +80,20 @@ export async function gatherFleetFacts(session: HostSession, role: FleetRoleConf
   if (lock) facts.lock = lock;
   const free = parseFreeDiskMb(disk.stdout);
   if (free !== undefined) facts.freeMb = free;
-  if (tagResult) facts.tagOnOrigin = tagResult.exitCode === 0;
+  if (tagResult) Object.assign(facts, tagResult);
   const value = countLine?.exitCode === 0 ? Number(countLine.stdout.trim().split('=')[1]?.replace(/["']/g, '')) : NaN;
   if (Number.isInteger(value)) facts.countVariable = value;
   return facts;
+}
+
+/** A rollback finds its tag in the clone (the git host may be the thing that is down). */
+async function lookUpTag(session: HostSession, path: string, tag: string, lookup: TagLookup): Promise<Pick<FleetHostFacts, 'tagOnOrigin' | 'tagLocally'>> {
+  if (lookup === 'local-then-origin') {
+    const local = await session.run(localTagExists(path, tag));
+    if (local.exitCode === 0) return { tagLocally: true };
+  }
+  const remote = await session.run(remoteTagExists(path, tag));
+  return { tagOnOrigin: remote.exitCode === 0, tagLocally: false };
 }
 
 export interface Judgement {

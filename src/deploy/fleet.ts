@@ -1,7 +1,9 @@
 import pLimit from 'p-limit';
 import type { Step } from '../commands/command.js';
-import { acquireLock, appendHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
-import { validateTag } from '../commands/tag.js';
+import { currentTag } from '../commands/git.js';
+import { acquireLock, appendHistory, parseHistory, readHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
+import { compareTags, validateTag } from '../commands/tag.js';
+import { lastKnownGood } from './history.js';
 import { hostsForRole } from '../config/inventory.js';
 import type { FleetRoleConfig } from '../config/schema.js';
 import {
@@ -14,6 +16,7 @@ import {
   PreflightError,
   RemoteCommandError,
   RollbackFailedError,
+  UsageError,
   VoxopsError,
 } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
@@ -27,9 +30,14 @@ import { rollWorker, type RollOptions } from './roll-worker.js';
 import { closeAll, connectAll } from './sessions.js';
 
 export interface FleetDeployOptions {
-  action: 'deploy' | 'rollback';
-  tag: string;
+  action: 'deploy' | 'rollback' | 'restart';
+  /** deploy: required; rollback: absent means each host's last-known-good; restart: ignored */
+  tag?: string;
   hosts?: string[];
+  /** restart only: these workers instead of all */
+  workers?: number[];
+  /** rollback only: allow a "rollback" to a newer tag */
+  force?: boolean;
   parallel: number;
   batch: number;
   drainTimeoutSeconds?: number;
@@ -43,16 +51,19 @@ export function fleetRole(ctx: OperationContext): FleetRoleConfig {
   return role;
 }
 
-/** The fleet's rolling deploy: preflight everywhere, lock everywhere, then host by host, worker by worker. */
-export async function deployFleet(ctx: OperationContext, options: FleetDeployOptions): Promise<OperationSummary> {
+/**
+ * Deploy, rollback and rolling restart of the fleet share one shape: preflight everywhere, lock
+ * everywhere, then host by host, worker by worker, each drained and gated.
+ */
+export async function runFleetOperation(ctx: OperationContext, options: FleetDeployOptions): Promise<OperationSummary> {
   const role = fleetRole(ctx);
-  const tag = validateTag(options.tag);
+  if (options.action === 'deploy' && !options.tag) throw new UsageError('deploy needs --tag');
+  let tag = options.tag ? validateTag(options.tag) : undefined;
   const hosts = hostsForRole(ctx.inventory, 'fleet', options.hosts);
   if (hosts.length === 0) throw new ConfigError(`environment ${ctx.inventory.environment} has no fleet hosts`);
   const startedAt = Date.now();
   const outcomes = new Map<string, HostOutcome>();
   const timelines: WorkerTimeline[] = [];
-  ctx.reporter.emit({ type: 'start', operation: options.action, role: 'fleet', tag, hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
 
   const finish = (summary: OperationSummary) => {
     ctx.reporter.emit({ type: 'summary', summary });
@@ -66,11 +77,22 @@ export async function deployFleet(ctx: OperationContext, options: FleetDeployOpt
   try {
     if (!sessions) throw failure;
     const list = hosts.map((h) => sessions.get(h.name)!);
-    const facts = await Promise.all(list.map((s) => gatherFleetFacts(s, role, tag)));
-    preflight(ctx, role, facts, list, options);
-    const plans = list.map((s, i) =>
-      planFleetHost(role, s.host, facts[i]!.currentTag, tag, { batch: options.batch, readmitDelayMs: facts[i]!.failTimeoutSeconds * 1000 }),
-    );
+    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, role.path);
+    ctx.reporter.emit({ type: 'start', operation: options.action, role: 'fleet', ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
+    const lookup = options.action === 'deploy' ? 'origin' : options.action === 'rollback' ? 'local-then-origin' : 'none';
+    const facts = await Promise.all(list.map((s) => gatherFleetFacts(s, role, tag, lookup)));
+    preflight(ctx, role, facts, list, { ...options, ...(tag ? { tag } : {}) });
+    const plans = list.map((s, i) => {
+      const f = facts[i]!;
+      const plan = planFleetHost(role, s.host, f.currentTag, tag ?? f.currentTag!, {
+        batch: options.batch,
+        readmitDelayMs: f.failTimeoutSeconds * 1000,
+        ...(options.workers ? { workers: options.workers } : {}),
+      });
+      if (options.action === 'restart') delete plan.release;
+      else if (f.tagLocally && plan.release) plan.release.skipFetch = true;
+      return plan;
+    });
     for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(plan, 'not-started', 0));
     if (ctx.dryRun) {
       for (const plan of plans) printPlan(ctx, plan, role);
@@ -129,7 +151,8 @@ function preflight(
     const judged = judgeFleetFacts(f, role, {
       tag: options.tag,
       workers: host.workers ?? role.workers.count,
-      ...(options.allowUnhealthy ? { allowUnhealthy: true } : {}),
+      // a restart is how an unhealthy worker comes back, so it never refuses one
+      ...(options.allowUnhealthy || options.action === 'restart' ? { allowUnhealthy: true } : {}),
     });
     for (const warning of judged.warnings) ctx.reporter.emit({ type: 'warning', host: f.host, message: warning });
     problems.push(...judged.problems);
@@ -139,6 +162,22 @@ function preflight(
       message: `on ${f.currentTag ?? '(no tag)'}, ${f.workers.length} workers, ${f.freeMb ?? '?'} MiB free${f.failTimeoutSeconds ? `; nginx fail_timeout paces the roll: ${f.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)` : ''}`,
     });
   });
+  if (options.action === 'rollback' && options.tag) {
+    const newer = facts.filter((f) => f.currentTag && compareTags(options.tag!, f.currentTag) > 0);
+    for (const f of newer) {
+      const line = `${f.host}: ${options.tag} is newer than the deployed ${f.currentTag}: this "rollback" rolls forward`;
+      if (options.force) ctx.reporter.emit({ type: 'warning', host: f.host, message: line });
+      else problems.push(`${line} (add --force if that is what you want)`);
+    }
+  }
+  if (options.action === 'restart') {
+    for (const index of options.workers ?? []) {
+      for (const s of sessions) {
+        const count = s.host.workers ?? role.workers.count;
+        if (index > count) problems.push(`${s.host.name}: there is no worker ${index} (the host has ${count})`);
+      }
+    }
+  }
   if (problems.length > 0) {
     const tagMissing = problems.some((p) => p.includes('does not exist in origin'));
     throw new PreflightError(`preflight refused the ${options.action}: ${problems.length} problem(s); nothing was changed`, problems, {
@@ -155,7 +194,11 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
     ctx.reporter.emit({ type: 'command', host, step: step.name, command: `${prefix}${renderCommand(step.command)}` });
   ctx.reporter.emit({ type: 'info', host, message: `plan: ${plan.from ?? '(no tag)'} -> ${plan.to}, batches ${JSON.stringify(plan.batches)}` });
   show(acquireLock(makeHolder(ctx.env, 'deploy', plan.to)));
-  for (const step of Object.values(plan.release)) show(step);
+  if (plan.release) {
+    for (const step of [plan.release.fetch, plan.release.checkout, plan.release.verify, plan.release.install]) {
+      if (step !== plan.release.fetch || !plan.release.skipFetch) show(step);
+    }
+  }
   for (const batch of plan.batches) {
     for (const index of batch) {
       const w = plan.workers.find((x) => x.index === index)!;
@@ -173,7 +216,7 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
   show(releaseOwnLock('<id>'));
 }
 
-async function runRelease(ctx: OperationContext, session: HostSession, release: ReleaseSteps, tag: string, skipFetch = false): Promise<void> {
+async function runRelease(ctx: OperationContext, session: HostSession, release: ReleaseSteps, tag: string): Promise<void> {
   const host = session.host.name;
   const timed = async (step: Step) => {
     const started = Date.now();
@@ -182,7 +225,7 @@ async function runRelease(ctx: OperationContext, session: HostSession, release: 
     ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'done', durationMs: Date.now() - started });
     return result;
   };
-  if (!skipFetch) await timed(release.fetch);
+  if (!release.skipFetch) await timed(release.fetch);
   await timed(release.checkout);
   const verified = await timed(release.verify);
   const [head, tagged] = verified.stdout.trim().split('\n');
@@ -227,7 +270,7 @@ async function runHost(
   let detail: string | undefined;
   ctx.reporter.emit({ type: 'host', host, phase: 'start', message: `${plan.from ?? '(no tag)'} -> ${plan.to}` });
   try {
-    await runRelease(ctx, session, plan.release, plan.to);
+    if (plan.release) await runRelease(ctx, session, plan.release, plan.to);
     const roll = rollOptions(ctx, role, options, plan.to);
     const deferred: number[] = [];
     for (const batch of plan.batches) {
@@ -339,7 +382,7 @@ async function rollBackHost(
   timelines: WorkerTimeline[],
   readmitDelayMs: number,
 ): Promise<void> {
-  await runRelease(ctx, session, releaseSteps(role, previous), previous, true);
+  await runRelease(ctx, session, { ...releaseSteps(role, previous), skipFetch: true }, previous);
   // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
   const roll = { ...rollOptions(ctx, role, options, previous), signal: new AbortController().signal, onDrainTimeout: 'wait' as const };
   for (const index of moved) {
@@ -347,6 +390,29 @@ async function rollBackHost(
     timelines.push(timeline);
     await waitForReadmission({ ...ctx, signal: roll.signal }, session.host.name, [timeline], readmitDelayMs);
   }
+}
+
+/** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
+async function resolveLastKnownGood(sessions: HostSession[], path: string): Promise<string> {
+  const found = await Promise.all(
+    sessions.map(async (s) => {
+      const [history, current] = await Promise.all([s.run(readHistory(500)), s.run(currentTag(path))]);
+      return { host: s.host.name, lkg: lastKnownGood(parseHistory(history.stdout), 'fleet', current.exitCode === 0 ? current.stdout.trim() : null) };
+    }),
+  );
+  const unknown = found.filter((f) => !f.lkg).map((f) => f.host);
+  if (unknown.length > 0) {
+    throw new PreflightError(`no last-known-good release in the history of ${unknown.join(', ')}; nothing was changed`, [], {
+      next: 'name the release: voxops rollback fleet --to <tag> (voxops history shows what ran)',
+    });
+  }
+  const tags = [...new Set(found.map((f) => f.lkg!))];
+  if (tags.length > 1) {
+    throw new PreflightError(`the fleet hosts disagree on last-known-good; nothing was changed`, found.map((f) => `${f.host}: ${f.lkg}`), {
+      next: 'pick one: voxops rollback fleet --to <tag>',
+    });
+  }
+  return tags[0]!;
 }
 
 async function recordHistory(ctx: OperationContext, session: HostSession, entry: HistoryEntry): Promise<void> {
@@ -363,7 +429,7 @@ function outcomeOf(plan: FleetHostPlan, outcome: HostOutcome['outcome'], duratio
 
 function summarise(
   operation: string,
-  tag: string,
+  tag: string | undefined,
   startedAt: number,
   exitCode: number,
   outcomes: Map<string, HostOutcome>,
@@ -372,7 +438,7 @@ function summarise(
   return {
     operation,
     role: 'fleet',
-    tag,
+    ...(tag ? { tag } : {}),
     startedAt: new Date(startedAt).toISOString(),
     durationMs: Date.now() - startedAt,
     exitCode,

@@ -1,4 +1,4 @@
-import { acquireLock, parseLock, readLock, releaseOwnLock } from '../commands/state.js';
+import { acquireLock, forceReleaseLock, parseLock, readLock, releaseOwnLock } from '../commands/state.js';
 import { LockHeldError, type LockHolder } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
 import { lockAge, lockIsStale } from './context.js';
@@ -44,4 +44,43 @@ export async function releaseAll(sessions: readonly HostSession[], holder: LockH
     }),
   );
   return failed;
+}
+
+export interface LockReport {
+  host: string;
+  holder: LockHolder | null;
+  stale: boolean;
+  age: string | null;
+}
+
+export async function lockStatus(sessions: readonly HostSession[]): Promise<LockReport[]> {
+  return Promise.all(
+    sessions.map(async (session) => {
+      const holder = (await readHolder(session)) ?? null;
+      return { host: session.host.name, holder, stale: holder ? lockIsStale(holder) : false, age: holder ? lockAge(holder) : null };
+    }),
+  );
+}
+
+/**
+ * Release locks. Without force only "your own" lock goes: same user on the same machine (a deploy
+ * of yours that crashed). With force anyone's, and the report says whose it was.
+ */
+export async function releaseLocks(
+  sessions: readonly HostSession[],
+  me: { user: string; machine: string },
+  force: boolean,
+): Promise<{ host: string; holder: LockHolder | null; released: boolean; reason?: string }[]> {
+  return Promise.all(
+    sessions.map(async (session) => {
+      const holder = (await readHolder(session)) ?? null;
+      if (!holder) return { host: session.host.name, holder, released: false, reason: 'not locked' };
+      const mine = holder.user === me.user && holder.machine === me.machine;
+      if (!mine && !force) {
+        return { host: session.host.name, holder, released: false, reason: `held by ${holder.user}@${holder.machine}, not you (${me.user}@${me.machine}): add --force` };
+      }
+      await session.run(force ? forceReleaseLock() : releaseOwnLock(holder.id));
+      return { host: session.host.name, holder, released: true };
+    }),
+  );
 }

@@ -30,6 +30,8 @@ export interface WorkerSteps {
 }
 
 export interface ReleaseSteps {
+  /** the tag is already in the clone (a rollback): no need to reach the git host */
+  skipFetch?: boolean;
   fetch: Step;
   checkout: Step;
   verify: Step;
@@ -40,7 +42,8 @@ export interface FleetHostPlan {
   host: Host;
   from: string | null;
   to: string;
-  release: ReleaseSteps;
+  /** absent for a rolling restart: the code stays as it is */
+  release?: ReleaseSteps;
   /** worker indices, grouped: each group is drained and restarted together */
   batches: number[][];
   workers: WorkerSteps[];

@@ -36,3 +36,24 @@ describe('CLI arguments', () => {
     await expect(parseArgs([])).rejects.toThrow(/name a command/);
   });
 });
+
+describe('on-call commands', () => {
+  it('parses rollback, restart, status, health, history, lock and logs', async () => {
+    expect(await parseArgs(['rollback', '--to', 'v1.4.2'])).toMatchObject({ command: 'rollback', roles: [], to: 'v1.4.2', force: false, batch: 1 });
+    expect(await parseArgs(['rollback', 'fleet'])).toMatchObject({ command: 'rollback', roles: ['fleet'] });
+    expect(await parseArgs(['rollback', 'fleet', '--to', 'v1.6.0', '--force'])).toMatchObject({ roles: ['fleet'], to: 'v1.6.0', force: true });
+    expect(await parseArgs(['restart', 'fleet', '--host', 'fleet1', '--worker', '2'])).toMatchObject({ command: 'restart', role: 'fleet', hosts: ['fleet1'], worker: 2 });
+    expect(await parseArgs(['status', '--json'])).toMatchObject({ command: 'status', roles: [], json: true });
+    expect(await parseArgs(['health', 'fleet'])).toMatchObject({ command: 'health', roles: ['fleet'] });
+    expect(await parseArgs(['history', '--host', 'fleet1', '--json'])).toMatchObject({ command: 'history', hosts: ['fleet1'], lines: 20 });
+    expect(await parseArgs(['lock', 'status'])).toMatchObject({ command: 'lock-status' });
+    expect(await parseArgs(['lock', 'release', '--force'])).toMatchObject({ command: 'lock-release', force: true });
+    expect(await parseArgs(['logs', 'fleet', '--host', 'fleet1', '--worker', '3', '--lines', '50'])).toMatchObject({ command: 'logs', host: 'fleet1', worker: 3, lines: 50 });
+  });
+
+  it('refuses what on-call should not be able to mistype', async () => {
+    await expect(parseArgs(['restart', 'fleet', '--worker', '0'])).rejects.toThrow(/--worker/);
+    await expect(parseArgs(['lock', 'steal'])).rejects.toThrow(/Invalid values/);
+    await expect(parseArgs(['logs', 'fleet', '--worker', '1'])).rejects.toThrow(/Missing required argument: host/);
+  });
+});

@@ -1,0 +1,142 @@
+import pLimit from 'p-limit';
+import { currentTag } from '../commands/git.js';
+import { parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
+import { socketExists, parseHealthProbe, probeHealthUrl } from '../commands/worker.js';
+import { unitEnabledStates } from '../commands/systemd.js';
+import { workerUnit } from '../commands/worker.js';
+import { hostsForRole, type Host, type Inventory } from '../config/inventory.js';
+import type { RoleName } from '../config/schema.js';
+import type { LockHolder } from '../errors.js';
+import type { HostSession } from '../exec/executor.js';
+import type { OperationContext } from './context.js';
+import { gatherFleetFacts, isHealthy } from './fleet-facts.js';
+import { lastKnownGood } from './history.js';
+import { readHolder } from './locks.js';
+import { closeAll, connectAll } from './sessions.js';
+
+/** The documented, stable shape of `voxops status --json` (README, "status --json"). */
+export interface WorkerStatus {
+  index: number;
+  unit: string;
+  active: string;
+  socket: boolean;
+  health: 'ok' | 'unhealthy' | 'unreachable';
+  version: string | null;
+  activeCalls: number | null;
+}
+
+export interface HostStatus {
+  name: string;
+  role: RoleName;
+  tag: string | null;
+  lastKnownGood: string | null;
+  lock: LockHolder | null;
+  health?: 'ok' | 'unhealthy' | 'unreachable';
+  workers: WorkerStatus[];
+  capacity?: { healthy: number; configured: number };
+  workersSetting?: { variable: string; value: number | null; enabledUnits: number; matches: boolean };
+  problems: string[];
+}
+
+export interface StatusReport {
+  environment: string;
+  hosts: HostStatus[];
+}
+
+const pathOf = (inventory: Inventory, role: RoleName): string | undefined =>
+  role === 'ingress' ? undefined : inventory.roles[role]?.path;
+
+async function commonStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<Pick<HostStatus, 'tag' | 'lastKnownGood' | 'lock'> & { history: HistoryEntry[] }> {
+  const path = pathOf(inventory, role);
+  const [lock, tagResult, historyResult] = await Promise.all([
+    readHolder(session),
+    path ? session.run(currentTag(path)) : Promise.resolve(undefined),
+    session.run(readHistory(500)),
+  ]);
+  const tag = tagResult?.exitCode === 0 ? tagResult.stdout.trim() : null;
+  const history = parseHistory(historyResult.stdout);
+  return { tag, lastKnownGood: lastKnownGood(history, role, tag) ?? null, lock: lock ?? null, history };
+}
+
+async function fleetStatus(session: HostSession, inventory: Inventory): Promise<HostStatus> {
+  const role = inventory.roles.fleet!;
+  const host = session.host;
+  const configured = host.workers ?? role.workers.count;
+  const [common, facts] = await Promise.all([commonStatus(session, inventory, 'fleet'), gatherFleetFacts(session, role)]);
+  const limit = pLimit(4);
+  const sockets = await Promise.all(facts.workers.map((w) => limit(() => session.run(socketExists(w.socket)))));
+  // units beyond the configured count matter too: an extra enabled unit is capacity nobody planned
+  const probeCount = Math.max(configured, facts.countVariable ?? 0, configured + 4);
+  const enabled = await session.run(unitEnabledStates(Array.from({ length: probeCount }, (_, k) => workerUnit(role.workers.unit, k + 1))));
+  const enabledUnits = enabled.stdout.split('\n').filter((line) => line.trim() === 'enabled').length;
+  const workers: WorkerStatus[] = facts.workers.map((w, n) => ({
+    index: w.index,
+    unit: w.unit,
+    active: w.active,
+    socket: sockets[n]!.exitCode === 0,
+    health: isHealthy(w.health) ? 'ok' : w.health.httpStatus === 0 ? 'unreachable' : 'unhealthy',
+    version: w.health.body?.version ?? null,
+    activeCalls: typeof w.health.body?.active_calls === 'number' ? w.health.body.active_calls : null,
+  }));
+  const problems: string[] = [];
+  for (const w of workers) {
+    if (w.health !== 'ok') problems.push(`${host.name}: worker ${w.index} (${w.unit}) is ${w.health} (unit ${w.active}, socket ${w.socket ? 'present' : 'missing'})`);
+    else if (common.tag && w.version !== common.tag) problems.push(`${host.name}: worker ${w.index} runs ${w.version} but ${common.tag} is checked out`);
+  }
+  const value = facts.countVariable ?? null;
+  const matches = value === enabledUnits;
+  if (!matches) {
+    problems.push(`${host.name}: ${role.workers.countVariable}=${value ?? '(unset)'} but ${enabledUnits} worker units are enabled: /health reports the wrong capacity`);
+  }
+  if (enabledUnits !== configured) problems.push(`${host.name}: ${enabledUnits} worker units enabled, the inventory says ${configured}`);
+  for (const finding of facts.nginx) if (finding.level === 'error') problems.push(`${host.name}: nginx: ${finding.message}`);
+  const healthy = workers.filter((w) => w.health === 'ok').length;
+  return {
+    name: host.name,
+    role: 'fleet',
+    tag: common.tag,
+    lastKnownGood: common.lastKnownGood,
+    lock: common.lock,
+    workers,
+    capacity: { healthy, configured },
+    workersSetting: { variable: role.workers.countVariable, value, enabledUnits, matches },
+    problems,
+  };
+}
+
+async function serviceStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<HostStatus> {
+  const common = await commonStatus(session, inventory, role);
+  const config = role === 'ingress' || role === 'fleet' ? undefined : inventory.roles[role];
+  const status: HostStatus = { name: session.host.name, role, tag: common.tag, lastKnownGood: common.lastKnownGood, lock: common.lock, workers: [], problems: [] };
+  if (config?.health) {
+    const probe = await session.run(probeHealthUrl(config.health.url));
+    const parsed = parseHealthProbe(probe.stdout, probe.stderr);
+    status.health = isHealthy(parsed) ? 'ok' : parsed.httpStatus === 0 ? 'unreachable' : 'unhealthy';
+    if (status.health !== 'ok') status.problems.push(`${session.host.name}: ${role} ${config.health.url} is ${status.health}`);
+  }
+  return status;
+}
+
+export function selectHosts(inventory: Inventory, roles: readonly RoleName[], only?: readonly string[]): Host[] {
+  const chosen = roles.length > 0 ? roles : (['api', 'console', 'fleet', 'dialler', 'ingress'] as const);
+  const hosts = chosen.flatMap((role) => hostsForRole(inventory, role));
+  return only && only.length > 0 ? hosts.filter((h) => only.includes(h.name)) : hosts;
+}
+
+/** Read-only: connects, reads, never takes a lock. One connection per host, whatever its roles. */
+export async function collectStatus(ctx: OperationContext, roles: readonly RoleName[], only?: readonly string[]): Promise<StatusReport> {
+  const hosts = selectHosts(ctx.inventory, roles, only);
+  const unique = [...new Map(hosts.map((h) => [h.name, h])).values()];
+  const sessions = await connectAll(ctx.executor, unique);
+  try {
+    const statuses = await Promise.all(
+      hosts.map((host) => {
+        const session = sessions.get(host.name)!;
+        return host.role === 'fleet' ? fleetStatus(session, ctx.inventory) : serviceStatus(session, ctx.inventory, host.role);
+      }),
+    );
+    return { environment: ctx.inventory.environment, hosts: statuses };
+  } finally {
+    await closeAll(sessions);
+  }
+}
