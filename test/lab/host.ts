@@ -62,7 +62,9 @@ async function ensurePrivateHostsDir(): Promise<void> {
   await run('mount', ['--make-rprivate', dir]);
 }
 
-export async function mountHostRoot(name: string, baseDir: string, baseKey: string): Promise<{ fresh: boolean }> {
+/** `topoKey` names the topology the host was provisioned for; a host made for another topology
+ * (other --fleets/--workers) starts over, like after --purge. */
+export async function mountHostRoot(name: string, baseDir: string, baseKey: string, topoKey: string): Promise<{ fresh: boolean }> {
   await ensurePrivateHostsDir();
   const img = hostImage(name);
   const disk = hostDiskMount(name);
@@ -79,8 +81,11 @@ export async function mountHostRoot(name: string, baseDir: string, baseKey: stri
   if (!isMountPoint(disk)) await run('mount', ['-o', 'loop,noatime', img, disk]);
   // An upper layer only makes sense on top of the lower it was made with.
   const stamp = join(disk, '.voxlab-base');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() !== baseKey) {
-    console.warn(`[lab] ${name}: base rootfs changed, resetting host state`);
+  const init = join(disk, '.voxlab-init');
+  const baseChanged = existsSync(stamp) && readFileSync(stamp, 'utf8').trim() !== baseKey;
+  const topoChanged = existsSync(init) && readFileSync(init, 'utf8').trim() !== topoKey;
+  if (baseChanged || topoChanged) {
+    console.warn(`[lab] ${name}: ${baseChanged ? 'base rootfs' : 'topology'} changed, resetting host state`);
     rmSync(join(disk, 'upper'), { recursive: true, force: true });
     rmSync(join(disk, 'work'), { recursive: true, force: true });
     rmSync(join(disk, '.voxlab-init'), { force: true });
@@ -96,8 +101,8 @@ export async function mountHostRoot(name: string, baseDir: string, baseKey: stri
   return { fresh };
 }
 
-export function markInitialised(name: string): void {
-  writeFileSync(join(hostDiskMount(name), '.voxlab-init'), `${new Date().toISOString()}\n`);
+export function markInitialised(name: string, topoKey: string): void {
+  writeFileSync(join(hostDiskMount(name), '.voxlab-init'), `${topoKey}\n`);
 }
 
 export async function unmountHost(name: string): Promise<void> {

@@ -210,14 +210,15 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   const tBoot = Date.now();
   await ensureBridge();
   const fresh = new Map<string, boolean>();
+  const topoKey = `fleets=${topo.fleets} workers=${topo.workers}`;
   await Promise.all(topo.hosts.map(async (h) => {
     await setupHostNetwork(h.name, h.address);
-    const m = await mountHostRoot(h.name, base, baseKey());
+    const m = await mountHostRoot(h.name, base, baseKey(), topoKey);
     fresh.set(h.name, m.fresh);
     if (m.fresh) {
       await createIdentity(h);
       await writeRole(h, topo);
-      markInitialised(h.name);
+      markInitialised(h.name, topoKey);
     }
   }));
   writeGitRepos(stamp);
