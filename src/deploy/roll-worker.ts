@@ -18,6 +18,8 @@ export interface RollOptions {
 
 /** curl's exit code for "could not connect": nothing listens on the socket any more. */
 const CURL_COULD_NOT_CONNECT = 7;
+/** A worker that accepts but does not answer /health for this long is hung: whatever call it had is already lost. */
+const HUNG_AFTER_MS = 10_000;
 
 /** Poll quickly at first (a call that just ended), then back off: calls can last an hour. */
 function idlePollDelay(pollMs: number, waitedMs: number): number {
@@ -59,11 +61,17 @@ export async function rollWorker(session: HostSession, steps: WorkerSteps, optio
   if (hadSocket) {
     const waitStarted = Date.now();
     let deadline = waitStarted + options.drainTimeoutMs;
+    let lastAnswer = waitStarted;
     for (;;) {
       const p = await probe(session, steps.probeDrained);
       if (typeof p.body?.pid === 'number') oldPid = p.body.pid;
       if (p.exitCode === CURL_COULD_NOT_CONNECT) break;
+      if (p.httpStatus !== 0) lastAnswer = Date.now();
       if (p.httpStatus !== 0 && p.body?.active_calls === 0) break;
+      if (Date.now() - lastAnswer >= HUNG_AFTER_MS) {
+        emit('forced', `no answer to /health for ${HUNG_AFTER_MS / 1000}s: the process is hung, restarting it`);
+        break;
+      }
       if (options.signal.aborted) {
         await session.run(steps.undrain);
         emit('undrained', 'interrupted while waiting for the call to end');
