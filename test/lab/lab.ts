@@ -224,10 +224,21 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   writeGitRepos(stamp);
   for (const h of topo.hosts) writeAccess(h, topo, deploy.pub, deploy.key);
   writeKnownHosts(topo);
+  // The ingress boots with its link down and joins once the fleets are healthy: its health checks
+  // would otherwise hit fleet nginx while the workers are still binding, and with max_fails=1 +
+  // fail_timeout=10 (production settings) nginx would then refuse every worker for 10 s.
+  const late = topo.hosts.filter((h) => h.role === 'ingress');
+  const early = topo.hosts.filter((h) => h.role !== 'ingress');
+  for (const h of late) await setLink(h.name, false);
   for (const h of topo.hosts) await bootHost(h.name);
-  await Promise.all(topo.hosts.map((h) => waitForSsh(h)));
+  await Promise.all(early.map((h) => waitForSsh(h)));
   const sshSeconds = (Date.now() - tBoot) / 1000;
-  await Promise.all(topo.hosts.map((h) => provisionAndWait(h, topo)));
+  await Promise.all(early.map((h) => provisionAndWait(h, topo)));
+  for (const h of late) await setLink(h.name, true);
+  await Promise.all(late.map(async (h) => {
+    await waitForSsh(h);
+    await provisionAndWait(h, topo);
+  }));
   const bootSeconds = (Date.now() - tBoot) / 1000;
   log(`[lab] ssh on all hosts after ${sshSeconds.toFixed(1)} s; all services healthy after ${bootSeconds.toFixed(1)} s` +
     (topo.hosts.some((h) => fresh.get(h.name)) ? ' (first boot: provisioned)' : ''));
