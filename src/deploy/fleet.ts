@@ -130,6 +130,13 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
   } catch (error) {
     const code = error instanceof VoxopsError ? error.exitCode : ExitCode.internal;
     finish(summarise(options.action, tag, startedAt, code, outcomes, timelines));
+    if (error instanceof InterruptedError && !error.next) {
+      const from = [...outcomes.values()].find((o) => o.from)?.from;
+      throw new InterruptedError(`${error.message}; every worker is serving, some may run ${tag ?? 'the new release'} and some ${from ?? 'the old one'}`, {
+        cause: error,
+        next: tag ? `finish: voxops ${options.action === 'restart' ? 'restart fleet' : `deploy fleet --tag ${tag}`}${from ? `, or undo: voxops rollback fleet --to ${from}` : ''}` : 'voxops status',
+      });
+    }
     throw error;
   } finally {
     if (sessions) await closeAll(sessions);
