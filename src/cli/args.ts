@@ -17,6 +17,8 @@ export interface GlobalOptions {
 /** Options every rolling operation (deploy, rollback, restart) shares. */
 export interface RollOptions {
   hosts?: string[];
+  /** write JUnit XML, JSON, Markdown and SVG reports here */
+  report?: string;
   parallel?: number;
   batch: number;
   drainTimeout?: number;
@@ -49,7 +51,8 @@ function rollOptions(y: Yargs): Yargs {
       choices: ['wait', 'skip', 'force'] as const,
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
-    .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' });
+    .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
+    .option('report', { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' });
 }
 
 function positiveInt(value: unknown, flag: string): number | undefined {
@@ -67,6 +70,7 @@ function parseRollOptions(p: Record<string, unknown>): RollOptions {
     batch: positiveInt(p.batch, '--batch') ?? 1,
     allowUnhealthy: Boolean(p['allow-unhealthy']),
     ...(hosts ? { hosts } : {}),
+    ...(p.report ? { report: String(p.report) } : {}),
     ...(parallel !== undefined ? { parallel } : {}),
     ...(drainTimeout !== undefined ? { drainTimeout } : {}),
     ...(p['on-drain-timeout'] ? { onDrainTimeout: p['on-drain-timeout'] as 'wait' | 'skip' | 'force' } : {}),

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { findInventoryFile, loadInventory, type Inventory } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';
 import { whoAmI, type OperationContext } from '../deploy/context.js';
-import type { Reporter } from '../deploy/events.js';
+import type { OperationSummary, Reporter } from '../deploy/events.js';
+import { writeReports } from '../report/report.js';
 import { runFleetOperation, type FleetDeployOptions } from '../deploy/fleet.js';
 import { lockStatus, releaseLocks } from '../deploy/locks.js';
 import { collectHistory, collectLogs } from '../deploy/read.js';
@@ -83,22 +84,41 @@ function onlyFleet(roles: readonly string[], verb: string, hint: string): void {
 
 const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
+/** Run a rolling operation; with --report, write the reports whatever the outcome. */
+async function rolling(ctx: OperationContext, options: FleetDeployOptions, reportDir: string | undefined): Promise<number> {
+  let summary: OperationSummary | undefined;
+  const reporter = ctx.reporter;
+  const capturing: Reporter = {
+    emit: (event) => {
+      if (event.type === 'summary') summary = event.summary;
+      reporter.emit(event);
+    },
+    close: () => reporter.close(),
+  };
+  try {
+    await runFleetOperation({ ...ctx, reporter: capturing }, options);
+    return ExitCode.ok;
+  } finally {
+    if (reportDir && summary) {
+      const files = writeReports(reportDir, summary);
+      reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });
+    }
+  }
+}
+
 async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<number> {
   switch (parsed.command) {
     case 'deploy':
       onlyFleet([parsed.role], 'deploy', `voxops deploy fleet --tag ${parsed.tag}`);
-      await runFleetOperation(ctx, { action: 'deploy', tag: parsed.tag, ...rollOptions(parsed) });
-      return ExitCode.ok;
+      return rolling(ctx, { action: 'deploy', tag: parsed.tag, ...rollOptions(parsed) }, parsed.report);
     case 'rollback': {
       // every role the inventory has, in reverse deploy order; only the fleet rolls in this version
       const roles = parsed.roles.length > 0 ? parsed.roles : ctx.inventory.hosts.some((h) => h.role === 'fleet') ? ['fleet'] : [];
       onlyFleet(roles, 'rollback', `voxops rollback fleet${parsed.to ? ` --to ${parsed.to}` : ''}`);
-      await runFleetOperation(ctx, { action: 'rollback', force: parsed.force, ...(parsed.to ? { tag: parsed.to } : {}), ...rollOptions(parsed) });
-      return ExitCode.ok;
+      return rolling(ctx, { action: 'rollback', force: parsed.force, ...(parsed.to ? { tag: parsed.to } : {}), ...rollOptions(parsed) }, parsed.report);
     }
     case 'restart':
-      await runFleetOperation(ctx, { action: 'restart', ...(parsed.worker ? { workers: [parsed.worker] } : {}), ...rollOptions(parsed) });
-      return ExitCode.ok;
+      return rolling(ctx, { action: 'restart', ...(parsed.worker ? { workers: [parsed.worker] } : {}), ...rollOptions(parsed) }, parsed.report);
     case 'status': {
       const status = await collectStatus(ctx, parsed.roles as RoleName[], parsed.hosts);
       write(parsed.json ? JSON.stringify(status, null, 2) : formatStatus(status));

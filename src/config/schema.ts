@@ -40,6 +40,16 @@ const healthUrl = z.strictObject({
 
 const unitName = nonEmpty.regex(/^[A-Za-z0-9@._{}-]+$/, 'must be a systemd unit name');
 
+const relativePath = nonEmpty.refine((s) => !s.startsWith('/') && !s.split('/').includes('..') && !s.startsWith('-'), {
+  message: 'must be a path inside the checkout (relative, no ..)',
+});
+
+/** What install produces (e.g. .venv): kept per release commit so a rollback restores it instead of re-installing. */
+const buildCache = z.strictObject({
+  outputs: z.array(relativePath).min(1),
+  keep: z.number().int().min(1).max(20).default(3),
+});
+
 export const workerUnitPattern = /^[A-Za-z0-9._-]+@\{i\}(\.service)?$/;
 
 const fleetRole = z.strictObject({
@@ -73,6 +83,7 @@ const fleetRole = z.strictObject({
     })
     .prefault({}),
   minFreeDiskMb: z.number().int().min(0).default(1024),
+  build: buildCache.optional(),
 });
 
 const serviceRole = z.strictObject({

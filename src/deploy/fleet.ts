@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { Step } from '../commands/command.js';
+import { buildsToPrune, hasBuild, listBuilds, pruneBuilds, restoreBuild, saveBuild } from '../commands/build-cache.js';
 import { currentTag } from '../commands/git.js';
 import { acquireLock, appendHistory, parseHistory, readHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
 import { compareTags, validateTag } from '../commands/tag.js';
@@ -205,6 +206,7 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
     for (const step of [plan.release.fetch, plan.release.checkout, plan.release.verify, plan.release.install]) {
       if (step !== plan.release.fetch || !plan.release.skipFetch) show(step);
     }
+    if (role.build) show(saveBuild('fleet', '<commit>', role.path, role.build.outputs), 'then, or instead of install when going back to a kept build: ');
   }
   for (const batch of plan.batches) {
     for (const index of batch) {
@@ -223,7 +225,18 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
   show(releaseOwnLock('<id>'));
 }
 
-async function runRelease(ctx: OperationContext, session: HostSession, release: ReleaseSteps, tag: string): Promise<void> {
+/**
+ * Check out and verify the tag, then install it, or, going back to code this host has built
+ * before (rollbacks), restore the kept build instead of installing again.
+ */
+async function runRelease(
+  ctx: OperationContext,
+  session: HostSession,
+  role: FleetRoleConfig,
+  release: ReleaseSteps,
+  tag: string,
+  preferKeptBuild: boolean,
+): Promise<void> {
   const host = session.host.name;
   const timed = async (step: Step) => {
     const started = Date.now();
@@ -246,7 +259,22 @@ async function runRelease(ctx: OperationContext, session: HostSession, release: 
       stderr: `HEAD ${head ?? '?'} is not ${tag} (${tagged ?? '?'})`,
     });
   }
+  const build = role.build;
+  if (build && preferKeptBuild && (await session.run(hasBuild('fleet', head))).exitCode === 0) {
+    await timed(restoreBuild('fleet', head, role.path, build.outputs));
+    return;
+  }
   await timed(release.install);
+  if (!build) return;
+  try {
+    await timed(saveBuild('fleet', head, role.path, build.outputs));
+    const listing = await session.run(listBuilds('fleet'));
+    const old = buildsToPrune(listing.stdout, build.keep, head);
+    if (old.length > 0) await session.run(pruneBuilds('fleet', old));
+  } catch (error) {
+    // a full disk must not fail a deploy whose install succeeded; the next rollback just installs
+    ctx.reporter.emit({ type: 'warning', host, message: `could not keep this build for rollback: ${(error as Error).message}` });
+  }
 }
 
 function rollOptions(ctx: OperationContext, role: FleetRoleConfig, options: FleetDeployOptions, expectVersion: string): RollOptions {
@@ -277,7 +305,7 @@ async function runHost(
   let detail: string | undefined;
   ctx.reporter.emit({ type: 'host', host, phase: 'start', message: `${plan.from ?? '(no tag)'} -> ${plan.to}` });
   try {
-    if (plan.release) await runRelease(ctx, session, plan.release, plan.to);
+    if (plan.release) await runRelease(ctx, session, role, plan.release, plan.to, options.action === 'rollback');
     const roll = rollOptions(ctx, role, options, plan.to);
     const deferred: number[] = [];
     for (const batch of plan.batches) {
@@ -389,7 +417,7 @@ async function rollBackHost(
   timelines: WorkerTimeline[],
   readmitDelayMs: number,
 ): Promise<void> {
-  await runRelease(ctx, session, { ...releaseSteps(role, previous), skipFetch: true }, previous);
+  await runRelease(ctx, session, role, { ...releaseSteps(role, previous), skipFetch: true }, previous, true);
   // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
   const roll = { ...rollOptions(ctx, role, options, previous), signal: new AbortController().signal, onDrainTimeout: 'wait' as const };
   for (const index of moved) {

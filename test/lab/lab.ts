@@ -116,6 +116,7 @@ function inventory(topo: Topology): string {
         health: { path: '/health', gateTimeoutSeconds: 30 },
         drain: { timeoutSeconds: 120, onTimeout: 'wait' },
         nginx: { config: '/etc/nginx/sites-enabled/voxcore-fleet.conf', upstream: 'voxcore_workers' },
+        build: { outputs: ['.venv'], keep: 3 },
         // Lab disks are 2 GiB; `lab:fault fill-disk` leaves a few MB, well under this.
         minFreeDiskMb: 256,
       },
