@@ -7,7 +7,7 @@ const hosts = fleetHosts();
 const inv = ['-i', inventoryFile];
 
 async function deployOk(tag: string): Promise<void> {
-  const run = await voxops(['deploy', 'fleet', '--tag', tag, ...inv]);
+  const run = await voxops(['deploy', 'fleet', '--tag', tag, '--parallel', '2', ...inv]);
   expect(run.code, run.stderr).toBe(0);
 }
 

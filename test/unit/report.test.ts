@@ -32,7 +32,7 @@ describe('reports', () => {
     expect(suite['@tests']).toBe('4');
     expect(suite['@failures']).toBe('2');
     expect(suite['@skipped']).toBe('1');
-    expect(suite.testcase[0]!['@name']).toBe('deploy v1.4.2 -> v1.5.1-badhealth');
+    expect(suite.testcase[0]!['@name']).toBe('deploy v1.4.2 -&gt; v1.5.1-badhealth');
     expect(suite.testcase[0]!.failure).toBeDefined();
     expect(xml).toContain('message="rolled-back: worker 1 &lt;voxcore@1&gt; failed: &quot;HTTP 500&quot; &amp; more"');
   });
