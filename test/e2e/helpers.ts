@@ -28,10 +28,15 @@ export function voxops(args: string[], options: { env?: NodeJS.ProcessEnv; signa
     child.on('error', fail);
     child.on('close', (code) => {
       clearTimeout(killer);
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      // --json event streams are one object per line; other output (status --json) is not
+      const events: Record<string, unknown>[] = [];
+      for (const line of stdout.split('\n')) {
+        try {
+          if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not an event line
+        }
+      }
       done({ code, stdout, stderr, events });
     });
   });

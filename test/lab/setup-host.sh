@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what the lab ORCHESTRATOR (this machine, not the lab hosts) needs.
+# Installs what the lab ORCHESTRATOR (this machine, not the lab hosts) needs, and groovy for the
+# Jenkinsfile test.
 # Idempotent: installs only what is missing; runs `apt-get update` at most once, and only
 # when something has to be installed. Must run as root on Debian 12.
 set -eu
@@ -22,6 +23,8 @@ check curl curl
 check e2fsprogs mkfs.ext4
 check mount losetup
 check util-linux setsid
+# not the lab's: the Jenkinsfile test parses it with the real Groovy parser
+check groovy groovy
 
 if [ -z "$need" ]; then
   echo "setup-host.sh: everything present"
