@@ -29,8 +29,8 @@ export abstract class VoxopsError extends Error {
   }
 }
 
-export class ConfigError extends VoxopsError {
-  readonly exitCode = ExitCode.usage;
+/** An error that lists every problem found (all inventory errors, all preflight refusals), not just the first. */
+export abstract class ProblemListError extends VoxopsError {
   constructor(
     message: string,
     readonly problems: string[] = [],
@@ -38,6 +38,10 @@ export class ConfigError extends VoxopsError {
   ) {
     super(message, options);
   }
+}
+
+export class ConfigError extends ProblemListError {
+  readonly exitCode = ExitCode.usage;
 }
 
 export class UsageError extends VoxopsError {
@@ -103,15 +107,8 @@ export class HostKeyError extends VoxopsError {
   readonly exitCode = ExitCode.unreachable;
 }
 
-export class PreflightError extends VoxopsError {
+export class PreflightError extends ProblemListError {
   readonly exitCode = ExitCode.preflight;
-  constructor(
-    message: string,
-    readonly problems: string[] = [],
-    options?: { next?: string },
-  ) {
-    super(message, options);
-  }
 }
 
 export class HealthGateError extends VoxopsError {
@@ -133,15 +130,8 @@ export class DrainTimeoutError extends VoxopsError {
   readonly exitCode = ExitCode.drainTimeout;
 }
 
-export class UnhealthyError extends VoxopsError {
+export class UnhealthyError extends ProblemListError {
   readonly exitCode = ExitCode.unhealthy;
-  constructor(
-    message: string,
-    readonly problems: string[],
-    options?: { next?: string },
-  ) {
-    super(message, options);
-  }
 }
 
 export class InterruptedError extends VoxopsError {

@@ -9,7 +9,7 @@ import { lockStatus, releaseLocks } from '../deploy/locks.js';
 import { collectHistory, collectLogs } from '../deploy/read.js';
 import { collectStatus, selectHosts } from '../deploy/status.js';
 import { closeAll, connectAll } from '../deploy/sessions.js';
-import { ConfigError, ExitCode, HealthGateError, PreflightError, UnhealthyError, UsageError, VoxopsError, describeHolder } from '../errors.js';
+import { ConfigError, ExitCode, HealthGateError, ProblemListError, UnhealthyError, UsageError, VoxopsError, describeHolder } from '../errors.js';
 import { SshExecutor } from '../exec/ssh.js';
 import { parseArgs, type GlobalOptions, type ParsedCommand, type RollOptions } from './args.js';
 import { formatHistory, formatStatus } from './format.js';
@@ -205,7 +205,7 @@ function report(error: unknown, verbose: boolean): number {
     return ExitCode.internal;
   }
   process.stderr.write(`voxops: ${error.message}${error.next ? `. Next: ${error.next}` : ''}\n`);
-  const details = error instanceof ConfigError || error instanceof PreflightError || error instanceof UnhealthyError ? error.problems : [];
+  const details = error instanceof ProblemListError ? error.problems : [];
   for (const problem of details) process.stderr.write(`  - ${problem.replace(/\n/g, '\n  - ')}\n`);
   if (error instanceof HealthGateError && error.details.journal) {
     process.stderr.write(`  journal of ${error.details.host} worker ${error.details.worker}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);
