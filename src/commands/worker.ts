@@ -1,4 +1,4 @@
-import { all, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from './command.js';
 
 /** Fleet worker builders. Unit and socket names come from inventory patterns, never from constants. */
 export function workerUnit(pattern: string, index: number): string {
@@ -41,17 +41,21 @@ export function probeHealthUrl(url: string, timeoutSeconds = 2): Step {
  * Drain by moving the socket aside: nginx can no longer connect to the worker, so no new call reaches
  * it, no reload resets max_conns counters, and the live call goes on over the moved path.
  * A placeholder with the socket's owner takes the old path, so uvicorn's unconditional unlink of its
- * socket at shutdown succeeds instead of failing the unit's stop. Exit 1: there was no socket.
+ * socket at shutdown succeeds instead of failing the unit's stop. A socket already moved aside (a run
+ * killed mid-drain) counts as drained, so its call is still waited for. Exit 1: there is no socket.
  */
 export function drainWorker(socket: string): Step {
   const moved = drainedSocket(socket);
   return {
     name: `drain ${socket}`,
-    command: all(
-      argv('test', '-S', socket),
-      argv('mv', '-T', '--', socket, moved),
-      argv('touch', '--', socket),
-      argv('chown', `--reference=${moved}`, '--', socket),
+    command: any(
+      all(
+        argv('test', '-S', socket),
+        argv('mv', '-T', '--', socket, moved),
+        argv('touch', '--', socket),
+        argv('chown', `--reference=${moved}`, '--', socket),
+      ),
+      argv('test', '-S', moved),
     ),
     okExitCodes: [1],
   };
