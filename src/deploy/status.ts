@@ -1,9 +1,8 @@
 import pLimit from 'p-limit';
 import { currentTag } from '../commands/git.js';
-import { parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
-import { socketExists, parseHealthProbe, probeHealthUrl } from '../commands/worker.js';
+import { parseHistory, readHistory } from '../commands/state.js';
 import { unitEnabledStates } from '../commands/systemd.js';
-import { workerUnit } from '../commands/worker.js';
+import { parseHealthProbe, probeHealthUrl, socketExists, workerUnit } from '../commands/worker.js';
 import { hostsForRole, type Host, type Inventory } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';
 import type { LockHolder } from '../errors.js';
@@ -46,23 +45,25 @@ export interface StatusReport {
 const pathOf = (inventory: Inventory, role: RoleName): string | undefined =>
   role === 'ingress' ? undefined : inventory.roles[role]?.path;
 
-async function commonStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<Pick<HostStatus, 'tag' | 'lastKnownGood' | 'lock'> & { history: HistoryEntry[] }> {
+async function lastKnownGoodOf(session: HostSession, role: RoleName, tag: string | null): Promise<string | null> {
+  const history = parseHistory((await session.run(readHistory(500))).stdout);
+  return lastKnownGood(history, role, tag) ?? null;
+}
+
+async function commonStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<Pick<HostStatus, 'tag' | 'lastKnownGood' | 'lock'>> {
   const path = pathOf(inventory, role);
-  const [lock, tagResult, historyResult] = await Promise.all([
-    readHolder(session),
-    path ? session.run(currentTag(path)) : Promise.resolve(undefined),
-    session.run(readHistory(500)),
-  ]);
+  const [lock, tagResult] = await Promise.all([readHolder(session), path ? session.run(currentTag(path)) : Promise.resolve(undefined)]);
   const tag = tagResult?.exitCode === 0 ? tagResult.stdout.trim() : null;
-  const history = parseHistory(historyResult.stdout);
-  return { tag, lastKnownGood: lastKnownGood(history, role, tag) ?? null, lock: lock ?? null, history };
+  return { tag, lastKnownGood: await lastKnownGoodOf(session, role, tag), lock: lock ?? null };
 }
 
 async function fleetStatus(session: HostSession, inventory: Inventory): Promise<HostStatus> {
   const role = inventory.roles.fleet!;
   const host = session.host;
   const configured = host.workers ?? role.workers.count;
-  const [common, facts] = await Promise.all([commonStatus(session, inventory, 'fleet'), gatherFleetFacts(session, role)]);
+  // the facts already hold the lock and the tag: only the history is read on top
+  const facts = await gatherFleetFacts(session, role);
+  const common = { tag: facts.currentTag, lock: facts.lock ?? null, lastKnownGood: await lastKnownGoodOf(session, 'fleet', facts.currentTag) };
   const limit = pLimit(4);
   const sockets = await Promise.all(facts.workers.map((w) => limit(() => session.run(socketExists(w.socket)))));
   // units beyond the configured count matter too: an extra enabled unit is capacity nobody planned
