@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/lab/**/*.e2e.test.ts'],
-          // one lab, shared: files run one after another, in name order
+          // one lab, shared: files run one after another (in no fixed order), so none may rely on another
           fileParallelism: false,
           sequence: { concurrent: false },
           globalSetup: ['test/e2e/global-setup.ts'],

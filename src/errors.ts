@@ -138,10 +138,6 @@ export class InterruptedError extends VoxopsError {
   readonly exitCode = ExitCode.interrupted;
 }
 
-export class InternalError extends VoxopsError {
-  readonly exitCode = ExitCode.internal;
-}
-
 export function lastLine(text: string): string {
   const lines = text.trimEnd().split('\n');
   return (lines[lines.length - 1] ?? '').trim().slice(0, 300);

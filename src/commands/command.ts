@@ -11,9 +11,7 @@ export type Command =
   /** run the first command; if it fails, the next (`a || b`) */
   | { readonly kind: 'any'; readonly commands: readonly Command[] }
   /** run in a directory (`cd dir && cmd`) */
-  | { readonly kind: 'in'; readonly dir: string; readonly command: Command }
-  /** discard stdout and stderr */
-  | { readonly kind: 'quiet'; readonly command: Command };
+  | { readonly kind: 'in'; readonly dir: string; readonly command: Command };
 
 export function argv(...words: Argv): Command {
   return { kind: 'argv', argv: words };
@@ -29,10 +27,6 @@ export function any(...commands: Command[]): Command {
 
 export function inDir(dir: string, command: Command): Command {
   return { kind: 'in', dir, command };
-}
-
-export function quiet(command: Command): Command {
-  return { kind: 'quiet', command };
 }
 
 /** A command with its purpose, so failures and dry runs say what the step was for. */

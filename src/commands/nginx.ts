@@ -1,12 +1,8 @@
-import { all, argv, type Step } from './command.js';
+import { argv, type Step } from './command.js';
 
 /** The effective configuration, every included file expanded. */
 export function dumpNginxConfig(): Step {
   return { name: 'read nginx config (nginx -T)', command: argv('nginx', '-T', '-q'), readOnly: true };
-}
-
-export function testAndReloadNginx(): Step {
-  return { name: 'nginx -t && reload', command: all(argv('nginx', '-t', '-q'), argv('systemctl', 'reload', 'nginx')) };
 }
 
 export interface NginxFinding {

@@ -14,8 +14,3 @@ export function lastKnownGood(history: readonly HistoryEntry[], role: string, cu
   }
   return undefined;
 }
-
-export interface HostHistory {
-  host: string;
-  entries: HistoryEntry[];
-}

@@ -33,7 +33,7 @@ async function probe(session: HostSession, step: WorkerSteps['probeLive']): Prom
   return { ...parseHealthProbe(result.stdout, result.stderr), exitCode: result.exitCode };
 }
 
-export function describeProbe(p: HealthProbe & { exitCode?: number | null }, expectVersion: string): string {
+function describeProbe(p: HealthProbe & { exitCode?: number | null }, expectVersion: string): string {
   if (p.httpStatus === 0) return p.exitCode === CURL_COULD_NOT_CONNECT ? 'nothing is listening on the socket' : `no answer (${p.error})`;
   if (p.httpStatus !== 200) return `/health answered HTTP ${p.httpStatus}`;
   if (p.body?.version !== expectVersion) return `/health reports version ${p.body?.version ?? '(none)'}, expected ${expectVersion}`;

@@ -21,8 +21,6 @@ export function renderCommand(command: Command): string {
       return command.commands.map(renderGroup).join(' || ');
     case 'in':
       return `cd ${quoteWord(command.dir)} && ${renderGroup(command.command)}`;
-    case 'quiet':
-      return `${renderGroup(command.command)} >/dev/null 2>&1`;
   }
 }
 
