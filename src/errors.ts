@@ -14,6 +14,7 @@ export const ExitCode = {
   rollbackFailed: 8,
   drainTimeout: 9,
   unhealthy: 10,
+  configRejected: 11,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -132,6 +133,11 @@ export class DrainTimeoutError extends VoxopsError {
 
 export class UnhealthyError extends ProblemListError {
   readonly exitCode = ExitCode.unhealthy;
+}
+
+/** nginx -t or haproxy -c refused a rendered config: it was not loaded, and the old one is in place. */
+export class ConfigRejectedError extends VoxopsError {
+  readonly exitCode = ExitCode.configRejected;
 }
 
 export class InterruptedError extends VoxopsError {

@@ -24,10 +24,14 @@ export interface RollOptions {
   drainTimeout?: number;
   onDrainTimeout?: 'wait' | 'skip' | 'force';
   allowUnhealthy: boolean;
+  /** where the release tree comes from: the host's own git fetch, an rsync push from a local clone, or git then rsync */
+  source: ReleaseSource;
 }
 
+export type ReleaseSource = 'git' | 'rsync' | 'auto';
+
 export type ParsedCommand =
-  | ({ command: 'deploy'; role: string; tag: string } & RollOptions & GlobalOptions)
+  | ({ command: 'deploy'; role: string; tag?: string } & RollOptions & GlobalOptions)
   | ({ command: 'rollback'; roles: string[]; to?: string; force: boolean } & RollOptions & GlobalOptions)
   | ({ command: 'restart'; role: string; worker?: number } & RollOptions & GlobalOptions)
   | ({ command: 'status'; roles: string[]; hosts?: string[] } & GlobalOptions)
@@ -36,6 +40,8 @@ export type ParsedCommand =
   | ({ command: 'lock-status'; hosts?: string[] } & GlobalOptions)
   | ({ command: 'lock-release'; hosts?: string[]; force: boolean } & GlobalOptions)
   | ({ command: 'logs'; role: string; host: string; worker?: number; lines: number } & GlobalOptions)
+  | ({ command: 'scale'; role: 'fleet'; host: string; workers: number; drainTimeout?: number } & GlobalOptions)
+  | ({ command: 'ingress-add-fleet' | 'ingress-remove-fleet'; url: string; drainTimeout?: number } & GlobalOptions)
   | ({ command: 'config-check' } & GlobalOptions);
 
 const deployableRoles = ['fleet', 'api', 'console', 'dialler', 'ingress', 'all'] as const;
@@ -52,7 +58,12 @@ function rollOptions(y: Yargs): Yargs {
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
     .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
-    .option('report', { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' });
+    .option('report', { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' })
+    .option('source', {
+      choices: ['git', 'rsync', 'auto'] as const,
+      default: 'auto',
+      describe: 'release tree: git fetch on the host, rsync from the local clone, or auto (git, then rsync if the host cannot fetch)',
+    });
 }
 
 function positiveInt(value: unknown, flag: string): number | undefined {
@@ -69,6 +80,7 @@ function parseRollOptions(p: Record<string, unknown>): RollOptions {
   return {
     batch: positiveInt(p.batch, '--batch') ?? 1,
     allowUnhealthy: Boolean(p['allow-unhealthy']),
+    source: (p.source as ReleaseSource | undefined) ?? 'auto',
     ...(hosts ? { hosts } : {}),
     ...(p.report ? { report: String(p.report) } : {}),
     ...(parallel !== undefined ? { parallel } : {}),
@@ -100,7 +112,7 @@ export function buildParser(): Yargs {
     .command('deploy <role>', 'deploy a release tag to a role (fleet: rolling, worker by worker, drained and gated)', (y) =>
       rollOptions(y)
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
-        .option('tag', { alias: 't', type: 'string', demandOption: true, describe: 'release tag, e.g. v1.5.0' })
+        .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 (every role but ingress, which is config only)' })
         .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' }),
     )
     .command('rollback [roles..]', 'roll roles back to a tag, or each host to its last-known-good (same drain, gates, lock and history as deploy)', (y) =>
@@ -137,10 +149,23 @@ export function buildParser(): Yargs {
         .option('worker', { type: 'number', describe: 'fleet: worker index' })
         .option('lines', { alias: 'n', type: 'number', default: 200 }),
     )
+    .command('scale <role>', 'change the number of workers on one fleet host (nginx upstream, units, env file), with no call dropped', (y) =>
+      y
+        .positional('role', { choices: ['fleet'] as const })
+        .option('host', { type: 'string', demandOption: true, describe: 'the fleet host' })
+        .option('workers', { type: 'number', demandOption: true, describe: 'the new worker count' })
+        .option('drain-timeout', { type: 'number', describe: "seconds to wait for a removed worker's call to end" }),
+    )
+    .command('ingress <action> <url>', 'ingress add-fleet URL | ingress remove-fleet URL (drained first)', (y) =>
+      y
+        .positional('action', { choices: ['add-fleet', 'remove-fleet'] as const })
+        .positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" })
+        .option('drain-timeout', { type: 'number', describe: 'remove-fleet: seconds to wait for its calls to end' }),
+    )
     .command('config <action>', 'config check: validate the inventory and print what it describes', (y) =>
       y.positional('action', { choices: ['check'] as const }),
     )
-    .demandCommand(1, 'name a command: deploy, rollback, restart, status, health, history, lock, logs, config check')
+    .demandCommand(1, 'name a command: deploy, rollback, restart, scale, ingress, status, health, history, lock, logs, config check')
     .strict()
     .help()
     .version(false)
@@ -170,8 +195,21 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
   const hosts = hostList((p.hosts ?? p.host) as string[] | undefined);
   const withHosts = hosts ? { hosts } : {};
   switch (first) {
-    case 'deploy':
-      return { command: 'deploy', role: String(p.role), tag: String(p.tag), ...parseRollOptions(p), ...base };
+    case 'deploy': {
+      const role = String(p.role);
+      if (p.tag === undefined && role !== 'ingress') throw new UsageError(`deploy ${role} needs --tag`, { next: `voxops deploy ${role} --tag <tag>` });
+      return { command: 'deploy', role, ...(p.tag !== undefined ? { tag: String(p.tag) } : {}), ...parseRollOptions(p), ...base };
+    }
+    case 'scale': {
+      const workers = positiveInt(p.workers, '--workers')!;
+      const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
+      return { command: 'scale', role: 'fleet', host: String(p.host), workers, ...(drainTimeout ? { drainTimeout } : {}), ...base };
+    }
+    case 'ingress': {
+      const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
+      const command = p.action === 'add-fleet' ? 'ingress-add-fleet' : 'ingress-remove-fleet';
+      return { command, url: String(p.url), ...(drainTimeout ? { drainTimeout } : {}), ...base };
+    }
     case 'rollback':
       return { command: 'rollback', roles, force: Boolean(p.force), ...(p.to !== undefined ? { to: String(p.to) } : {}), ...parseRollOptions(p), ...base };
     case 'restart': {

@@ -5,7 +5,9 @@ import { whoAmI, type OperationContext } from '../deploy/context.js';
 import type { OperationSummary, Reporter } from '../deploy/events.js';
 import { writeReports } from '../report/report.js';
 import { runFleetOperation, type FleetDeployOptions } from '../deploy/fleet.js';
+import { runIngressChange, runIngressDeploy } from '../deploy/ingress.js';
 import { lockStatus, releaseLocks } from '../deploy/locks.js';
+import { runScale } from '../deploy/scale.js';
 import { collectHistory, collectLogs } from '../deploy/read.js';
 import { collectStatus, selectHosts } from '../deploy/status.js';
 import { closeAll, connectAll } from '../deploy/sessions.js';
@@ -109,8 +111,23 @@ async function rolling(ctx: OperationContext, options: FleetDeployOptions, repor
 async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<number> {
   switch (parsed.command) {
     case 'deploy':
+      if (parsed.role === 'ingress') {
+        await runIngressDeploy(ctx, parsed.hosts ? { hosts: parsed.hosts } : {});
+        return ExitCode.ok;
+      }
       onlyFleet([parsed.role], 'deploy', `voxops deploy fleet --tag ${parsed.tag}`);
-      return rolling(ctx, { action: 'deploy', tag: parsed.tag, ...rollOptions(parsed) }, parsed.report);
+      return rolling(ctx, { action: 'deploy', tag: parsed.tag!, ...rollOptions(parsed) }, parsed.report);
+    case 'scale':
+      await runScale(ctx, { host: parsed.host, workers: parsed.workers, ...(parsed.drainTimeout ? { drainTimeoutSeconds: parsed.drainTimeout } : {}) });
+      return ExitCode.ok;
+    case 'ingress-add-fleet':
+    case 'ingress-remove-fleet':
+      await runIngressChange(ctx, {
+        action: parsed.command === 'ingress-add-fleet' ? 'add-fleet' : 'remove-fleet',
+        url: parsed.url,
+        ...(parsed.drainTimeout ? { drainTimeoutSeconds: parsed.drainTimeout } : {}),
+      });
+      return ExitCode.ok;
     case 'rollback': {
       // every role the inventory has, in reverse deploy order; only the fleet rolls in this version
       const roles = parsed.roles.length > 0 ? parsed.roles : ctx.inventory.hosts.some((h) => h.role === 'fleet') ? ['fleet'] : [];

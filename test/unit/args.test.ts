@@ -14,6 +14,7 @@ describe('CLI arguments', () => {
       batch: 2,
       drainTimeout: 30,
       onDrainTimeout: 'skip',
+      source: 'auto',
       allowUnhealthy: false,
       inventory: 'inv.yaml',
       env: 'lab',
@@ -31,7 +32,7 @@ describe('CLI arguments', () => {
   it('refuses unknown options, roles, missing tags and bad numbers', async () => {
     await expect(parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--colour'])).rejects.toThrow(/Unknown argument/);
     await expect(parseArgs(['deploy', 'database', '--tag', 'v1.5.0'])).rejects.toThrow(/Invalid values/);
-    await expect(parseArgs(['deploy', 'fleet'])).rejects.toThrow(/Missing required argument: tag/);
+    await expect(parseArgs(['deploy', 'fleet'])).rejects.toThrow(/deploy fleet needs --tag/);
     await expect(parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--batch', '0'])).rejects.toThrow(/--batch/);
     await expect(parseArgs([])).rejects.toThrow(/name a command/);
   });
@@ -55,5 +56,24 @@ describe('on-call commands', () => {
     await expect(parseArgs(['restart', 'fleet', '--worker', '0'])).rejects.toThrow(/--worker/);
     await expect(parseArgs(['lock', 'steal'])).rejects.toThrow(/Invalid values/);
     await expect(parseArgs(['logs', 'fleet', '--worker', '1'])).rejects.toThrow(/Missing required argument: host/);
+  });
+});
+
+describe('role, scale and ingress commands', () => {
+  it('parses deploy of each role, scale and the ingress changes', async () => {
+    expect(await parseArgs(['deploy', 'api', '--tag', 'v1.5.0', '--source', 'rsync'])).toMatchObject({ command: 'deploy', role: 'api', tag: 'v1.5.0', source: 'rsync' });
+    expect(await parseArgs(['deploy', 'all', '--tag', 'v1.5.0'])).toMatchObject({ command: 'deploy', role: 'all', source: 'auto' });
+    expect(await parseArgs(['deploy', 'ingress'])).toMatchObject({ command: 'deploy', role: 'ingress' });
+    expect(await parseArgs(['scale', 'fleet', '--host', 'fleet2', '--workers', '6'])).toMatchObject({ command: 'scale', role: 'fleet', host: 'fleet2', workers: 6 });
+    expect(await parseArgs(['ingress', 'add-fleet', 'http://10.0.0.13:80'])).toMatchObject({ command: 'ingress-add-fleet', url: 'http://10.0.0.13:80' });
+    expect(await parseArgs(['ingress', 'remove-fleet', 'http://10.0.0.13:80', '--drain-timeout', '60'])).toMatchObject({ command: 'ingress-remove-fleet', drainTimeout: 60 });
+  });
+
+  it('refuses a deploy without a tag (but not of ingress), a bad source and a zero worker count', async () => {
+    await expect(parseArgs(['deploy', 'dialler'])).rejects.toThrow(/deploy dialler needs --tag/);
+    await expect(parseArgs(['deploy', 'api', '--tag', 'v1.5.0', '--source', 'ftp'])).rejects.toThrow(/Invalid values/);
+    await expect(parseArgs(['scale', 'fleet', '--host', 'fleet1', '--workers', '0'])).rejects.toThrow(/--workers/);
+    await expect(parseArgs(['scale', 'fleet', '--workers', '3'])).rejects.toThrow(/Missing required argument: host/);
+    await expect(parseArgs(['ingress', 'steal-fleet', 'http://x'])).rejects.toThrow(/Invalid values/);
   });
 });
