@@ -117,13 +117,13 @@ export function buildParser(): Yargs {
     )
     .command('rollback [roles..]', 'roll roles back to a tag, or each host to its last-known-good (same drain, gates, lock and history as deploy)', (y) =>
       rollOptions(y)
-        .positional('roles', { choices: roleChoices, array: true, describe: 'roles to roll back (default: all, in reverse deploy order)' })
+        .positional('roles', { choices: [...roleChoices, 'all'] as const, array: true, describe: 'roles to roll back (default, or all: every role, in reverse deploy order)' })
         .option('to', { type: 'string', describe: 'release tag to go back to (default: last-known-good from history)' })
         .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' }),
     )
-    .command('restart <role>', 'rolling restart without a deploy, drained and gated', (y) =>
+    .command('restart <role>', 'restart without a deploy: the fleet rolling, drained and gated; api and dialler gated (all: api, fleet, dialler)', (y) =>
       rollOptions(y)
-        .positional('role', { choices: ['fleet'] as const })
+        .positional('role', { choices: ['fleet', 'api', 'dialler', 'all'] as const })
         .option('host', { type: 'string', array: true, describe: 'only this host' })
         .option('worker', { type: 'number', describe: 'only this worker (index)' }),
     )
@@ -191,7 +191,7 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
     acceptNewHostKeys: Boolean(parsed['accept-new-host-keys']),
   };
   const p = parsed as typeof parsed & Record<string, unknown>;
-  const roles = ((p.roles as string[] | undefined) ?? []).map(String);
+  const roles = ((p.roles as string[] | undefined) ?? []).map(String).filter((r) => !(first === 'rollback' && r === 'all'));
   const hosts = hostList((p.hosts ?? p.host) as string[] | undefined);
   const withHosts = hosts ? { hosts } : {};
   switch (first) {

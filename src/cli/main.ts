@@ -5,7 +5,10 @@ import { whoAmI, type OperationContext } from '../deploy/context.js';
 import type { OperationSummary, Reporter } from '../deploy/events.js';
 import { writeReports } from '../report/report.js';
 import { runFleetOperation, type FleetDeployOptions } from '../deploy/fleet.js';
+import { DEPLOY_ORDER, mergeSummaries, runInOrder } from '../deploy/all.js';
 import { runIngressChange, runIngressDeploy } from '../deploy/ingress.js';
+import { runRoleOperation } from '../deploy/role-operation.js';
+import { recipeFor } from '../recipes/index.js';
 import { lockStatus, releaseLocks } from '../deploy/locks.js';
 import { runScale } from '../deploy/scale.js';
 import { collectHistory, collectLogs } from '../deploy/read.js';
@@ -71,36 +74,36 @@ function rollOptions(options: RollOptions): Omit<FleetDeployOptions, 'action'> {
     parallel: options.parallel ?? 1,
     batch: options.batch,
     allowUnhealthy: options.allowUnhealthy,
+    source: options.source,
     ...(options.hosts ? { hosts: options.hosts } : {}),
     ...(options.drainTimeout !== undefined ? { drainTimeoutSeconds: options.drainTimeout } : {}),
     ...(options.onDrainTimeout ? { onDrainTimeout: options.onDrainTimeout } : {}),
   };
 }
 
-function onlyFleet(roles: readonly string[], verb: string, hint: string): void {
-  const others = roles.filter((r) => r !== 'fleet');
-  if (others.length > 0) {
-    throw new UsageError(`${verb} ${others.join(', ')} is not implemented yet; only the fleet role is in this version`, { next: hint });
-  }
-}
-
 const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
-/** Run a rolling operation; with --report, write the reports whatever the outcome. */
-async function rolling(ctx: OperationContext, options: FleetDeployOptions, reportDir: string | undefined): Promise<number> {
-  let summary: OperationSummary | undefined;
+/** Run an operation; with --report, write the reports (of every role it ran) whatever the outcome. */
+async function withReports(ctx: OperationContext, reportDir: string | undefined, work: (ctx: OperationContext) => Promise<unknown>): Promise<number> {
+  const summaries: OperationSummary[] = [];
   const reporter = ctx.reporter;
+  const startedAt = Date.now();
   const capturing: Reporter = {
     emit: (event) => {
-      if (event.type === 'summary') summary = event.summary;
+      if (event.type === 'summary') summaries.push(event.summary);
       reporter.emit(event);
     },
     close: () => reporter.close(),
   };
+  let exitCode = 0;
   try {
-    await runFleetOperation({ ...ctx, reporter: capturing }, options);
+    await work({ ...ctx, reporter: capturing });
     return ExitCode.ok;
+  } catch (error) {
+    exitCode = error instanceof VoxopsError ? error.exitCode : ExitCode.internal;
+    throw error;
   } finally {
+    const summary = summaries.length === 1 ? summaries[0] : summaries.length > 1 ? mergeSummaries(summaries, startedAt, exitCode) : undefined;
     if (reportDir && summary) {
       const files = writeReports(reportDir, summary);
       reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });
@@ -108,15 +111,42 @@ async function rolling(ctx: OperationContext, options: FleetDeployOptions, repor
   }
 }
 
+const hasHosts = (ctx: OperationContext, role: RoleName) => ctx.inventory.hosts.some((h) => h.role === role);
+/** a multi-role run with --hosts touches only the roles those hosts have */
+const namesHostOf = (ctx: OperationContext, role: RoleName, hosts?: string[]) =>
+  !hosts || ctx.inventory.hosts.some((h) => h.role === role && hosts.includes(h.name));
+
+/** deploy or roll back one role, whichever runner it needs */
+function roleRunner(ctx: OperationContext, role: RoleName, action: 'deploy' | 'rollback', parsed: RollOptions & { tag?: string; force?: boolean }) {
+  if (role === 'fleet') {
+    return () => runFleetOperation(ctx, { action, ...(parsed.tag ? { tag: parsed.tag } : {}), ...(parsed.force ? { force: true } : {}), ...rollOptions(parsed) });
+  }
+  if (role === 'ingress') return () => runIngressDeploy(ctx, parsed.hosts ? { hosts: parsed.hosts } : {});
+  const recipe = recipeFor(ctx.inventory, role, parsed.drainTimeout ? { idleTimeoutSeconds: parsed.drainTimeout } : {});
+  return () =>
+    runRoleOperation(ctx, recipe, {
+      action,
+      source: parsed.source,
+      ...(parsed.tag ? { tag: parsed.tag } : {}),
+      ...(parsed.hosts ? { hosts: parsed.hosts } : {}),
+      ...(parsed.force ? { force: true } : {}),
+    });
+}
+
 async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<number> {
   switch (parsed.command) {
-    case 'deploy':
-      if (parsed.role === 'ingress') {
-        await runIngressDeploy(ctx, parsed.hosts ? { hosts: parsed.hosts } : {});
-        return ExitCode.ok;
-      }
-      onlyFleet([parsed.role], 'deploy', `voxops deploy fleet --tag ${parsed.tag}`);
-      return rolling(ctx, { action: 'deploy', tag: parsed.tag!, ...rollOptions(parsed) }, parsed.report);
+    case 'deploy': {
+      if (parsed.role !== 'all') return withReports(ctx, parsed.report, (c) => roleRunner(c, parsed.role as RoleName, 'deploy', parsed)());
+      // --hosts names hosts of several roles here: each role takes its own
+      return withReports(ctx, parsed.report, (c) =>
+        runInOrder(
+          c,
+          [...DEPLOY_ORDER.filter((role) => hasHosts(c, role) && namesHostOf(c, role, parsed.hosts)).map((role) => ({ role, run: roleRunner(c, role, 'deploy', onlyHostsOf(c, role, parsed)) })),
+            ...(hasHosts(c, 'ingress') && !parsed.hosts ? [{ role: 'ingress', run: () => runIngressDeploy(c, {}) }] : [])],
+          `deploy all ${parsed.tag}`,
+        ),
+      );
+    }
     case 'scale':
       await runScale(ctx, { host: parsed.host, workers: parsed.workers, ...(parsed.drainTimeout ? { drainTimeoutSeconds: parsed.drainTimeout } : {}) });
       return ExitCode.ok;
@@ -129,13 +159,37 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
       });
       return ExitCode.ok;
     case 'rollback': {
-      // every role the inventory has, in reverse deploy order; only the fleet rolls in this version
-      const roles = parsed.roles.length > 0 ? parsed.roles : ctx.inventory.hosts.some((h) => h.role === 'fleet') ? ['fleet'] : [];
-      onlyFleet(roles, 'rollback', `voxops rollback fleet${parsed.to ? ` --to ${parsed.to}` : ''}`);
-      return rolling(ctx, { action: 'rollback', force: parsed.force, ...(parsed.to ? { tag: parsed.to } : {}), ...rollOptions(parsed) }, parsed.report);
+      // every role the inventory has, in reverse deploy order
+      const roles = (parsed.roles.length > 0 ? (parsed.roles as RoleName[]) : [...DEPLOY_ORDER].reverse().filter((role) => hasHosts(ctx, role) && namesHostOf(ctx, role, parsed.hosts))).filter(
+        (r) => r !== 'ingress',
+      );
+      if (roles.length === 0) throw new UsageError('nothing to roll back: the ingress is config only (voxops deploy ingress)', { next: 'voxops rollback fleet --to <tag>' });
+      const options = { ...parsed, ...(parsed.to ? { tag: parsed.to } : {}) };
+      return withReports(ctx, parsed.report, (c) =>
+        runInOrder(c, roles.map((role) => ({ role, run: roleRunner(c, role, 'rollback', roles.length > 1 ? onlyHostsOf(c, role, options) : options) })), `rollback ${roles.join(', ')}`),
+      );
     }
-    case 'restart':
-      return rolling(ctx, { action: 'restart', ...(parsed.worker ? { workers: [parsed.worker] } : {}), ...rollOptions(parsed) }, parsed.report);
+    case 'restart': {
+      const restartFleet = (c: OperationContext, options: RollOptions) => () =>
+        runFleetOperation(c, { action: 'restart', ...(parsed.worker ? { workers: [parsed.worker] } : {}), ...rollOptions(options) });
+      const restartService = (c: OperationContext, role: 'api' | 'dialler', options: RollOptions) => () =>
+        runRoleOperation(c, recipeFor(c.inventory, role, options.drainTimeout ? { idleTimeoutSeconds: options.drainTimeout } : {}), {
+          action: 'restart',
+          source: options.source,
+          ...(options.hosts ? { hosts: options.hosts } : {}),
+        });
+      if (parsed.worker && parsed.role !== 'fleet') throw new UsageError('--worker is for the fleet only', { next: `voxops restart fleet --host H --worker ${parsed.worker}` });
+      if (parsed.role === 'fleet') return withReports(ctx, parsed.report, (c) => restartFleet(c, parsed)());
+      if (parsed.role === 'api' || parsed.role === 'dialler') return withReports(ctx, parsed.report, (c) => restartService(c, parsed.role as 'api' | 'dialler', parsed)());
+      const order = (['api', 'fleet', 'dialler'] as const).filter((role) => hasHosts(ctx, role) && namesHostOf(ctx, role, parsed.hosts));
+      return withReports(ctx, parsed.report, (c) =>
+        runInOrder(
+          c,
+          order.map((role) => ({ role, run: role === 'fleet' ? restartFleet(c, onlyHostsOf(c, role, parsed)) : restartService(c, role, onlyHostsOf(c, role, parsed)) })),
+          'restart all',
+        ),
+      );
+    }
     case 'status': {
       const status = await collectStatus(ctx, parsed.roles as RoleName[], parsed.hosts);
       write(parsed.json ? JSON.stringify(status, null, 2) : formatStatus(status));
@@ -191,6 +245,12 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
       write(await collectLogs(ctx, parsed.role as RoleName, parsed.host, parsed.worker, parsed.lines));
       return ExitCode.ok;
   }
+}
+
+/** With several roles at once, --hosts applies to each role's own hosts only. */
+function onlyHostsOf<T extends { hosts?: string[] }>(ctx: OperationContext, role: RoleName, options: T): T {
+  if (!options.hosts) return options;
+  return { ...options, hosts: options.hosts.filter((name) => ctx.inventory.hosts.some((h) => h.role === role && h.name === name)) };
 }
 
 function uniqueHosts(ctx: OperationContext, only?: string[]) {

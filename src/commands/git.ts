@@ -1,4 +1,15 @@
-import { all, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from './command.js';
+
+/**
+ * Written into the checkout by an rsync push (the host could not fetch): `<tag> <commit> rsync`.
+ * The host's git HEAD still names the old release then, so the marker is what records the tag; a
+ * git checkout removes it again.
+ */
+export const RELEASE_MARKER = '.voxops-release';
+
+export function releaseMarker(path: string): string {
+  return `${path}/${RELEASE_MARKER}`;
+}
 
 /** Builders for the release checkout. `tag` must have passed validateTag first. */
 export function fetchTags(path: string): Step {
@@ -25,8 +36,24 @@ export function localTagExists(path: string, tag: string): Step {
   };
 }
 
+/**
+ * Tracked files on a deploy host belong to the release: --force replaces what an rsync push (or a
+ * hand edit) left, while untracked and ignored files (.env, .venv) are never touched.
+ */
 export function checkoutTag(path: string, tag: string): Step {
-  return { name: `checkout ${tag}`, command: argv('git', '-C', path, 'checkout', '--quiet', '--detach', `refs/tags/${tag}`) };
+  return {
+    name: `checkout ${tag}`,
+    command: all(argv('git', '-C', path, 'checkout', '--quiet', '--force', '--detach', `refs/tags/${tag}`), argv('rm', '-f', '--', releaseMarker(path))),
+  };
+}
+
+/** Record an rsync-pushed release. `tag` passed validateTag and `commit` is hex, so the line is plain. */
+export function writeReleaseMarker(path: string, tag: string, commit: string): Step {
+  return {
+    name: `record ${tag} (rsync)`,
+    command: argv('sh', '-c', 'cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"', 'write-marker', releaseMarker(path)),
+    stdin: `${tag} ${commit} rsync\n`,
+  };
 }
 
 /** Prints HEAD's commit, then the tag's commit: the checkout is right when the two lines match. */
@@ -38,11 +65,17 @@ export function headAndTagCommits(path: string, tag: string): Step {
   };
 }
 
-/** The tag at HEAD, if HEAD is exactly a release tag (exit 128 otherwise). */
+/**
+ * The deployed tag: the rsync marker's if there is one, else the tag at HEAD when HEAD is exactly
+ * a release tag (exit 128 otherwise).
+ */
 export function currentTag(path: string): Step {
   return {
     name: 'read the deployed tag',
-    command: argv('git', '-C', path, 'describe', '--tags', '--exact-match', 'HEAD'),
+    command: any(
+      argv('awk', 'NR == 1 && NF >= 1 { print $1; found = 1 } END { exit !found }', releaseMarker(path)),
+      argv('git', '-C', path, 'describe', '--tags', '--exact-match', 'HEAD'),
+    ),
     okExitCodes: [128],
     readOnly: true,
   };

@@ -56,7 +56,7 @@ export interface HistoryEntry {
   at: string;
   host: string;
   role: string;
-  action: 'deploy' | 'rollback' | 'restart';
+  action: 'deploy' | 'rollback' | 'restart' | 'scale' | 'add-fleet' | 'remove-fleet';
   from: string | null;
   to: string;
   outcome: 'success' | 'rolled-back' | 'failed' | 'interrupted';

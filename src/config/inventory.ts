@@ -7,7 +7,9 @@ import { ConfigError } from '../errors.js';
 import {
   inventorySchema,
   roleNames,
+  type ConsoleRoleConfig,
   type FleetRoleConfig,
+  type IngressRoleConfig,
   type InventoryDocument,
   type RoleName,
   type ServiceRoleConfig,
@@ -40,7 +42,7 @@ export interface Inventory {
   environment: string;
   environments: string[];
   ssh: ResolvedSsh;
-  roles: { fleet?: FleetRoleConfig; api?: ServiceRoleConfig; console?: ServiceRoleConfig; dialler?: ServiceRoleConfig };
+  roles: { fleet?: FleetRoleConfig; api?: ServiceRoleConfig; console?: ConsoleRoleConfig; dialler?: ServiceRoleConfig; ingress?: IngressRoleConfig };
   hosts: Host[];
 }
 

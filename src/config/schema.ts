@@ -50,6 +50,14 @@ const buildCache = z.strictObject({
   keep: z.number().int().min(1).max(20).default(3),
 });
 
+/** Where a release comes from when the host cannot fetch it (the rsync fallback), and what it must not touch. */
+const releaseSource = {
+  /** a local clone or mirror of `repo` (relative to the inventory file); else voxops keeps a mirror in its cache */
+  localRepo: nonEmpty.optional(),
+  /** more paths in the checkout that belong to the host: an rsync push never sends, replaces or deletes them */
+  preserve: z.array(relativePath).default([]),
+};
+
 export const workerUnitPattern = /^[A-Za-z0-9._-]+@\{i\}(\.service)?$/;
 
 const fleetRole = z.strictObject({
@@ -84,15 +92,59 @@ const fleetRole = z.strictObject({
     .prefault({}),
   minFreeDiskMb: z.number().int().min(0).default(1024),
   build: buildCache.optional(),
+  ...releaseSource,
 });
 
 const serviceRole = z.strictObject({
   repo: nonEmpty,
   path: absolutePath,
   install: argvList,
-  unit: unitName.optional(),
-  health: healthUrl.optional(),
+  unit: unitName,
+  health: healthUrl,
+  /** restart only while this number in the /health answer is 0 (the dialler's leased_calls) */
+  idle: z
+    .strictObject({
+      field: nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a field name of the /health JSON'),
+      timeoutSeconds: seconds.default(120),
+    })
+    .optional(),
   minFreeDiskMb: z.number().int().min(0).default(512),
+  ...releaseSource,
+});
+
+/** Static files: built in the checkout, copied to a release directory, published by a symlink flip. */
+const consoleRole = z.strictObject({
+  repo: nonEmpty,
+  path: absolutePath,
+  install: argvList,
+  /** what the build writes, relative to the checkout */
+  output: relativePath.default('dist'),
+  /** the symlink nginx serves from (default: <path>/current); releases are kept beside it */
+  current: absolutePath.optional(),
+  keep: z.number().int().min(2).max(20).default(3),
+  /** must serve the new build's index.html after the flip */
+  verifyUrl: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1/'),
+  minFreeDiskMb: z.number().int().min(0).default(512),
+  ...releaseSource,
+});
+
+/** The WSS ingress (HAProxy in front of the fleet hosts): config only, nothing checked out. Every key has a default. */
+export const ingressRole = z.strictObject({
+  config: absolutePath.default('/etc/haproxy/haproxy.cfg'),
+  unit: unitName.default('haproxy.service'),
+  backend: nonEmpty.regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, dot, dash or underscore').default('fleet'),
+  bind: nonEmpty.regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.*-]*):\d{1,5}$/, 'must be [ADDRESS]:PORT').default(':80'),
+  fleetPort: z.number().int().min(1).max(65535).default(80),
+  adminSocket: absolutePath.default('/run/haproxy/admin.sock'),
+  health: z
+    .strictObject({
+      path: nonEmpty.regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must be a plain path starting with /').default('/health/fleet'),
+      intervalMilliseconds: z.number().int().min(100).max(60_000).default(1000),
+      upTimeoutSeconds: seconds.default(30),
+    })
+    .prefault({}),
+  drain: z.strictObject({ timeoutSeconds: seconds.default(3600) }).prefault({}),
+  tunnelTimeoutSeconds: seconds.default(3600),
 });
 
 export const roleNames = ['api', 'console', 'fleet', 'dialler', 'ingress'] as const;
@@ -122,8 +174,9 @@ export const inventorySchema = z.strictObject({
   roles: z.strictObject({
     fleet: fleetRole.optional(),
     api: serviceRole.optional(),
-    console: serviceRole.optional(),
+    console: consoleRole.optional(),
     dialler: serviceRole.optional(),
+    ingress: ingressRole.optional(),
   }),
   environments: z.record(nonEmpty.regex(/^[a-z0-9_-]+$/, 'environment names are lower-case'), environment),
 });
@@ -131,5 +184,7 @@ export const inventorySchema = z.strictObject({
 export type InventoryDocument = z.infer<typeof inventorySchema>;
 export type FleetRoleConfig = z.infer<typeof fleetRole>;
 export type ServiceRoleConfig = z.infer<typeof serviceRole>;
+export type ConsoleRoleConfig = z.infer<typeof consoleRole>;
+export type IngressRoleConfig = z.infer<typeof ingressRole>;
 export type HostEntry = z.infer<typeof hostEntry>;
 export type SshSettings = z.infer<typeof sshSchema>;

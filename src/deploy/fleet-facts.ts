@@ -1,5 +1,7 @@
 import pLimit from 'p-limit';
-import { currentTag, localTagExists, remoteTagExists } from '../commands/git.js';
+import { currentTag } from '../commands/git.js';
+import type { ReleaseSource } from '../cli/args.js';
+import { chooseSource, lookUpTag, type TagLookup as OriginLookup } from './release.js';
 import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../commands/state.js';
 import { unitStates } from '../commands/systemd.js';
@@ -23,10 +25,8 @@ export interface FleetHostFacts {
   currentTag: string | null;
   lock?: LockHolder;
   freeMb?: number;
-  /** undefined when no tag was asked about, or when it was found locally first */
-  tagOnOrigin?: boolean;
-  /** the tag is already in the host's clone */
-  tagLocally?: boolean;
+  /** where the asked-for tag was found: the host's clone, origin, or nowhere reachable */
+  tagLookup?: OriginLookup;
   workers: WorkerFacts[];
   nginx: NginxFinding[];
   /** how long nginx shuts a worker out after a failed connect (0 with max_fails=0) */
@@ -59,7 +59,7 @@ export async function gatherFleetFacts(
     limit(() => session.run(unitStates(units))),
     limit(() => session.run(dumpNginxConfig())),
     limit(() => (role.workers.envFile ? session.run(readEnvVariable(role.workers.envFile, role.workers.countVariable)) : Promise.resolve(undefined))),
-    limit(() => (tag && lookup !== 'none' ? lookUpTag(session, role.path, tag, lookup) : Promise.resolve(undefined))),
+    limit(() => (tag && lookup !== 'none' ? lookUpTag(session, role.path, tag, lookup === 'local-then-origin') : Promise.resolve(undefined))),
     ...indices.map((i) => limit(() => session.run(probeHealth(workerSocket(role.workers.socket, i), role.health.path)))),
   ]);
   const activeLines = states.stdout.trim().split('\n');
@@ -80,21 +80,12 @@ export async function gatherFleetFacts(
   if (lock) facts.lock = lock;
   const free = parseFreeDiskMb(disk.stdout);
   if (free !== undefined) facts.freeMb = free;
-  if (tagResult) Object.assign(facts, tagResult);
+  if (tagResult) facts.tagLookup = tagResult;
   const value = countLine?.exitCode === 0 ? Number(countLine.stdout.trim().split('=')[1]?.replace(/["']/g, '')) : NaN;
   if (Number.isInteger(value)) facts.countVariable = value;
   return facts;
 }
 
-/** A rollback finds its tag in the clone (the git host may be the thing that is down). */
-async function lookUpTag(session: HostSession, path: string, tag: string, lookup: TagLookup): Promise<Pick<FleetHostFacts, 'tagOnOrigin' | 'tagLocally'>> {
-  if (lookup === 'local-then-origin') {
-    const local = await session.run(localTagExists(path, tag));
-    if (local.exitCode === 0) return { tagLocally: true };
-  }
-  const remote = await session.run(remoteTagExists(path, tag));
-  return { tagOnOrigin: remote.exitCode === 0, tagLocally: false };
-}
 
 export interface Judgement {
   problems: string[];
@@ -105,7 +96,7 @@ export interface Judgement {
 export function judgeFleetFacts(
   facts: FleetHostFacts,
   role: FleetRoleConfig,
-  options: { tag?: string; allowUnhealthy?: boolean; workers: number },
+  options: { tag?: string; allowUnhealthy?: boolean; workers: number; source?: ReleaseSource },
 ): Judgement {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -113,7 +104,11 @@ export function judgeFleetFacts(
   if (facts.currentTag === null) {
     problems.push(`${host}: ${role.path} is not checked out at a release tag, so there is nothing to roll back to`);
   }
-  if (options.tag && facts.tagOnOrigin === false) problems.push(`${host}: tag ${options.tag} does not exist in origin`);
+  if (options.tag && facts.tagLookup) {
+    const choice = chooseSource(host, options.tag, options.source ?? 'auto', facts.tagLookup);
+    if (choice.problem) problems.push(choice.problem);
+    if (choice.warning) warnings.push(choice.warning);
+  }
   if (facts.freeMb !== undefined && facts.freeMb < role.minFreeDiskMb) {
     problems.push(`${host}: only ${facts.freeMb} MiB free at ${role.path} (need ${role.minFreeDiskMb} MiB)`);
   }
@@ -126,7 +121,7 @@ export function judgeFleetFacts(
   for (const finding of facts.nginx) (finding.level === 'error' ? problems : warnings).push(`${host}: nginx: ${finding.message}`);
   if (facts.countVariable !== undefined && facts.countVariable !== options.workers) {
     warnings.push(
-      `${host}: ${role.workers.countVariable}=${facts.countVariable} but ${options.workers} workers are configured: /health reports the wrong capacity`,
+      `${host}: ${role.workers.countVariable}=${facts.countVariable} on the host but the inventory configures ${options.workers} workers: if the host was scaled, set workers: ${facts.countVariable} for ${host} in the inventory; otherwise put the host back with voxops scale fleet --host ${host} --workers ${options.workers}`,
     );
   }
   return { problems, warnings };

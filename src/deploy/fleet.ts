@@ -2,9 +2,8 @@ import pLimit from 'p-limit';
 import type { Step } from '../commands/command.js';
 import { buildsToPrune, hasBuild, listBuilds, pruneBuilds, restoreBuild, saveBuild } from '../commands/build-cache.js';
 import { currentTag } from '../commands/git.js';
-import { acquireLock, appendHistory, parseHistory, readHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
+import { acquireLock, appendHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
 import { compareTags, validateTag } from '../commands/tag.js';
-import { lastKnownGood } from './history.js';
 import { hostsForRole } from '../config/inventory.js';
 import type { FleetRoleConfig } from '../config/schema.js';
 import {
@@ -15,7 +14,6 @@ import {
   InterruptedError,
   LockHeldError,
   PreflightError,
-  RemoteCommandError,
   RollbackFailedError,
   UsageError,
   VoxopsError,
@@ -29,6 +27,9 @@ import { gatherFleetFacts, judgeFleetFacts, type FleetHostFacts } from './fleet-
 import { acquireAll, lockHeldNext, releaseAll } from './locks.js';
 import { rollWorker, type RollOptions } from './roll-worker.js';
 import { closeAll, connectAll } from './sessions.js';
+import { recordHistory, resolveLastKnownGood, summarise } from './operation.js';
+import { chooseSource, placeRelease, ReleaseWorkspace } from './release.js';
+import type { ReleaseSource } from '../cli/args.js';
 
 export interface FleetDeployOptions {
   action: 'deploy' | 'rollback' | 'restart';
@@ -44,6 +45,8 @@ export interface FleetDeployOptions {
   drainTimeoutSeconds?: number;
   onDrainTimeout?: 'wait' | 'skip' | 'force';
   allowUnhealthy?: boolean;
+  /** deploy and rollback: how the release reaches the hosts (default auto: git, else rsync) */
+  source?: ReleaseSource;
 }
 
 export function fleetRole(ctx: OperationContext): FleetRoleConfig {
@@ -71,6 +74,7 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
     return summary;
   };
   let failure: unknown;
+  const workspace = new ReleaseWorkspace(ctx.inventory, ctx.env);
   const sessions = await connectAll(ctx.executor, hosts).catch((error: unknown) => {
     failure = error;
     return undefined;
@@ -78,7 +82,7 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
   try {
     if (!sessions) throw failure;
     const list = hosts.map((h) => sessions.get(h.name)!);
-    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, role.path);
+    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, 'fleet', (session) => session.run(currentTag(role.path)));
     ctx.reporter.emit({ type: 'start', operation: options.action, role: 'fleet', ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
     const lookup = options.action === 'deploy' ? 'origin' : options.action === 'rollback' ? 'local-then-origin' : 'none';
     const facts = await Promise.all(list.map((s) => gatherFleetFacts(s, role, tag, lookup)));
@@ -91,14 +95,20 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
         ...(options.workers ? { workers: options.workers } : {}),
       });
       if (options.action === 'restart') delete plan.release;
-      else if (f.tagLocally && plan.release) plan.release.skipFetch = true;
+      else if (plan.release && f.tagLookup) {
+        const choice = chooseSource(s.host.name, plan.to, options.source ?? 'auto', f.tagLookup);
+        plan.release.skipFetch = choice.skipFetch;
+        plan.release.source = choice.source;
+      }
       return plan;
     });
     for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(plan, 'not-started', 0));
+    // an rsync push's tree is built before any host changes: a tag missing from the local clone stops here
+    if (tag && plans.some((p) => p.release?.source === 'rsync')) await workspace.tree('fleet', role, tag);
     if (ctx.dryRun) {
       for (const plan of plans) printPlan(ctx, plan, role);
       for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(plan, 'planned', 0));
-      return finish(summarise(options.action, tag, startedAt, ExitCode.ok, outcomes, timelines));
+      return finish(summarise({ operation: options.action, role: 'fleet', tag, startedAt, exitCode: ExitCode.ok, hosts: outcomes.values(), workers: timelines }));
     }
     const holder = makeHolder(ctx.env, options.action, tag);
     await acquireAll(list, holder);
@@ -110,7 +120,7 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
           limit(async () => {
             if (stop || ctx.signal.aborted) return;
             try {
-              await runHost(ctx, sessions.get(plan.host.name)!, plan, role, options, outcomes, timelines);
+              await runHost(ctx, sessions.get(plan.host.name)!, plan, role, options, outcomes, timelines, workspace);
             } catch (error) {
               stop = true;
               throw error;
@@ -127,10 +137,10 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
         ctx.reporter.emit({ type: 'warning', message: `could not release the lock on ${stuck.join(', ')}: run voxops lock release` });
       }
     }
-    return finish(summarise(options.action, tag, startedAt, ExitCode.ok, outcomes, timelines));
+    return finish(summarise({ operation: options.action, role: 'fleet', tag, startedAt, exitCode: ExitCode.ok, hosts: outcomes.values(), workers: timelines }));
   } catch (error) {
     const code = error instanceof VoxopsError ? error.exitCode : ExitCode.internal;
-    finish(summarise(options.action, tag, startedAt, code, outcomes, timelines));
+    finish(summarise({ operation: options.action, role: 'fleet', tag, startedAt, exitCode: code, hosts: outcomes.values(), workers: timelines }));
     if (error instanceof InterruptedError && !error.next) {
       const from = [...outcomes.values()].find((o) => o.from)?.from;
       throw new InterruptedError(`${error.message}; every worker is serving, some may run ${tag ?? 'the new release'} and some ${from ?? 'the old one'}`, {
@@ -140,6 +150,7 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
     }
     throw error;
   } finally {
+    workspace.cleanup();
     if (sessions) await closeAll(sessions);
   }
 }
@@ -202,12 +213,15 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
     ctx.reporter.emit({ type: 'command', host, step: step.name, command: `${prefix}${renderCommand(step.command)}` });
   ctx.reporter.emit({ type: 'info', host, message: `plan: ${plan.from ?? '(no tag)'} -> ${plan.to}, batches ${JSON.stringify(plan.batches)}` });
   show(acquireLock(makeHolder(ctx.env, 'deploy', plan.to)));
-  if (plan.release) {
+  if (plan.release?.source === 'rsync') {
+    ctx.reporter.emit({ type: 'info', host, message: `rsync push of ${plan.to} from the local clone (git archive), host-owned paths untouched; then:` });
+    show(plan.release.install);
+  } else if (plan.release) {
     for (const step of [plan.release.fetch, plan.release.checkout, plan.release.verify, plan.release.install]) {
       if (step !== plan.release.fetch || !plan.release.skipFetch) show(step);
     }
-    if (role.build) show(saveBuild('fleet', '<commit>', role.path, role.build.outputs), 'then, or instead of install when going back to a kept build: ');
   }
+  if (plan.release && role.build) show(saveBuild('fleet', '<commit>', role.path, role.build.outputs), 'then, or instead of install when going back to a kept build: ');
   for (const batch of plan.batches) {
     for (const index of batch) {
       const w = plan.workers.find((x) => x.index === index)!;
@@ -226,8 +240,8 @@ function printPlan(ctx: OperationContext, plan: FleetHostPlan, role: FleetRoleCo
 }
 
 /**
- * Check out and verify the tag, then install it, or, going back to code this host has built
- * before (rollbacks), restore the kept build instead of installing again.
+ * Put the tag on the host (git checkout, or an rsync push), then install it, or, going back to code
+ * this host has built before (rollbacks), restore the kept build instead of installing again.
  */
 async function runRelease(
   ctx: OperationContext,
@@ -236,6 +250,7 @@ async function runRelease(
   release: ReleaseSteps,
   tag: string,
   preferKeptBuild: boolean,
+  workspace: ReleaseWorkspace,
 ): Promise<void> {
   const host = session.host.name;
   const timed = async (step: Step) => {
@@ -245,21 +260,16 @@ async function runRelease(
     ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'done', durationMs: Date.now() - started });
     return result;
   };
-  if (!release.skipFetch) await timed(release.fetch);
-  await timed(release.checkout);
-  const verified = await timed(release.verify);
-  const [head, tagged] = verified.stdout.trim().split('\n');
-  if (!head || head !== tagged) {
-    throw new RemoteCommandError({
-      host,
-      step: release.verify.name,
-      command: renderCommand(release.verify.command),
-      exitCode: verified.exitCode,
-      stdout: verified.stdout,
-      stderr: `HEAD ${head ?? '?'} is not ${tag} (${tagged ?? '?'})`,
-    });
-  }
   const build = role.build;
+  const head = await placeRelease(ctx, session, {
+    path: role.path,
+    tag,
+    choice: { source: release.source ?? 'git', skipFetch: release.skipFetch ?? false },
+    workspace,
+    role: 'fleet',
+    repo: role,
+    preserve: [...role.preserve, ...(build?.outputs ?? []).map((o) => `/${o}`)],
+  });
   if (build && preferKeptBuild && (await session.run(hasBuild('fleet', head))).exitCode === 0) {
     await timed(restoreBuild('fleet', head, role.path, build.outputs));
     return;
@@ -297,6 +307,7 @@ async function runHost(
   options: FleetDeployOptions,
   outcomes: Map<string, HostOutcome>,
   timelines: WorkerTimeline[],
+  workspace: ReleaseWorkspace,
 ): Promise<void> {
   const host = plan.host.name;
   const started = Date.now();
@@ -305,7 +316,7 @@ async function runHost(
   let detail: string | undefined;
   ctx.reporter.emit({ type: 'host', host, phase: 'start', message: `${plan.from ?? '(no tag)'} -> ${plan.to}` });
   try {
-    if (plan.release) await runRelease(ctx, session, role, plan.release, plan.to, options.action === 'rollback');
+    if (plan.release) await runRelease(ctx, session, role, plan.release, plan.to, options.action === 'rollback', workspace);
     const roll = rollOptions(ctx, role, options, plan.to);
     const deferred: number[] = [];
     for (const batch of plan.batches) {
@@ -348,7 +359,7 @@ async function runHost(
     if (error instanceof HealthGateError && plan.from) {
       ctx.reporter.emit({ type: 'host', host, phase: 'rolling-back', message: `back to ${plan.from}: workers ${moved.join(', ')}` });
       try {
-        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines, plan.readmitDelayMs);
+        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines, plan.readmitDelayMs, workspace, plan.release?.source ?? 'git');
       } catch (rollbackError) {
         ctx.reporter.emit({ type: 'host', host, phase: 'failed', message: (rollbackError as Error).message });
         throw new RollbackFailedError(
@@ -390,7 +401,7 @@ async function runHost(
  * socket. Until that passes the worker serves nothing, so the next drain waits: at most one batch
  * is ever out of rotation.
  */
-async function waitForReadmission(ctx: OperationContext, host: string, rolled: WorkerTimeline[], delayMs: number): Promise<void> {
+export async function waitForReadmission(ctx: OperationContext, host: string, rolled: WorkerTimeline[], delayMs: number): Promise<void> {
   if (rolled.length === 0) return;
   const readmitAt = Math.max(...rolled.map((t) => t.healthyAt ?? Date.now())) + delayMs;
   for (const t of rolled) {
@@ -416,8 +427,11 @@ async function rollBackHost(
   moved: number[],
   timelines: WorkerTimeline[],
   readmitDelayMs: number,
+  workspace: ReleaseWorkspace,
+  source: 'git' | 'rsync',
 ): Promise<void> {
-  await runRelease(ctx, session, role, { ...releaseSteps(role, previous), skipFetch: true }, previous, true);
+  // the previous release came the same way: in the clone already (git), or from the local clone (rsync)
+  await runRelease(ctx, session, role, { ...releaseSteps(role, previous), skipFetch: true, source }, previous, true, workspace);
   // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
   const roll = { ...rollOptions(ctx, role, options, previous), signal: new AbortController().signal, onDrainTimeout: 'wait' as const };
   for (const index of moved) {
@@ -427,57 +441,9 @@ async function rollBackHost(
   }
 }
 
-/** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
-async function resolveLastKnownGood(sessions: HostSession[], path: string): Promise<string> {
-  const found = await Promise.all(
-    sessions.map(async (s) => {
-      const [history, current] = await Promise.all([s.run(readHistory(500)), s.run(currentTag(path))]);
-      return { host: s.host.name, lkg: lastKnownGood(parseHistory(history.stdout), 'fleet', current.exitCode === 0 ? current.stdout.trim() : null) };
-    }),
-  );
-  const unknown = found.filter((f) => !f.lkg).map((f) => f.host);
-  if (unknown.length > 0) {
-    throw new PreflightError(`no last-known-good release in the history of ${unknown.join(', ')}; nothing was changed`, [], {
-      next: 'name the release: voxops rollback fleet --to <tag> (voxops history shows what ran)',
-    });
-  }
-  const tags = [...new Set(found.map((f) => f.lkg!))];
-  if (tags.length > 1) {
-    throw new PreflightError(`the fleet hosts disagree on last-known-good; nothing was changed`, found.map((f) => `${f.host}: ${f.lkg}`), {
-      next: 'pick one: voxops rollback fleet --to <tag>',
-    });
-  }
-  return tags[0]!;
-}
 
-async function recordHistory(ctx: OperationContext, session: HostSession, entry: HistoryEntry): Promise<void> {
-  try {
-    await session.run(appendHistory(entry));
-  } catch (error) {
-    ctx.reporter.emit({ type: 'warning', host: entry.host, message: `could not record history: ${(error as Error).message}` });
-  }
-}
 
 function outcomeOf(plan: FleetHostPlan, outcome: HostOutcome['outcome'], durationMs: number): HostOutcome {
   return { host: plan.host.name, role: 'fleet', from: plan.from, to: plan.to, outcome, durationMs };
 }
 
-function summarise(
-  operation: string,
-  tag: string | undefined,
-  startedAt: number,
-  exitCode: number,
-  outcomes: Map<string, HostOutcome>,
-  workers: WorkerTimeline[],
-): OperationSummary {
-  return {
-    operation,
-    role: 'fleet',
-    ...(tag ? { tag } : {}),
-    startedAt: new Date(startedAt).toISOString(),
-    durationMs: Date.now() - startedAt,
-    exitCode,
-    hosts: [...outcomes.values()],
-    workers,
-  };
-}

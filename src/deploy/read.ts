@@ -31,10 +31,11 @@ export async function collectLogs(ctx: OperationContext, role: RoleName, hostNam
     const count = host!.workers ?? fleet.workers.count;
     if (worker > count) throw new UsageError(`${hostName} has ${count} workers; there is no worker ${worker}`);
     unit = workerUnit(fleet.workers.unit, worker);
-  } else if (role !== 'ingress') {
+  } else if (role === 'api' || role === 'dialler') {
     unit = ctx.inventory.roles[role]?.unit;
   } else {
-    unit = 'haproxy.service';
+    // the console is static files: its log is nginx's
+    unit = role === 'console' ? 'nginx.service' : 'haproxy.service';
   }
   if (!unit) throw new ConfigError(`roles.${role} has no unit in ${ctx.inventory.file}`);
   const sessions = await connectAll(ctx.executor, [host!]);

@@ -12,6 +12,7 @@ import { gatherFleetFacts, isHealthy } from './fleet-facts.js';
 import { lastKnownGood } from './history.js';
 import { readHolder } from './locks.js';
 import { closeAll, connectAll } from './sessions.js';
+import { consoleRecipe } from '../recipes/console.js';
 
 /** The documented, stable shape of `voxops status --json` (README, "status --json"). */
 export interface WorkerStatus {
@@ -50,10 +51,17 @@ async function lastKnownGoodOf(session: HostSession, role: RoleName, tag: string
   return lastKnownGood(history, role, tag) ?? null;
 }
 
-async function commonStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<Pick<HostStatus, 'tag' | 'lastKnownGood' | 'lock'>> {
+/** The deployed tag as the role records it: the console's is the build nginx serves. */
+async function deployedTag(session: HostSession, inventory: Inventory, role: RoleName): Promise<string | null> {
+  if (role === 'console' && inventory.roles.console) return consoleRecipe(inventory.roles.console).readTag(session);
   const path = pathOf(inventory, role);
-  const [lock, tagResult] = await Promise.all([readHolder(session), path ? session.run(currentTag(path)) : Promise.resolve(undefined)]);
-  const tag = tagResult?.exitCode === 0 ? tagResult.stdout.trim() : null;
+  if (!path) return null;
+  const result = await session.run(currentTag(path));
+  return result.exitCode === 0 ? result.stdout.trim() || null : null;
+}
+
+async function commonStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<Pick<HostStatus, 'tag' | 'lastKnownGood' | 'lock'>> {
+  const [lock, tag] = await Promise.all([readHolder(session), deployedTag(session, inventory, role)]);
   return { tag, lastKnownGood: await lastKnownGoodOf(session, role, tag), lock: lock ?? null };
 }
 
@@ -107,13 +115,15 @@ async function fleetStatus(session: HostSession, inventory: Inventory): Promise<
 
 async function serviceStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<HostStatus> {
   const common = await commonStatus(session, inventory, role);
-  const config = role === 'ingress' || role === 'fleet' ? undefined : inventory.roles[role];
   const status: HostStatus = { name: session.host.name, role, tag: common.tag, lastKnownGood: common.lastKnownGood, lock: common.lock, workers: [], problems: [] };
-  if (config?.health) {
-    const probe = await session.run(probeHealthUrl(config.health.url));
+  const url = role === 'api' || role === 'dialler' ? inventory.roles[role]?.health.url : role === 'console' ? inventory.roles.console?.verifyUrl : undefined;
+  if (url) {
+    const probe = await session.run(probeHealthUrl(url));
     const parsed = parseHealthProbe(probe.stdout, probe.stderr);
-    status.health = isHealthy(parsed) ? 'ok' : parsed.httpStatus === 0 ? 'unreachable' : 'unhealthy';
-    if (status.health !== 'ok') status.problems.push(`${session.host.name}: ${role} ${config.health.url} is ${status.health}`);
+    // the console answers HTML, not a health document: 200 is all it can say
+    const ok = role === 'console' ? parsed.httpStatus === 200 : isHealthy(parsed);
+    status.health = ok ? 'ok' : parsed.httpStatus === 0 ? 'unreachable' : 'unhealthy';
+    if (status.health !== 'ok') status.problems.push(`${session.host.name}: ${role} ${url} is ${status.health}`);
   }
   return status;
 }

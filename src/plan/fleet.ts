@@ -32,6 +32,8 @@ export interface WorkerSteps {
 export interface ReleaseSteps {
   /** the tag is already in the clone (a rollback): no need to reach the git host */
   skipFetch?: boolean;
+  /** git (the host fetches) or rsync (pushed from a local clone); git when absent */
+  source?: 'git' | 'rsync';
   fetch: Step;
   checkout: Step;
   verify: Step;

@@ -89,7 +89,8 @@ export async function resetFleetHost(host: string, tag = 'v1.4.2'): Promise<void
   const script = `set -e
 rm -f /var/lib/voxops/lock.json /var/lib/voxops/lock.*.tmp /tmp/voxcore_*.sock.draining
 cd /opt/voxcore
-git checkout -q --detach refs/tags/${tag}
+git checkout -q --force --detach refs/tags/${tag}
+rm -f .voxops-release
 sh scripts/install.sh >/dev/null 2>&1
 systemctl restart ${units}
 for attempt in $(seq 1 200); do

@@ -3,7 +3,7 @@ import { jenkinsCommands, runbookCommands } from '../runbook-commands.js';
 import { inventoryFile, voxops } from './helpers.js';
 
 /** Commands that change the fleet run with --dry-run; the rest run for real (they only read). */
-const mutating = new Set(['deploy', 'rollback', 'restart']);
+const mutating = new Set(['deploy', 'rollback', 'restart', 'scale', 'ingress']);
 
 function forLab(argv: string[]): string[] | undefined {
   if (argv[0] === 'lock' && argv[1] === 'release') return undefined; // no dry run: parse-checked in the unit tests

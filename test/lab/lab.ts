@@ -117,18 +117,26 @@ function inventory(topo: Topology): string {
         drain: { timeoutSeconds: 120, onTimeout: 'wait' },
         nginx: { config: '/etc/nginx/sites-enabled/voxcore-fleet.conf', upstream: 'voxcore_workers' },
         build: { outputs: ['.venv'], keep: 3 },
+        // the rsync fallback builds releases from the lab's own copies of the repos
+        localRepo: 'repos/fleet.git',
         // Lab disks are 2 GiB; `lab:fault fill-disk` leaves a few MB, well under this.
         minFreeDiskMb: 256,
       },
       api: {
         repo: repoUrl('api'), path: '/opt/voxbridge', install: [['sh', 'scripts/install.sh']],
         unit: 'voxbridge.service', health: { url: 'http://127.0.0.1:8080/health', gateTimeoutSeconds: 30 },
+        localRepo: 'repos/api.git',
       },
       dialler: {
         repo: repoUrl('dialler'), path: '/opt/voxdialler', install: [['sh', 'scripts/install.sh']],
         unit: 'voxdialler.service', health: { url: 'http://127.0.0.1:8090/health', gateTimeoutSeconds: 30 },
+        idle: { field: 'leased_calls', timeoutSeconds: 60 },
+        localRepo: 'repos/dialler.git',
       },
-      console: { repo: repoUrl('console'), path: '/opt/voxconsole', install: [['sh', 'scripts/build.sh']] },
+      console: {
+        repo: repoUrl('console'), path: '/opt/voxconsole', install: [['sh', 'scripts/build.sh']],
+        current: '/opt/voxconsole/current', verifyUrl: 'http://127.0.0.1/', localRepo: 'repos/console.git',
+      },
     },
     environments: {
       lab: {
@@ -196,10 +204,18 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   const sameTopo = prev && prev.fleets === topo.fleets && prev.workers === topo.workers;
   if (sameTopo && topo.hosts.every((h) => isRunning(h.name))) {
     try {
+      // A running lab whose services a test (or an engineer) changed is reused as it is, with a
+      // warning: restarting it here would pull the hosts out from under anything using them.
+      // Only a host that no longer answers SSH makes lab:up start over.
+      const unhealthy: string[] = [];
       await Promise.all(topo.hosts.map(async (h) => {
         const r = await sshRun(h.address, 'bash -s', { input: healthScript(h, topo), timeoutMs: 90_000 });
-        if (r.code !== 0) throw new Error(`${h.name}: ${tail(r.stderr)}`);
+        if (r.code === 255) throw new Error(`${h.name}: ssh: ${tail(r.stderr)}`);
+        if (r.code !== 0) unhealthy.push(`${h.name}: ${tail(r.stderr).split('\n')[0]}`);
       }));
+      if (unhealthy.length > 0) log(`[lab] reusing the running lab, but: ${unhealthy.join('; ')} (lab:down, then lab:up, starts afresh)`);
+      // the inventory follows the lab code, even for a lab that was already up
+      writeFileSync(labPath('voxops.yaml'), inventory(topo));
       return { lab: prev!, seconds: (Date.now() - t0) / 1000, bootSeconds: 0, reused: true };
     } catch (err) {
       log(`[lab] running lab is not healthy (${(err as Error).message.split('\n')[0]}); restarting it`);

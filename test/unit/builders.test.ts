@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Step } from '../../src/commands/command.js';
-import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists } from '../../src/commands/git.js';
+import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
 import { isValidUnit, journalTail, restartUnit, unitStates } from '../../src/commands/systemd.js';
 import { compareTags, isValidTag, validateTag } from '../../src/commands/tag.js';
@@ -24,9 +24,16 @@ describe('tags', () => {
 describe('builders', () => {
   it('git', () => {
     expect(r(fetchTags('/opt/voxcore'))).toBe('git -C /opt/voxcore fetch --quiet --tags --force origin');
-    expect(r(checkoutTag('/opt/voxcore', 'v1.5.0'))).toBe('git -C /opt/voxcore checkout --quiet --detach refs/tags/v1.5.0');
+    expect(r(checkoutTag('/opt/voxcore', 'v1.5.0'))).toBe(
+      'git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0 && rm -f -- /opt/voxcore/.voxops-release',
+    );
     expect(r(headAndTagCommits('/opt/voxcore', 'v1.5.0'))).toBe("git -C /opt/voxcore rev-parse HEAD 'refs/tags/v1.5.0^{commit}'");
-    expect(r(currentTag('/opt/voxcore'))).toBe('git -C /opt/voxcore describe --tags --exact-match HEAD');
+    expect(r(currentTag('/opt/voxcore'))).toBe(
+      "awk 'NR == 1 && NF >= 1 { print $1; found = 1 } END { exit !found }' /opt/voxcore/.voxops-release || git -C /opt/voxcore describe --tags --exact-match HEAD",
+    );
+    const marker = writeReleaseMarker('/opt/voxcore', 'v1.5.0', 'abc123');
+    expect(r(marker)).toBe('sh -c \'cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"\' write-marker /opt/voxcore/.voxops-release');
+    expect(marker.stdin).toBe('v1.5.0 abc123 rsync\n');
     expect(remoteTagExists('/opt/voxcore', 'v1.5.0').okExitCodes).toEqual([2]);
     expect(r(install('/opt/vox core', [['uv', 'sync', '--frozen']]))).toBe("cd '/opt/vox core' && uv sync --frozen");
     expect(r(install('/opt/console', [['npm', 'ci'], ['npm', 'run', 'build']]))).toBe('cd /opt/console && { npm ci && npm run build; }');

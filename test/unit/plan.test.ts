@@ -32,7 +32,7 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
     host: 'fleet-1',
     currentTag: 'v1.4.2',
     freeMb: 5000,
-    tagOnOrigin: true,
+    tagLookup: { tagLocally: false, origin: 'found' },
     workers: [1, 2].map((index) => ({ index, unit: `voxcore@${index}`, socket: `/tmp/voxcore_${index}.sock`, active: 'active', health: healthy })),
     nginx: [],
     countVariable: 2,
@@ -49,7 +49,7 @@ describe('judgeFleetFacts', () => {
     const judged = judgeFleetFacts(
       facts({
         currentTag: null,
-        tagOnOrigin: false,
+        tagLookup: { tagLocally: false, origin: 'missing' },
         freeMb: 10,
         nginx: [{ level: 'error', message: 'upstream voxcore_workers has keepalive' }],
         workers: [{ index: 1, unit: 'voxcore@1', socket: '/tmp/voxcore_1.sock', active: 'failed', health: { httpStatus: 0, error: 'no answer' } }],
@@ -75,7 +75,7 @@ describe('judgeFleetFacts', () => {
     expect(judged.problems).toEqual([]);
     expect(judged.warnings).toEqual([
       'fleet-1: worker 1 (voxcore@1, failed) is unhealthy: HTTP 500',
-      'fleet-1: VOXCORE_WORKERS=3 but 2 workers are configured: /health reports the wrong capacity',
+      'fleet-1: VOXCORE_WORKERS=3 on the host but the inventory configures 2 workers: if the host was scaled, set workers: 3 for fleet-1 in the inventory; otherwise put the host back with voxops scale fleet --host fleet-1 --workers 2',
     ]);
   });
 });

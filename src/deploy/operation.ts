@@ -1,0 +1,64 @@
+import { appendHistory, parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
+import type { RoleName } from '../config/schema.js';
+import { PreflightError } from '../errors.js';
+import type { CommandResult, HostSession } from '../exec/executor.js';
+import type { OperationContext } from './context.js';
+import type { HostOutcome, OperationSummary, WorkerTimeline } from './events.js';
+import { lastKnownGood } from './history.js';
+
+/** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
+export async function resolveLastKnownGood(
+  sessions: HostSession[],
+  role: RoleName,
+  readTag: (session: HostSession) => Promise<CommandResult>,
+): Promise<string> {
+  const found = await Promise.all(
+    sessions.map(async (s) => {
+      const [history, current] = await Promise.all([s.run(readHistory(500)), readTag(s)]);
+      return { host: s.host.name, lkg: lastKnownGood(parseHistory(history.stdout), role, current.exitCode === 0 ? current.stdout.trim() : null) };
+    }),
+  );
+  const unknown = found.filter((f) => !f.lkg).map((f) => f.host);
+  if (unknown.length > 0) {
+    throw new PreflightError(`no last-known-good release in the history of ${unknown.join(', ')}; nothing was changed`, [], {
+      next: `name the release: voxops rollback ${role} --to <tag> (voxops history shows what ran)`,
+    });
+  }
+  const tags = [...new Set(found.map((f) => f.lkg!))];
+  if (tags.length > 1) {
+    throw new PreflightError(`the ${role} hosts disagree on last-known-good; nothing was changed`, found.map((f) => `${f.host}: ${f.lkg}`), {
+      next: `pick one: voxops rollback ${role} --to <tag>`,
+    });
+  }
+  return tags[0]!;
+}
+
+export async function recordHistory(ctx: OperationContext, session: HostSession, entry: HistoryEntry): Promise<void> {
+  try {
+    await session.run(appendHistory(entry));
+  } catch (error) {
+    ctx.reporter.emit({ type: 'warning', host: entry.host, message: `could not record history: ${(error as Error).message}` });
+  }
+}
+
+/** The one shape every operation ends with (the last event, and what --report writes). */
+export function summarise(fields: {
+  operation: string;
+  role: string;
+  tag?: string | undefined;
+  startedAt: number;
+  exitCode: number;
+  hosts: Iterable<HostOutcome>;
+  workers?: WorkerTimeline[];
+}): OperationSummary {
+  return {
+    operation: fields.operation,
+    role: fields.role,
+    ...(fields.tag ? { tag: fields.tag } : {}),
+    startedAt: new Date(fields.startedAt).toISOString(),
+    durationMs: Date.now() - fields.startedAt,
+    exitCode: fields.exitCode,
+    hosts: [...fields.hosts],
+    workers: fields.workers ?? [],
+  };
+}

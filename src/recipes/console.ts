@@ -1,0 +1,130 @@
+import { argv } from '../commands/command.js';
+import {
+  consoleReleasesDir,
+  consoleReleasesToPrune,
+  copyBuild,
+  flipCurrent,
+  listConsoleReleases,
+  readCurrent,
+  releaseName,
+  removeConsoleReleases,
+  servedAndBuiltDigests,
+  tagOfRelease,
+} from '../commands/console.js';
+import { currentTag, install } from '../commands/git.js';
+import type { ConsoleRoleConfig } from '../config/schema.js';
+import { ConfigRejectedError, HealthGateError } from '../errors.js';
+import type { HostSession } from '../exec/executor.js';
+import { sleep } from '../deploy/context.js';
+import type { RoleRecipe } from './recipe.js';
+
+const VERIFY_TIMEOUT_MS = 10_000;
+
+export function consoleCurrent(config: ConsoleRoleConfig): string {
+  return config.current ?? `${config.path}/current`;
+}
+
+const nginxTest = { name: 'nginx -t', command: argv('nginx', '-t', '-q'), okExitCodes: 'any' as const, readOnly: true };
+const nginxReload = { name: 'reload nginx', command: argv('systemctl', 'reload', 'nginx') };
+
+/**
+ * Static files: the build is copied into releases/<tag>-<commit>, and nginx's `current` symlink is
+ * flipped to it in one rename. The previous release stays beside it, so a rollback is one more flip.
+ */
+export function consoleRecipe(config: ConsoleRoleConfig): RoleRecipe {
+  const current = consoleCurrent(config);
+  const releases = consoleReleasesDir(current);
+  const inCheckout = (p: string) => (p.startsWith(`${config.path}/`) ? [`/${p.slice(config.path.length + 1)}`] : []);
+  const target = async (session: HostSession) => {
+    const r = await session.run(readCurrent(current));
+    return r.exitCode === 0 ? r.stdout.trim() : undefined;
+  };
+  return {
+    role: 'console',
+    path: config.path,
+    repo: config,
+    install: install(config.path, config.install),
+    preserve: [...config.preserve, `/${config.output}/`, ...inCheckout(current), ...inCheckout(releases).map((p) => `${p}/`)],
+    minFreeDiskMb: config.minFreeDiskMb,
+    restoresItself: true,
+    async readTag(session) {
+      const served = await target(session);
+      const tag = served ? tagOfRelease(served) : undefined;
+      if (tag) return tag;
+      // before the first voxops deploy, `current` points at the checkout's own build
+      const result = await session.run(currentTag(config.path));
+      return result.exitCode === 0 ? result.stdout.trim() || null : null;
+    },
+    async inspect(session) {
+      const problems: string[] = [];
+      const t = await session.run(nginxTest);
+      if (t.exitCode !== 0) problems.push(`${session.host.name}: nginx -t fails before any change: ${t.stderr.trim().split('\n')[0] ?? ''}`);
+      if (!(await target(session))) problems.push(`${session.host.name}: ${current} is not a symlink: nginx must serve the console from it`);
+      return { problems, warnings: [] };
+    },
+    async keptRelease(session, tag) {
+      const listing = await session.run(listConsoleReleases(current));
+      return listing.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((name) => tagOfRelease(name) === tag)
+        .pop();
+    },
+    planActivate(tag) {
+      const name = releaseName(tag, '<commit>');
+      return [copyBuild(config.path, config.output, current, name), nginxTest, flipCurrent(current, `${releases}/${name}`), nginxReload, servedAndBuiltDigests(config.verifyUrl, `${releases}/${name}`)];
+    },
+    async activate(ctx, session, release) {
+      const host = session.host.name;
+      const run = async (step: Parameters<HostSession['run']>[0]) => {
+        const started = Date.now();
+        ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'start' });
+        const result = await session.run(step);
+        ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'done', durationMs: Date.now() - started });
+        return result;
+      };
+      const previous = await target(session);
+      const name = release.kept ?? releaseName(release.tag, release.commit!);
+      if (!release.kept) await run(copyBuild(config.path, config.output, current, name));
+      const tested = await run(nginxTest);
+      if (tested.exitCode !== 0) {
+        throw new ConfigRejectedError(`${host}: nginx -t fails, so the console was not switched: ${tested.stderr.trim().split('\n')[0] ?? ''}`, {
+          next: `fix nginx on ${host} (nginx -t), then re-run`,
+        });
+      }
+      const dir = `${releases}/${name}`;
+      const flippedAt = Date.now();
+      await run(flipCurrent(current, dir));
+      await run(nginxReload);
+      let served = '';
+      let built = '';
+      for (;;) {
+        const digests = await session.run(servedAndBuiltDigests(config.verifyUrl, dir));
+        const lines = digests.stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
+        served = lines[0] ?? '';
+        built = lines[1] ?? '';
+        if (served && served === built) break;
+        if (Date.now() - flippedAt > VERIFY_TIMEOUT_MS) {
+          if (previous) {
+            await session.run(flipCurrent(current, previous));
+            await session.run(nginxReload);
+          }
+          throw new HealthGateError(
+            `${host}: ${config.verifyUrl} does not serve ${name}/index.html after the flip${previous ? `; ${current} points back at ${previous}` : ''}`,
+            { host },
+          );
+        }
+        await sleep(200);
+      }
+      await prune(session, current, config.keep, [name, ...(previous ? [previous.split('/').pop()!] : [])]);
+      const kept = previous && tagOfRelease(previous) ? `; ${previous.split('/').pop()} is kept for rollback` : '';
+      return { downtimeMs: 0, message: `${config.verifyUrl} serves ${name} (index.html sha256 ${served.slice(0, 12)})${kept}` };
+    },
+  };
+}
+
+async function prune(session: HostSession, current: string, keep: number, inUse: string[]): Promise<void> {
+  const listing = await session.run(listConsoleReleases(current));
+  const old = consoleReleasesToPrune(listing.stdout, keep, inUse);
+  if (old.length > 0) await session.run(removeConsoleReleases(current, old));
+}
