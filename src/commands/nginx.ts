@@ -1,4 +1,5 @@
-import { argv, type Step } from './command.js';
+import { all, argv, type Step } from './command.js';
+import { stateDir } from './state.js';
 
 /** The effective configuration, every included file expanded. */
 export function dumpNginxConfig(): Step {
@@ -117,4 +118,149 @@ export function checkNginxConfig(
     }
   }
   return findings;
+}
+
+/** The sockets an upstream lists, in order (from `nginx -T` or a single file). */
+export function upstreamSockets(dump: string, upstream: string): string[] | undefined {
+  return upstreamServers(dump, upstream)?.map((s) => s.socket);
+}
+
+export interface ScaledUpstream {
+  upstream: string;
+  /** the sockets the upstream must list, in order (from the inventory's socket pattern) */
+  sockets: readonly string[];
+  /** `proxy_next_upstream_tries` everywhere in the file: the 429-retry blocks retry every worker */
+  tries: number;
+}
+
+export type RenderResult = { ok: true; text: string } | { ok: false; problem: string };
+
+const code = (line: string) => line.replace(/(^|\s)#.*$/, '$1');
+/** what may go into `server unix:<path>` without nginx reading it differently */
+const safeSocket = /^\/[^\s;{}'"#$\\]+$/;
+
+/**
+ * Rewrite one upstream of a config file for a new worker count: its `server unix:` lines become one
+ * line per socket (the first line's parameters kept, `max_conns=1` enforced), a `zone` is added if
+ * missing (without one max_conns is per nginx worker process), and every `proxy_next_upstream_tries`
+ * in the file becomes `tries`. Every other line is returned as it was. Pure: text in, text out.
+ */
+export function renderScaledUpstream(config: string, scaled: ScaledUpstream): RenderResult {
+  const name = scaled.upstream;
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) return { ok: false, problem: `upstream name "${name}" is not a plain nginx name` };
+  const bad = scaled.sockets.find((s) => !safeSocket.test(s));
+  if (bad !== undefined) return { ok: false, problem: `socket path ${JSON.stringify(bad)} cannot go into an nginx server line` };
+  if (scaled.sockets.length === 0) return { ok: false, problem: 'an upstream needs at least one server' };
+  if (!Number.isInteger(scaled.tries) || scaled.tries < 1) return { ok: false, problem: `proxy_next_upstream_tries ${scaled.tries} is not a positive integer` };
+
+  const lines = config.split('\n');
+  const header = new RegExp(`^\\s*upstream\\s+${name}\\s*\\{(.*)$`);
+  const start = lines.findIndex((line) => header.test(code(line)));
+  if (start < 0) return { ok: false, problem: `the file has no "upstream ${name} {" line` };
+  if (header.exec(code(lines[start]!))![1]!.trim() !== '') {
+    return { ok: false, problem: `upstream ${name}: write one directive per line (nothing after "{")` };
+  }
+  let end = -1;
+  let depth = 1;
+  for (let i = start + 1; i < lines.length && end < 0; i++) {
+    for (const ch of code(lines[i]!)) {
+      if (ch === '{') depth++;
+      else if (ch === '}' && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+  }
+  if (end < 0) return { ok: false, problem: `upstream ${name} is not closed` };
+  if (code(lines[end]!).trim() !== '}') return { ok: false, problem: `upstream ${name}: put its closing "}" on a line of its own` };
+
+  const serverLine = /^(\s*)server\s+unix:(\S+?)((?:\s+[^;]*)?);\s*$/;
+  let first: { indent: string; params: string } | undefined;
+  let hasZone = false;
+  for (let i = start + 1; i < end; i++) {
+    const text = code(lines[i]!);
+    if (!text.trim()) continue;
+    if ((text.match(/;/g) ?? []).length > 1) return { ok: false, problem: `upstream ${name}: write one directive per line (line ${i + 1})` };
+    if (/^\s*zone\s+\S+/.test(text)) hasZone = true;
+    if (!/^\s*server\s/.test(text)) continue;
+    const m = serverLine.exec(text);
+    if (!m) return { ok: false, problem: `upstream ${name}: line ${i + 1} is not a "server unix:<socket> ...;" line` };
+    first ??= { indent: m[1]!, params: m[3] ?? '' };
+  }
+  if (!first) return { ok: false, problem: `upstream ${name} has no "server unix:" line to take the parameters from` };
+  const { indent, params: kept } = first;
+  const params = /\bmax_conns=\d+/.test(kept) ? kept.replace(/\bmax_conns=\d+/, 'max_conns=1') : ` max_conns=1${kept}`;
+  const servers = scaled.sockets.map((socket) => `${indent}server unix:${socket}${params};`);
+
+  const out: string[] = [];
+  let placed = false;
+  lines.forEach((line, i) => {
+    if (i > start && i < end && /^\s*server\s/.test(code(line))) {
+      if (!placed) out.push(...servers);
+      placed = true;
+      return;
+    }
+    const tries = /^(\s*proxy_next_upstream_tries\s+)\d+(\s*;.*)$/.exec(line);
+    out.push(tries ? `${tries[1]}${scaled.tries}${tries[2]}` : line);
+    if (i === start && !hasZone) out.push(`${indent}zone ${name} 64k;`);
+  });
+  return { ok: true, text: out.join('\n') };
+}
+
+/** Where the file is written (a symlinked config is written through to its target). Exit 1: no such file. */
+export function resolveConfigFile(path: string): Step {
+  return { name: `resolve ${path}`, command: argv('readlink', '-e', '--', path), okExitCodes: [1], readOnly: true };
+}
+
+/** The config file itself (no secrets in nginx site configs). */
+export function readConfigFile(path: string): Step {
+  return { name: `read ${path}`, command: argv('cat', '--', path), readOnly: true };
+}
+
+/** Kept outside every directory nginx includes, so `nginx -t` never reads the backup or the candidate. */
+export const configBackup = `${stateDir}/scale-nginx.conf.backup`;
+const configCandidate = `${stateDir}/scale-nginx.conf.new`;
+
+/**
+ * Back up the file, then put the new text in its place (same mode and owner). The text goes on
+ * stdin, never on argv. Nothing is loaded: `nginx -t` and a reload are separate steps.
+ */
+export function installConfigFile(target: string, text: string): Step {
+  return {
+    name: `write ${target} (backup in ${configBackup})`,
+    command: all(
+      argv('mkdir', '-p', stateDir),
+      argv('cp', '-p', '--', target, configBackup),
+      argv('dd', `of=${configCandidate}`, 'status=none'),
+      argv('chmod', `--reference=${target}`, '--', configCandidate),
+      argv('chown', `--reference=${target}`, '--', configCandidate),
+      argv('mv', '-f', '--', configCandidate, target),
+    ),
+    stdin: text,
+  };
+}
+
+/** Put the backup back (byte for byte, mode and owner). */
+export function restoreConfigFile(target: string): Step {
+  return { name: `restore ${target} from ${configBackup}`, command: argv('mv', '-f', '--', configBackup, target) };
+}
+
+export function dropConfigBackup(): Step {
+  return { name: `remove ${configBackup}`, command: argv('rm', '-f', '--', configBackup, configCandidate) };
+}
+
+/** Exit 1 is nginx's answer (the config is rejected; its own message is on stderr), not a failure. */
+export function testNginxConfig(): Step {
+  return { name: 'nginx -t', command: argv('nginx', '-t', '-q'), okExitCodes: [1], readOnly: true };
+}
+
+export function reloadNginx(): Step {
+  return { name: 'reload nginx', command: argv('systemctl', 'reload', 'nginx') };
+}
+
+/** nginx's own error lines from `nginx -t` stderr (the `[emerg]` lines, else the whole tail). */
+export function nginxErrorLines(stderr: string): string {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /\[(emerg|alert|crit|error)\]/.test(l));
+  return (errors.length > 0 ? errors : lines.slice(-3)).join('; ') || 'no message';
 }

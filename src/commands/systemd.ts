@@ -37,3 +37,13 @@ export function journalTail(unit: string, lines: number): Step {
     readOnly: true,
   };
 }
+
+/** Enable a unit and start it now (a new worker). */
+export function enableUnitNow(unit: string): Step {
+  return { name: `enable --now ${unit}`, command: argv('systemctl', 'enable', '--now', '--', unit), timeoutMs: 120_000 };
+}
+
+/** Stop a unit and keep it from coming back at boot (a removed worker). */
+export function disableUnitNow(unit: string): Step {
+  return { name: `disable --now ${unit}`, command: argv('systemctl', 'disable', '--now', '--', unit), timeoutMs: 120_000 };
+}

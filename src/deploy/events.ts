@@ -1,5 +1,5 @@
 /** What an operation tells its reporter. Reporters (TTY, plain, JSON) only format these. */
-export type WorkerPhase = 'drained' | 'idle' | 'restarted' | 'healthy' | 'skipped' | 'forced' | 'undrained';
+export type WorkerPhase = 'drained' | 'idle' | 'restarted' | 'healthy' | 'skipped' | 'forced' | 'undrained' | 'started' | 'removed';
 
 export type OperationEvent =
   | { type: 'start'; operation: string; role: string; tag?: string; hosts: string[]; dryRun: boolean }

@@ -103,13 +103,36 @@ export async function rollWorker(session: HostSession, steps: WorkerSteps, optio
   timeline.restartedAt = Date.now();
   emit('restarted');
 
-  const gateDeadline = timeline.restartedAt + options.gateTimeoutMs;
-  let last: (HealthProbe & { exitCode: number | null }) | undefined;
+  const last = await gateWorker(session, steps, options, timeline.restartedAt, oldPid);
+  await session.run(steps.cleanup);
+  timeline.healthyAt = Date.now();
+  timeline.downtimeMs = timeline.healthyAt - timeline.restartedAt;
+  timeline.outOfRotationMs = timeline.healthyAt - timeline.drainedAt;
+  timeline.version = options.expectVersion;
+  timeline.outcome = 'rolled';
+  emit('healthy', `pid ${last.body?.pid}`);
+  return timeline;
+}
+
+/**
+ * Wait until the worker serves on its real socket path: 200, status ok, the expected version, and a
+ * pid other than `oldPid` (a socket file alone proves nothing). Throws HealthGateError with the
+ * journal tail after gateTimeoutMs from `startedAt`.
+ */
+export async function gateWorker(
+  session: HostSession,
+  steps: Pick<WorkerSteps, 'index' | 'unit' | 'probeLive' | 'journal'>,
+  options: Pick<RollOptions, 'expectVersion' | 'pollMs' | 'gateTimeoutMs'>,
+  startedAt: number,
+  oldPid?: number,
+): Promise<HealthProbe> {
+  const host = session.host.name;
+  const gateDeadline = startedAt + options.gateTimeoutMs;
   for (;;) {
-    last = await probe(session, steps.probeLive);
+    const last = await probe(session, steps.probeLive);
     const body = last.body;
     const fresh = oldPid === undefined || body?.pid !== oldPid;
-    if (last.httpStatus === 200 && body?.status === 'ok' && body.version === options.expectVersion && fresh) break;
+    if (last.httpStatus === 200 && body?.status === 'ok' && body.version === options.expectVersion && fresh) return last;
     if (Date.now() >= gateDeadline) {
       const journal = await session.run(steps.journal).then((r) => tail(r.stdout, 15), () => '');
       throw new HealthGateError(
@@ -119,12 +142,4 @@ export async function rollWorker(session: HostSession, steps: WorkerSteps, optio
     }
     await sleep(options.pollMs);
   }
-  await session.run(steps.cleanup);
-  timeline.healthyAt = Date.now();
-  timeline.downtimeMs = timeline.healthyAt - timeline.restartedAt;
-  timeline.outOfRotationMs = timeline.healthyAt - timeline.drainedAt;
-  timeline.version = options.expectVersion;
-  timeline.outcome = 'rolled';
-  emit('healthy', `pid ${last.body?.pid}`);
-  return timeline;
 }
