@@ -8,6 +8,7 @@ import { runFleetOperation, type FleetDeployOptions } from '../deploy/fleet.js';
 import { DEPLOY_ORDER, mergeSummaries, runInOrder } from '../deploy/all.js';
 import { runIngressChange, runIngressDeploy } from '../deploy/ingress.js';
 import { runRoleOperation } from '../deploy/role-operation.js';
+import { NoLastKnownGoodError } from '../deploy/operation.js';
 import { recipeFor } from '../recipes/index.js';
 import { lockStatus, releaseLocks } from '../deploy/locks.js';
 import { runScale } from '../deploy/scale.js';
@@ -103,7 +104,8 @@ async function withReports(ctx: OperationContext, reportDir: string | undefined,
     exitCode = error instanceof VoxopsError ? error.exitCode : ExitCode.internal;
     throw error;
   } finally {
-    const summary = summaries.length === 1 ? summaries[0] : summaries.length > 1 ? mergeSummaries(summaries, startedAt, exitCode) : undefined;
+    // a multi-role run ends with its own summary of every role
+    const summary = summaries.find((s) => s.role === 'all') ?? (summaries.length === 1 ? summaries[0] : summaries.length > 1 ? mergeSummaries(summaries, startedAt, exitCode) : undefined);
     if (reportDir && summary) {
       const files = writeReports(reportDir, summary);
       reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });
@@ -134,6 +136,7 @@ function roleRunner(ctx: OperationContext, role: RoleName, action: 'deploy' | 'r
 }
 
 async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { command: 'config-check' }>): Promise<number> {
+  if ((parsed.command === 'deploy' || parsed.command === 'rollback' || parsed.command === 'restart') && parsed.hosts) knownHosts(ctx, parsed.hosts);
   switch (parsed.command) {
     case 'deploy': {
       if (parsed.role !== 'all') return withReports(ctx, parsed.report, (c) => roleRunner(c, parsed.role as RoleName, 'deploy', parsed)());
@@ -141,8 +144,8 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
       return withReports(ctx, parsed.report, (c) =>
         runInOrder(
           c,
-          [...DEPLOY_ORDER.filter((role) => hasHosts(c, role) && namesHostOf(c, role, parsed.hosts)).map((role) => ({ role, run: roleRunner(c, role, 'deploy', onlyHostsOf(c, role, parsed)) })),
-            ...(hasHosts(c, 'ingress') && !parsed.hosts ? [{ role: 'ingress', run: () => runIngressDeploy(c, {}) }] : [])],
+          [...DEPLOY_ORDER.filter((role) => hasHosts(c, role) && namesHostOf(c, role, parsed.hosts)).map((role) => ({ role, run: (rc: OperationContext) => roleRunner(rc, role, 'deploy', onlyHostsOf(rc, role, parsed))() })),
+            ...(hasHosts(c, 'ingress') && !parsed.hosts ? [{ role: 'ingress', run: (rc: OperationContext) => runIngressDeploy(rc, {}) }] : [])],
           `deploy all ${parsed.tag}`,
         ),
       );
@@ -160,13 +163,33 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
       return ExitCode.ok;
     case 'rollback': {
       // every role the inventory has, in reverse deploy order
-      const roles = (parsed.roles.length > 0 ? (parsed.roles as RoleName[]) : [...DEPLOY_ORDER].reverse().filter((role) => hasHosts(ctx, role) && namesHostOf(ctx, role, parsed.hosts))).filter(
-        (r) => r !== 'ingress',
+      const roles = (parsed.roles.length > 0 ? (parsed.roles as RoleName[]) : [...DEPLOY_ORDER].reverse().filter((role) => hasHosts(ctx, role))).filter(
+        (r) => r !== 'ingress' && namesHostOf(ctx, r, parsed.hosts),
       );
-      if (roles.length === 0) throw new UsageError('nothing to roll back: the ingress is config only (voxops deploy ingress)', { next: 'voxops rollback fleet --to <tag>' });
+      if (roles.length === 0) {
+        throw new UsageError(parsed.hosts ? `none of ${parsed.hosts.join(', ')} runs ${parsed.roles.join(', ') || 'a role that rolls back'}` : 'nothing to roll back: the ingress is config only (voxops deploy ingress)', {
+          next: 'voxops status shows which host runs which role',
+        });
+      }
       const options = { ...parsed, ...(parsed.to ? { tag: parsed.to } : {}) };
+      const bare = parsed.roles.length === 0 && !parsed.to;
       return withReports(ctx, parsed.report, (c) =>
-        runInOrder(c, roles.map((role) => ({ role, run: roleRunner(c, role, 'rollback', roles.length > 1 ? onlyHostsOf(c, role, options) : options) })), `rollback ${roles.join(', ')}`),
+        runInOrder(
+          c,
+          roles.map((role) => ({
+            role,
+            run: async (rc: OperationContext) => {
+              try {
+                await roleRunner(rc, role, 'rollback', roles.length > 1 ? onlyHostsOf(rc, role, options) : options)();
+              } catch (error) {
+                // a bare rollback covers the roles that have something to go back to
+                if (!(error instanceof NoLastKnownGoodError && bare && roles.length > 1)) throw error;
+                rc.reporter.emit({ type: 'warning', message: `${role}: skipped, no last-known-good in its hosts' history (voxops has not deployed it twice)` });
+              }
+            },
+          })),
+          `rollback ${roles.join(', ')}`,
+        ),
       );
     }
     case 'restart': {
@@ -185,7 +208,7 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
       return withReports(ctx, parsed.report, (c) =>
         runInOrder(
           c,
-          order.map((role) => ({ role, run: role === 'fleet' ? restartFleet(c, onlyHostsOf(c, role, parsed)) : restartService(c, role, onlyHostsOf(c, role, parsed)) })),
+          order.map((role) => ({ role, run: (rc: OperationContext) => (role === 'fleet' ? restartFleet(rc, onlyHostsOf(rc, role, parsed)) : restartService(rc, role, onlyHostsOf(rc, role, parsed)))() })),
           'restart all',
         ),
       );
@@ -247,10 +270,16 @@ async function run(ctx: OperationContext, parsed: Exclude<ParsedCommand, { comma
   }
 }
 
-/** With several roles at once, --hosts applies to each role's own hosts only. */
+/** With several roles at once, --hosts applies to each role's own hosts only; every name must exist. */
 function onlyHostsOf<T extends { hosts?: string[] }>(ctx: OperationContext, role: RoleName, options: T): T {
   if (!options.hosts) return options;
   return { ...options, hosts: options.hosts.filter((name) => ctx.inventory.hosts.some((h) => h.role === role && h.name === name)) };
+}
+
+/** A misspelt --hosts name is an error, never a silently smaller run. */
+function knownHosts(ctx: OperationContext, names: readonly string[]): void {
+  const unknown = names.filter((name) => !ctx.inventory.hosts.some((h) => h.name === name));
+  if (unknown.length > 0) throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${ctx.inventory.environment}`, [], { next: 'voxops config check lists the hosts' });
 }
 
 function uniqueHosts(ctx: OperationContext, only?: string[]) {
@@ -285,7 +314,8 @@ function report(error: unknown, verbose: boolean): number {
   const details = error instanceof ProblemListError ? error.problems : [];
   for (const problem of details) process.stderr.write(`  - ${problem.replace(/\n/g, '\n  - ')}\n`);
   if (error instanceof HealthGateError && error.details.journal) {
-    process.stderr.write(`  journal of ${error.details.host} worker ${error.details.worker}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);
+    const whose = error.details.worker !== undefined ? `${error.details.host} worker ${error.details.worker}` : error.details.host;
+    process.stderr.write(`  journal of ${whose}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);
   }
   if (verbose) process.stderr.write(`${error.stack}\n`);
   return error.exitCode;

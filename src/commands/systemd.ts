@@ -1,9 +1,21 @@
-import { argv, type Step } from './command.js';
+import { all, any, argv, type Step } from './command.js';
 
 const unitShape = /^[A-Za-z0-9@._-]+$/;
 
 export function isValidUnit(unit: string): boolean {
   return unitShape.test(unit) && !unit.startsWith('-');
+}
+
+/**
+ * A unit whose new release crash-looped has hit systemd's start limit, and `restart` then refuses
+ * (exit 1, start-limit-hit); a rollback must still be able to start the old release.
+ */
+export function resetAndRestartUnit(unit: string): Step {
+  return {
+    name: `restart ${unit}`,
+    command: all(any(argv('systemctl', 'reset-failed', '--', unit), argv('true')), argv('systemctl', 'restart', '--', unit)),
+    timeoutMs: 120_000,
+  };
 }
 
 export function restartUnit(unit: string): Step {

@@ -28,7 +28,7 @@ import { acquireAll, lockHeldNext, releaseAll } from './locks.js';
 import { rollWorker, type RollOptions } from './roll-worker.js';
 import { closeAll, connectAll } from './sessions.js';
 import { recordHistory, resolveLastKnownGood, summarise } from './operation.js';
-import { chooseSource, placeRelease, ReleaseWorkspace } from './release.js';
+import { chooseSource, lookUpTag, placeRelease, ReleaseWorkspace } from './release.js';
 import type { ReleaseSource } from '../cli/args.js';
 
 export interface FleetDeployOptions {
@@ -359,7 +359,7 @@ async function runHost(
     if (error instanceof HealthGateError && plan.from) {
       ctx.reporter.emit({ type: 'host', host, phase: 'rolling-back', message: `back to ${plan.from}: workers ${moved.join(', ')}` });
       try {
-        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines, plan.readmitDelayMs, workspace, plan.release?.source ?? 'git');
+        await rollBackHost(ctx, session, role, options, plan.from, moved, timelines, plan.readmitDelayMs, workspace);
       } catch (rollbackError) {
         ctx.reporter.emit({ type: 'host', host, phase: 'failed', message: (rollbackError as Error).message });
         throw new RollbackFailedError(
@@ -428,10 +428,11 @@ async function rollBackHost(
   timelines: WorkerTimeline[],
   readmitDelayMs: number,
   workspace: ReleaseWorkspace,
-  source: 'git' | 'rsync',
 ): Promise<void> {
-  // the previous release came the same way: in the clone already (git), or from the local clone (rsync)
-  await runRelease(ctx, session, role, { ...releaseSteps(role, previous), skipFetch: true, source }, previous, true, workspace);
+  // the host's own clone first (an rsync push never touches .git), then origin, then rsync
+  const choice = chooseSource(session.host.name, previous, 'auto', await lookUpTag(session, role.path, previous, true));
+  if (choice.problem) throw new RollbackFailedError(choice.problem, { next: `voxops status --host ${session.host.name}` });
+  await runRelease(ctx, session, role, { ...releaseSteps(role, previous), skipFetch: choice.skipFetch, source: choice.source }, previous, true, workspace);
   // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
   const roll = { ...rollOptions(ctx, role, options, previous), signal: new AbortController().signal, onDrainTimeout: 'wait' as const };
   for (const index of moved) {

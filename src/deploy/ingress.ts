@@ -557,7 +557,11 @@ async function waitForUp(ctx: OperationContext, session: HostSession, role: Ingr
     }
     if (Date.now() >= deadline) break;
     await sleep(POLL_MS, ctx.signal);
-    if (ctx.signal.aborted) break;
+    if (ctx.signal.aborted) {
+      throw new InterruptedError(`interrupted while waiting for ${pending.join(', ')} to come UP on ${host}; the new config is loaded`, {
+        next: 'check it: voxops deploy ingress --dry-run',
+      });
+    }
   }
   const problems: string[] = [];
   for (const name of names) {

@@ -6,6 +6,9 @@ import type { OperationContext } from './context.js';
 import type { HostOutcome, OperationSummary, WorkerTimeline } from './events.js';
 import { lastKnownGood } from './history.js';
 
+/** No host of the role has a last-known-good: voxops never deployed it twice (a bare rollback skips it). */
+export class NoLastKnownGoodError extends PreflightError {}
+
 /** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
 export async function resolveLastKnownGood(
   sessions: HostSession[],
@@ -20,7 +23,8 @@ export async function resolveLastKnownGood(
   );
   const unknown = found.filter((f) => !f.lkg).map((f) => f.host);
   if (unknown.length > 0) {
-    throw new PreflightError(`no last-known-good release in the history of ${unknown.join(', ')}; nothing was changed`, [], {
+    const ErrorClass = unknown.length === found.length ? NoLastKnownGoodError : PreflightError;
+    throw new ErrorClass(`no last-known-good release in the history of ${unknown.join(', ')}; nothing was changed`, [], {
       next: `name the release: voxops rollback ${role} --to <tag> (voxops history shows what ran)`,
     });
   }

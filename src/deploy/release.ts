@@ -1,10 +1,10 @@
-import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { argv, type Step } from '../commands/command.js';
 import { checkoutTag, fetchTags, headAndTagCommits, localTagExists, remoteTagExists, writeReleaseMarker } from '../commands/git.js';
-import { HOST_OWNED_PATHS, rsyncPushArgv } from '../commands/rsync.js';
+import { HOST_OWNED_PATHS, renderSshConfig, rsyncPushArgv } from '../commands/rsync.js';
 import { resolvePath, type Inventory } from '../config/inventory.js';
 import { lastLine, PreflightError, RemoteCommandError } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
@@ -142,7 +142,10 @@ export class ReleaseWorkspace {
 
   /** rsync the tree into the host's checkout; returns how many paths changed. */
   async push(session: HostSession, tree: LocalTree, path: string, preserve: readonly string[], timeoutMs: number): Promise<number> {
-    const words = rsyncPushArgv(tree.dir, { address: session.host.address, port: session.host.port, path, ssh: this.inventory.ssh }, preserve);
+    this.root ??= mkdtempSync(join(tmpdir(), 'voxops-release-'));
+    const sshConfig = join(this.root, 'ssh_config');
+    if (!existsSync(sshConfig)) writeFileSync(sshConfig, renderSshConfig(this.inventory.ssh), { mode: 0o600 });
+    const words = rsyncPushArgv(tree.dir, { address: session.host.address, port: session.host.port, path, ssh: this.inventory.ssh }, preserve, sshConfig);
     const output = await this.local(argv(...(words as [string, ...string[]])), `rsync ${tree.tag} to ${session.host.name}:${path}`, timeoutMs).catch((error: unknown) => {
       if (error instanceof RemoteCommandError) {
         throw new RemoteCommandError({ ...error.facts, host: session.host.name }, { next: `check that ${session.host.name} is reachable over SSH and has rsync installed` });

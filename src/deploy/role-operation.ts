@@ -214,8 +214,16 @@ async function runHost(
   let result: HistoryEntry['outcome'] = 'failed';
   let detail: string | undefined;
   ctx.reporter.emit({ type: 'host', host, phase: 'start', message: `${plan.from ?? '(no tag)'} -> ${tag}` });
+  // what has changed on the host so far decides what a failure must put back
+  let filesChanged = false;
+  let activating = false;
   try {
-    const commit = plan.kept || options.action === 'restart' ? undefined : await putInPlace(ctx, recipe, plan, tag, workspace);
+    let commit: string | undefined;
+    if (!plan.kept && options.action !== 'restart') {
+      filesChanged = true;
+      commit = await putInPlace(ctx, recipe, plan, tag, workspace);
+    }
+    activating = true;
     const activated = await recipe.activate(ctx, plan.session, { tag, ...(commit ? { commit } : {}), ...(plan.kept ? { kept: plan.kept } : {}) });
     detail = activated.message;
     result = 'success';
@@ -223,11 +231,14 @@ async function runHost(
   } catch (error) {
     detail = (error as Error).message;
     if (error instanceof InterruptedError) result = 'interrupted';
-    const restore = options.action !== 'restart' && plan.from && (error instanceof HealthGateError || error instanceof DrainTimeoutError) && !(recipe.restoresItself && error instanceof HealthGateError);
-    if (restore && plan.from) {
-      ctx.reporter.emit({ type: 'host', host, phase: 'rolling-back', message: `back to ${plan.from}` });
+    // The console puts its previous build back itself, and its checkout is only a workspace. The
+    // others run from their checkout: whatever failed, the previous release's files go back, and
+    // its process too if the unit was restarted (or may have been) on the new ones.
+    if (filesChanged && plan.from && !recipe.restoresItself) {
+      const restart = activating && !(error instanceof DrainTimeoutError || error instanceof InterruptedError);
+      ctx.reporter.emit({ type: 'host', host, phase: 'rolling-back', message: `back to ${plan.from}${restart ? '' : ' (files only: the running process was not restarted)'}` });
       try {
-        await restorePrevious(ctx, recipe, plan, plan.from, workspace, error instanceof HealthGateError);
+        await restorePrevious(ctx, recipe, plan, plan.from, workspace, restart);
       } catch (restoreError) {
         ctx.reporter.emit({ type: 'host', host, phase: 'failed', message: (restoreError as Error).message });
         throw new RollbackFailedError(`${host}: ${(error as Error).message}; then going back to ${plan.from} failed too: ${(restoreError as Error).message}`, {
@@ -235,7 +246,7 @@ async function runHost(
           next: `check the host now: voxops status --host ${host}`,
         });
       }
-      result = 'rolled-back';
+      if (result !== 'interrupted') result = 'rolled-back';
       ctx.reporter.emit({ type: 'host', host, phase: 'rolled-back', message: `${recipe.role} is back on ${plan.from}` });
       if (error instanceof HealthGateError) {
         throw new HealthGateError(`${error.message}; ${host} was rolled back to ${plan.from}`, error.details, {
@@ -269,8 +280,9 @@ async function runHost(
 
 /** Put the release that ran before back: its files, its build, and (after a failed restart) its process. */
 async function restorePrevious(ctx: OperationContext, recipe: RoleRecipe, plan: HostPlan, previous: string, workspace: ReleaseWorkspace, restart: boolean): Promise<void> {
-  const lookup = await lookUpTag(plan.session, recipe.path, previous, true);
-  const choice = chooseSource(plan.session.host.name, previous, plan.choice.source === 'rsync' ? 'rsync' : 'auto', lookup);
+  // the host's own clone first (an rsync push never touches .git), then origin, then rsync
+  const choice = chooseSource(plan.session.host.name, previous, 'auto', await lookUpTag(plan.session, recipe.path, previous, true));
+  if (choice.problem) throw new RollbackFailedError(choice.problem, { next: `voxops status --host ${plan.session.host.name}` });
   await putInPlace(ctx, recipe, { ...plan, choice }, previous, workspace);
   if (restart) await recipe.activate(ctx, plan.session, { tag: previous, restoring: true });
 }

@@ -21,6 +21,7 @@ import {
   ConfigError,
   ConfigRejectedError,
   DrainTimeoutError,
+  HealthGateError,
   ExitCode,
   InterruptedError,
   LockHeldError,
@@ -170,7 +171,9 @@ function warnAboutInventory(ctx: OperationContext, role: FleetRoleConfig, host: 
   ctx.reporter.emit({
     type: 'warning',
     host,
-    message: `set workers: ${to} for ${host} in ${ctx.inventory.file} (environments.${ctx.inventory.environment}.hosts.fleet): it says ${count}, and deploy/restart roll the inventory's count`,
+    message: `set workers: ${to} for ${host} in ${ctx.inventory.file} (environments.${ctx.inventory.environment}.hosts.fleet): it says ${count}, and deploy/restart roll the inventory's count${
+      ctx.inventory.hosts.some((h) => h.role === 'ingress') ? `; then voxops deploy ingress, so HAProxy's maxconn for ${host} is ${to} too` : ''
+    }`,
   });
 }
 
@@ -367,8 +370,14 @@ async function tryUpstream(ctx: OperationContext, session: HostSession, facts: S
     );
   }
   if (load) {
-    await session.run(reloadNginx());
-    await session.run(dropConfigBackup());
+    try {
+      await session.run(reloadNginx());
+    } catch (error) {
+      // nginx kept its old config: the file must say the same, or the next reload by anything loads ours
+      await session.run(restoreConfigFile(facts.target));
+      throw error;
+    }
+    await session.run(dropConfigBackup()).catch(() => undefined);
   }
   ctx.reporter.emit({ type: 'step', host, step: name, status: 'done', durationMs: Date.now() - started });
 }
@@ -445,16 +454,26 @@ async function restartWorkers(
   const deferred: number[] = [];
   const interrupted = () =>
     new InterruptedError(`interrupted: ${host} runs ${facts.plan.to} workers, but some still report ${facts.current}`, { next: `voxops restart fleet --host ${host}` });
+  // the same release restarted: a worker that fails its gate is a host problem, not a bad release
+  const gated = (index: number) =>
+    rollWorker(session, workerSteps(role, index), roll).catch((error: unknown) => {
+      if (!(error instanceof HealthGateError)) throw error;
+      throw new HealthGateError(
+        `${error.message}; ${host} is scaled to ${facts.plan.to} workers (${role.workers.countVariable}=${facts.plan.to}, nginx updated), but worker ${index} did not come back`,
+        error.details,
+        { cause: error, next: `read its log (voxops logs fleet --host ${host} --worker ${index}), then: voxops restart fleet --host ${host}` },
+      );
+    });
   for (const index of facts.plan.restarted) {
     if (ctx.signal.aborted) throw interrupted();
-    const timeline = await rollWorker(session, workerSteps(role, index), roll);
+    const timeline = await gated(index);
     timelines.push(timeline);
     if (timeline.outcome === 'skipped') deferred.push(index);
     else await waitForReadmission(ctx, host, [timeline], readmitMs);
   }
   for (const index of deferred) {
     if (ctx.signal.aborted) throw interrupted();
-    const timeline = await rollWorker(session, workerSteps(role, index), roll);
+    const timeline = await gated(index);
     timelines.push(timeline);
     if (timeline.outcome === 'skipped') {
       throw new DrainTimeoutError(`${host}: worker ${index} still held a call after two drain timeouts; it serves on, still reading ${facts.current} workers`, {
@@ -498,7 +517,10 @@ async function verify(ctx: OperationContext, session: HostSession, role: FleetRo
       return;
     }
     seen = p.httpStatus === 200 ? `expected_workers ${String(expected)}, capacity ${String(capacity)}` : p.httpStatus ? `HTTP ${p.httpStatus}` : (p.error ?? 'no answer');
-    if (Date.now() >= deadline || ctx.signal.aborted) {
+    if (ctx.signal.aborted) {
+      throw new InterruptedError(`interrupted while checking ${host}'s capacity: the scale to ${to} workers itself is done`, { next: `voxops status --host ${host}` });
+    }
+    if (Date.now() >= deadline) {
       throw new UnhealthyError(`${host}: ${step.name} reports ${seen}, not ${to}`, [`${host}: ${fleetHealthPath(role)}: ${seen}`], {
         next: `voxops status --host ${host}`,
       });

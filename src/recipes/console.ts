@@ -1,4 +1,3 @@
-import { argv } from '../commands/command.js';
 import {
   consoleReleasesDir,
   consoleReleasesToPrune,
@@ -12,6 +11,7 @@ import {
   tagOfRelease,
 } from '../commands/console.js';
 import { currentTag, install } from '../commands/git.js';
+import { nginxErrorLines, reloadNginx, testNginxConfig } from '../commands/nginx.js';
 import type { ConsoleRoleConfig } from '../config/schema.js';
 import { ConfigRejectedError, HealthGateError } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
@@ -24,8 +24,8 @@ export function consoleCurrent(config: ConsoleRoleConfig): string {
   return config.current ?? `${config.path}/current`;
 }
 
-const nginxTest = { name: 'nginx -t', command: argv('nginx', '-t', '-q'), okExitCodes: 'any' as const, readOnly: true };
-const nginxReload = { name: 'reload nginx', command: argv('systemctl', 'reload', 'nginx') };
+const nginxTest = testNginxConfig();
+const nginxReload = reloadNginx();
 
 /**
  * Static files: the build is copied into releases/<tag>-<commit>, and nginx's `current` symlink is
@@ -58,7 +58,7 @@ export function consoleRecipe(config: ConsoleRoleConfig): RoleRecipe {
     async inspect(session) {
       const problems: string[] = [];
       const t = await session.run(nginxTest);
-      if (t.exitCode !== 0) problems.push(`${session.host.name}: nginx -t fails before any change: ${t.stderr.trim().split('\n')[0] ?? ''}`);
+      if (t.exitCode !== 0) problems.push(`${session.host.name}: nginx -t fails before any change: ${nginxErrorLines(t.stderr)}`);
       if (!(await target(session))) problems.push(`${session.host.name}: ${current} is not a symlink: nginx must serve the console from it`);
       return { problems, warnings: [] };
     },
@@ -88,33 +88,36 @@ export function consoleRecipe(config: ConsoleRoleConfig): RoleRecipe {
       if (!release.kept) await run(copyBuild(config.path, config.output, current, name));
       const tested = await run(nginxTest);
       if (tested.exitCode !== 0) {
-        throw new ConfigRejectedError(`${host}: nginx -t fails, so the console was not switched: ${tested.stderr.trim().split('\n')[0] ?? ''}`, {
+        throw new ConfigRejectedError(`${host}: nginx -t fails, so the console was not switched: ${nginxErrorLines(tested.stderr)}`, {
           next: `fix nginx on ${host} (nginx -t), then re-run`,
         });
       }
       const dir = `${releases}/${name}`;
       const flippedAt = Date.now();
-      await run(flipCurrent(current, dir));
-      await run(nginxReload);
       let served = '';
-      let built = '';
-      for (;;) {
-        const digests = await session.run(servedAndBuiltDigests(config.verifyUrl, dir));
-        const lines = digests.stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
-        served = lines[0] ?? '';
-        built = lines[1] ?? '';
-        if (served && served === built) break;
-        if (Date.now() - flippedAt > VERIFY_TIMEOUT_MS) {
-          if (previous) {
-            await session.run(flipCurrent(current, previous));
-            await session.run(nginxReload);
+      try {
+        await run(flipCurrent(current, dir));
+        await run(nginxReload);
+        for (;;) {
+          const digests = await session.run(servedAndBuiltDigests(config.verifyUrl, dir));
+          const lines = digests.stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
+          served = lines[0] ?? '';
+          if (served && served === lines[1]) break;
+          if (Date.now() - flippedAt > VERIFY_TIMEOUT_MS) {
+            throw new HealthGateError(`${host}: ${config.verifyUrl} does not serve ${name}/index.html after the flip`, { host });
           }
-          throw new HealthGateError(
-            `${host}: ${config.verifyUrl} does not serve ${name}/index.html after the flip${previous ? `; ${current} points back at ${previous}` : ''}`,
-            { host },
-          );
+          await sleep(200);
         }
-        await sleep(200);
+      } catch (error) {
+        // whatever failed after the flip (verify, reload, Ctrl-C), nginx serves the previous build again
+        if (previous) {
+          await session.run(flipCurrent(current, previous));
+          await session.run(nginxReload).catch(() => undefined);
+        }
+        if (error instanceof HealthGateError && previous) {
+          throw new HealthGateError(`${error.message}; ${current} points back at ${previous}`, error.details);
+        }
+        throw error;
       }
       await prune(session, current, config.keep, [name, ...(previous ? [previous.split('/').pop()!] : [])]);
       const kept = previous && tagOfRelease(previous) ? `; ${previous.split('/').pop()} is kept for rollback` : '';

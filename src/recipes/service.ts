@@ -1,5 +1,5 @@
 import { currentTag, install } from '../commands/git.js';
-import { journalTail, restartUnit } from '../commands/systemd.js';
+import { journalTail, resetAndRestartUnit } from '../commands/systemd.js';
 import { parseHealthProbe, probeHealthUrl, type HealthProbe } from '../commands/worker.js';
 import type { ServiceRoleConfig } from '../config/schema.js';
 import { DrainTimeoutError, HealthGateError, InterruptedError, tail } from '../errors.js';
@@ -9,9 +9,12 @@ import type { ActivateRelease, ActivateResult, RoleRecipe } from './recipe.js';
 
 const POLL_MS = 100;
 
-async function probe(session: HostSession, url: string): Promise<HealthProbe> {
+/** curl's exit code for "could not connect": nothing listens, so the process holds nothing either. */
+const CURL_COULD_NOT_CONNECT = 7;
+
+async function probe(session: HostSession, url: string): Promise<HealthProbe & { exitCode: number | null }> {
   const result = await session.run(probeHealthUrl(url));
-  return parseHealthProbe(result.stdout, result.stderr);
+  return { ...parseHealthProbe(result.stdout, result.stderr), exitCode: result.exitCode };
 }
 
 function describe(p: HealthProbe, tag: string): string {
@@ -47,7 +50,7 @@ export function serviceRecipe(role: 'api' | 'dialler', config: ServiceRoleConfig
     planActivate(tag) {
       return [
         ...(config.idle ? [{ ...probeHealthUrl(url), name: `poll until ${config.idle.field}=0 (at most ${options.idleTimeoutSeconds ?? config.idle.timeoutSeconds}s)` }] : []),
-        restartUnit(config.unit),
+        resetAndRestartUnit(config.unit),
         { ...probeHealthUrl(url), name: `poll until 200, version ${tag}, new pid (at most ${config.health.gateTimeoutSeconds}s)` },
       ];
     },
@@ -70,12 +73,13 @@ async function restartAndGate(
   const before = await probe(session, url);
   const oldPid = typeof before.body?.pid === 'number' ? before.body.pid : undefined;
   let idleNote = '';
-  if (config.idle && !release.restoring && before.httpStatus === 200) {
+  // a slow or failing answer is not "idle": only a process that is not there at all holds no lease
+  if (config.idle && !release.restoring && before.exitCode !== CURL_COULD_NOT_CONNECT) {
     idleNote = await waitForIdle(ctx, session, role, config, idleTimeoutSeconds ?? config.idle.timeoutSeconds);
   }
   const restartedAt = Date.now();
   ctx.reporter.emit({ type: 'step', host, step: `restart ${config.unit}`, status: 'start' });
-  await session.run(restartUnit(config.unit));
+  await session.run(resetAndRestartUnit(config.unit));
   ctx.reporter.emit({ type: 'step', host, step: `restart ${config.unit}`, status: 'done', durationMs: Date.now() - restartedAt });
   const deadline = restartedAt + config.health.gateTimeoutSeconds * 1000;
   let last: HealthProbe = { httpStatus: 0 };

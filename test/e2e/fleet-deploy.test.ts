@@ -149,7 +149,7 @@ describe('voxops deploy fleet (rolling, in the lab)', () => {
     const before = await allWorkers();
     const run = await voxops(['deploy', 'fleet', '--tag', 'v1.5.0', '--dry-run', '-i', inventoryFile]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toContain('git -C /opt/voxcore checkout --quiet --detach refs/tags/v1.5.0');
+    expect(run.stdout).toContain('git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0');
     expect(run.stdout).toContain('systemctl restart -- voxcore@4');
     expect(run.stdout).toContain('mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining');
     const after = await allWorkers();

@@ -51,13 +51,13 @@ describe('on-call: rollback, status, health, restart, locks (in the lab)', () =>
     }
   });
 
-  it('bare rollback goes back to last-known-good after a deploy that succeeded but was bad', async () => {
+  it('rollback fleet without --to goes back to last-known-good after a deploy that succeeded but was bad', async () => {
     await deployOk('v1.5.0');
     await deployOk('v1.6.0');
     const status = await voxops(['status', 'fleet', '--json', ...inv]);
     const report = JSON.parse(status.stdout) as { hosts: { name: string; tag: string; lastKnownGood: string }[] };
     for (const h of report.hosts) expect(h).toMatchObject({ tag: 'v1.6.0', lastKnownGood: 'v1.5.0' });
-    const run = await voxops(['rollback', ...inv]);
+    const run = await voxops(['rollback', 'fleet', ...inv]);
     expect(run.code, run.stderr).toBe(0);
     for (const host of hosts) expect(await currentTagOf(host)).toBe('v1.5.0');
   });

@@ -99,13 +99,19 @@ echo v1.6.1-nostart > VERSION
 echo "raise SystemExit(\\"v1.6.1-nostart refuses to start\\")" >> src/voxbridge/app.py
 git -c user.name=lab -c user.email=lab@voxlab.invalid commit -qam nostart
 git tag v1.6.1-nostart && git push -q origin v1.6.1-nostart
-rm -rf /tmp/badapi'`,
+rm -rf /tmp/badapi
+# the same tag on the other repos (good code there), so that deploy all gets past every preflight
+for repo in console fleet dialler; do git -C /srv/git/$repo.git tag v1.6.1-nostart v1.6.0; done
+# and one that only the api has
+git -C /srv/git/api.git tag v1.6.2-apionly v1.6.0'`,
       );
       expect(made.code, made.stderr).toBe(0);
     });
     afterAll(async () => {
-      await labExec('git', 'runuser -u git -- git -C /srv/git/api.git tag -d v1.6.1-nostart >/dev/null 2>&1 || true');
-      await labExec('api', 'git -C /opt/voxbridge tag -d v1.6.1-nostart >/dev/null 2>&1 || true');
+      await labExec('git', 'for r in api console fleet dialler; do runuser -u git -- git -C /srv/git/$r.git tag -d v1.6.1-nostart v1.6.2-apionly >/dev/null 2>&1; done; true');
+      for (const [host, path] of [['api', '/opt/voxbridge'], ['api', '/opt/voxconsole'], ['dialler', '/opt/voxdialler'], ...fleetHosts().map((h) => [h, '/opt/voxcore'])]) {
+        await labExec(host!, `git -C ${path} tag -d v1.6.1-nostart v1.6.2-apionly >/dev/null 2>&1; true`);
+      }
     });
 
     it('fails the gate (exit 4) and puts the previous release back, serving', async () => {
@@ -118,6 +124,14 @@ rm -rf /tmp/badapi'`,
       expect(await lastHistory('api')).toMatchObject({ to: 'v1.6.1-nostart', outcome: 'rolled-back' });
       const status = JSON.parse((await voxops(['status', 'api', '--json', ...inv])).stdout) as { hosts: { tag: string }[] };
       expect(status.hosts[0]!.tag).toBe('v1.5.0');
+    });
+
+    it('deploy all checks every role before it changes any: a tag one role lacks changes nothing', async () => {
+      const before = await serviceHealth('api', 8080);
+      const run = await voxops(['deploy', 'all', '--tag', 'v1.6.2-apionly', '-i', fastGate]);
+      expect(run.code).toBe(7);
+      expect(run.stderr).toMatch(/deploy all v1\.6\.2-apionly: preflight of console refused, before any role was changed/);
+      expect(await serviceHealth('api', 8080)).toEqual(before);
     });
 
     it('deploy all stops at the role that failed and starts none after it', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Step } from '../../src/commands/command.js';
 import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
-import { isValidUnit, journalTail, restartUnit, unitStates } from '../../src/commands/systemd.js';
+import { isValidUnit, journalTail, resetAndRestartUnit, restartUnit, unitStates } from '../../src/commands/systemd.js';
 import { compareTags, isValidTag, validateTag } from '../../src/commands/tag.js';
 import { drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
 import { renderCommand } from '../../src/exec/render.js';
@@ -41,6 +41,7 @@ describe('builders', () => {
 
   it('systemd', () => {
     expect(r(restartUnit('voxcore@2'))).toBe('systemctl restart -- voxcore@2');
+    expect(r(resetAndRestartUnit('voxbridge.service'))).toBe('{ systemctl reset-failed -- voxbridge.service || true; } && systemctl restart -- voxbridge.service');
     expect(r(unitStates(['voxcore@1', 'voxcore@2']))).toBe('systemctl is-active -- voxcore@1 voxcore@2');
     expect(r(journalTail('voxcore@3', 30))).toBe('journalctl --no-pager --output=short-iso -n 30 -u voxcore@3');
     expect(isValidUnit('cxbcore@12')).toBe(true);

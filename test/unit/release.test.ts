@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { consoleReleasesDir, consoleReleasesToPrune, copyBuild, flipCurrent, releaseName, tagOfRelease } from '../../src/commands/console.js';
-import { rsyncPushArgv } from '../../src/commands/rsync.js';
+import { renderSshConfig, rsyncPushArgv } from '../../src/commands/rsync.js';
 import type { ResolvedSsh } from '../../src/config/inventory.js';
 import { runInOrder } from '../../src/deploy/all.js';
 import type { OperationContext } from '../../src/deploy/context.js';
 import type { OperationEvent } from '../../src/deploy/events.js';
 import { chooseSource } from '../../src/deploy/release.js';
-import { HealthGateError } from '../../src/errors.js';
+import { HealthGateError, PreflightError } from '../../src/errors.js';
 import { renderCommand } from '../../src/exec/render.js';
 
 describe('chooseSource', () => {
@@ -46,18 +46,34 @@ describe('rsyncPushArgv', () => {
     jumpHost: { host: 'bastion', port: 2222, user: 'ops' },
   };
 
-  it('checks host keys, keeps host-owned paths, and quotes the ssh command once', () => {
-    const words = rsyncPushArgv('/tmp/tree/', { address: '10.0.0.20', port: 2200, path: '/opt/voxbridge', ssh }, ['/recordings/']);
+  it('keeps host-owned paths and takes its ssh settings from one config file', () => {
+    const words = rsyncPushArgv('/tmp/tree/', { address: '10.0.0.20', port: 2200, path: '/opt/voxbridge', ssh }, ['/recordings/'], '/tmp/voxops-release-x/ssh_config');
     expect(words.slice(0, 7)).toEqual(['rsync', '--archive', '--delete', '--no-owner', '--no-group', '--checksum', '--itemize-changes']);
-    const e = words[words.indexOf('-e') + 1]!;
-    expect(e).toBe(
-      "ssh -p 2200 -o BatchMode=yes -o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=/etc/voxops/known hosts' -o ConnectTimeout=10 -i '/keys/it'\\''s mine' -o IdentitiesOnly=yes -J ops@bastion:2222",
-    );
-    expect(words).toContain('--rsync-path');
+    expect(words[words.indexOf('-e') + 1]).toBe('ssh -F /tmp/voxops-release-x/ssh_config -p 2200');
+    expect(words[words.indexOf('--rsync-path') + 1]).toBe('sudo -n rsync');
     for (const kept of ['/.git/', '/.env', '/.env.*', '.venv/', 'node_modules/', 'logs/', '/.voxops-release', '/recordings/']) {
       expect(words).toContain(`--exclude=${kept}`);
     }
     expect(words.slice(-3)).toEqual(['--', '/tmp/tree/', 'deploy@10.0.0.20:/opt/voxbridge/']);
+  });
+
+  it('checks host keys of the host and of the jump host against the inventory, never prompting', () => {
+    expect(renderSshConfig(ssh)).toBe(
+      [
+        'Host *',
+        '  BatchMode yes',
+        '  StrictHostKeyChecking yes',
+        '  UserKnownHostsFile "/etc/voxops/known hosts"',
+        '  GlobalKnownHostsFile /dev/null',
+        '  ConnectTimeout 10',
+        '  ServerAliveInterval 5',
+        `  IdentityFile "/keys/it's mine"`,
+        '  IdentitiesOnly yes',
+        '  ProxyJump ops@bastion:2222',
+        '',
+      ].join('\n'),
+    );
+    expect(() => renderSshConfig({ ...ssh, identityFile: '/keys/"odd"' })).toThrow(/cannot hold/);
   });
 });
 
@@ -87,11 +103,12 @@ describe('console release builders', () => {
 describe('runInOrder', () => {
   it('never starts a role after one failed, and says what ran and what did not', async () => {
     const events: OperationEvent[] = [];
-    const ctx = { reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} } } as unknown as OperationContext;
+    const ctx = { signal: new AbortController().signal, reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} } } as unknown as OperationContext;
     const ran: string[] = [];
     const step = (role: string, fail = false) => ({
       role,
-      run: async () => {
+      run: async (c: OperationContext) => {
+        if (c.dryRun) return;
         ran.push(role);
         if (fail) throw new HealthGateError('api did not come up', { host: 'app-1' });
       },
@@ -100,5 +117,38 @@ describe('runInOrder', () => {
       'deploy all v1.5.0: fleet failed after api succeeded; not started: dialler: api did not come up',
     );
     expect(ran).toEqual(['api', 'fleet']);
+    // the last event covers every role that ran, with the exit code that stopped it
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4 } });
+  });
+
+  it("runs every role's preflight first: a refusal in the last role changes nothing", async () => {
+    const ctx = { signal: new AbortController().signal, reporter: { emit: () => {}, close: async () => {} } } as unknown as OperationContext;
+    const ran: string[] = [];
+    const steps = ['api', 'fleet', 'dialler'].map((role) => ({
+      role,
+      run: async (c: OperationContext) => {
+        if (c.dryRun && role === 'dialler') throw new PreflightError('tag v1.5.0 does not exist in origin');
+        if (!c.dryRun) ran.push(role);
+      },
+    }));
+    await expect(runInOrder(ctx, steps, 'deploy all v1.5.0')).rejects.toThrow('deploy all v1.5.0: preflight of dialler refused, before any role was changed: tag v1.5.0');
+    expect(ran).toEqual([]);
+  });
+
+  it('starts nothing more once Ctrl-C was pressed', async () => {
+    const controller = new AbortController();
+    const ctx = { signal: controller.signal, reporter: { emit: () => {}, close: async () => {} } } as unknown as OperationContext;
+    const ran: string[] = [];
+    const steps = ['api', 'fleet'].map((role) => ({
+      role,
+      run: async (c: OperationContext) => {
+        if (c.dryRun) return;
+        ran.push(role);
+        controller.abort();
+      },
+    }));
+    await expect(runInOrder(ctx, steps, 'deploy all v1.5.0')).rejects.toThrow('deploy all v1.5.0: interrupted before fleet; done: api; not started: fleet');
+    expect(ran).toEqual(['api']);
   });
 });
