@@ -1,6 +1,6 @@
 // Parses the Jenkinsfile with the real Groovy parser and runs it against a stub of the declarative
 // pipeline DSL that records what it declares. Prints one JSON document for the test to check.
-// Usage: groovy test/jenkins/check-jenkinsfile.groovy Jenkinsfile
+// Usage: groovy test/jenkins/check-jenkinsfile.groovy Jenkinsfile [PARAM=value ...]
 import groovy.json.JsonOutput
 
 class Recorder {
@@ -29,6 +29,7 @@ def file = new File(args[0])
 def shell = new GroovyShell()
 def script = shell.parse(file)          // syntax errors fail here, with line and column
 def recorder = new Recorder()
+args.drop(1).each { pair -> def (k, v) = pair.split('=', 2); recorder.params[k] = v }
 script.metaClass.methodMissing = { String name, Object a -> recorder.methodMissing(name, a) }
 script.metaClass.propertyMissing = { String name -> recorder.propertyMissing(name) }
 script.binding.setVariable('params', recorder.params)

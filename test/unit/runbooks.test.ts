@@ -22,7 +22,8 @@ describe('runbooks and the Jenkinsfile against the CLI', () => {
 
   it('every Jenkinsfile command parses, for every ACTION', async () => {
     const commands = jenkinsCommands();
-    expect(commands.length).toBe(3 * 4);
+    // config check, plan, deploy (one host group of a parallel split, or the whole role), health
+    expect(commands.length).toBe(3 * 5);
     for (const { action, argv } of commands) {
       await expect(parseArgs(argv), `${action}: voxops ${argv.join(' ')}`).resolves.toBeDefined();
     }
@@ -54,5 +55,18 @@ describe('runbooks and the Jenkinsfile against the CLI', () => {
     expect(flat(approval.children).map((c) => c.name)).toEqual(expect.arrayContaining(['when', 'expression', 'input']));
     const post = flat(section('post').children).map((c) => c.name);
     expect(post).toEqual(expect.arrayContaining(['always', 'junit', 'archiveArtifacts', 'failure']));
+    expect(flat(lock.children).some((c) => c.name === 'parallel')).toBe(false);
+  });
+
+  it('the Jenkinsfile splits a fleet deploy into parallel stages by host group', () => {
+    const java = realpathSync('/usr/bin/java');
+    const json = execFileSync('groovy', ['test/jenkins/check-jenkinsfile.groovy', 'Jenkinsfile', 'ROLE=fleet', 'FLEET_GROUPS=fleet-1,fleet-2; fleet-3'], {
+      env: { ...process.env, JAVA_HOME: dirname(dirname(java)) },
+      encoding: 'utf8',
+    });
+    interface Call { name: string; args: unknown[]; children: Call[] }
+    const flat = (calls: Call[]): Call[] => calls.flatMap((c) => [c, ...flat(c.children)]);
+    const parallel = flat(JSON.parse(json) as Call[]).find((c) => c.name === 'parallel');
+    expect(Object.keys(parallel!.args[0] as object)).toEqual(['fleet group 1', 'fleet group 2']);
   });
 });
