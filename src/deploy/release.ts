@@ -161,7 +161,6 @@ export class ReleaseWorkspace {
   }
 }
 
-export { HOST_OWNED_PATHS };
 
 export interface PlaceOptions {
   path: string;
