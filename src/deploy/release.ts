@@ -161,7 +161,6 @@ export class ReleaseWorkspace {
   }
 }
 
-
 export interface PlaceOptions {
   path: string;
   tag: string;
