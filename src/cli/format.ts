@@ -83,6 +83,14 @@ export function formatStatus(status: StatusReport): string {
         ]),
       );
     }
+    if (host.backends && host.backends.length > 0) {
+      lines.push(
+        table([
+          ['  backend', 'address', 'status', 'calls', 'maxconn'],
+          ...host.backends.map((b) => [`  ${b.name}`, b.address, b.status, b.sessions === null ? '-' : String(b.sessions), b.maxconn === null ? '-' : String(b.maxconn)]),
+        ]),
+      );
+    }
     for (const p of host.problems) lines.push(`  ! ${p}`);
     blocks.push(lines.join('\n'));
   }

@@ -32,7 +32,7 @@ import {
 import { acquireLock, appendHistory, releaseOwnLock, type HistoryEntry } from '../commands/state.js';
 import { journalTail } from '../commands/systemd.js';
 import { parseHealthProbe, probeHealthUrl, type HealthProbe } from '../commands/worker.js';
-import { hostsForRole, type Host } from '../config/inventory.js';
+import { hostsForRole, type Host, type Inventory } from '../config/inventory.js';
 import { ingressRole, type IngressRoleConfig } from '../config/schema.js';
 import {
   ConfigError,
@@ -92,7 +92,39 @@ interface HostState {
 const POLL_MS = 250;
 
 function settings(ctx: OperationContext): IngressRoleConfig {
-  return ctx.inventory.roles.ingress ?? ingressRole.parse({});
+  return settingsOf(ctx.inventory);
+}
+
+/** roles.ingress is optional: every key has a default */
+function settingsOf(inventory: Inventory): IngressRoleConfig {
+  return inventory.roles.ingress ?? ingressRole.parse({});
+}
+
+export interface IngressBackend {
+  name: string;
+  address: string;
+  /** HAProxy's view: UP, DOWN, DRAIN, MAINT… (unknown when the runtime API does not answer) */
+  status: string;
+  /** live sessions (calls) now */
+  sessions: number | null;
+  maxconn: number | null;
+}
+
+/** Read-only, for `voxops status`: what the live haproxy.cfg lists and what HAProxy says of each. */
+export async function ingressBackends(inventory: Inventory, session: HostSession): Promise<{ backends: IngressBackend[]; problems: string[] }> {
+  const role = settingsOf(inventory);
+  const host = session.host.name;
+  const [config, stats] = await Promise.all([session.run(readHaproxyConfig(role.config)), readStats(session, role)]);
+  const servers = parseFleetServers(config.stdout, role.backend, role.fleetPort) ?? [];
+  const backends = servers.map((server) => {
+    const stat = stats?.find((s) => s.server === server.name);
+    return { name: server.name, address: serverAddress(server), status: stat?.status ?? 'unknown', sessions: stat?.sessions ?? null, maxconn: server.maxconn ?? null };
+  });
+  const problems: string[] = [];
+  if (servers.length === 0) problems.push(`${host}: ${role.config} lists no server in backend ${role.backend}`);
+  if (!stats) problems.push(`${host}: the HAProxy runtime API at ${role.adminSocket} does not answer`);
+  for (const b of backends) if (stats && !b.status.startsWith('UP')) problems.push(`${host}: fleet backend ${b.name} (${b.address}) is ${b.status}`);
+  return { backends, problems };
 }
 
 function ingressHosts(ctx: OperationContext, only?: string[]): Host[] {

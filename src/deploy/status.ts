@@ -13,6 +13,7 @@ import { lastKnownGood } from './history.js';
 import { readHolder } from './locks.js';
 import { closeAll, connectAll } from './sessions.js';
 import { consoleRecipe } from '../recipes/console.js';
+import { ingressBackends, type IngressBackend } from './ingress.js';
 
 /** The documented, stable shape of `voxops status --json` (README, "status --json"). */
 export interface WorkerStatus {
@@ -34,6 +35,8 @@ export interface HostStatus {
   health?: 'ok' | 'unhealthy' | 'unreachable';
   workers: WorkerStatus[];
   capacity?: { healthy: number; configured: number };
+  /** ingress only: the fleet backends in the live haproxy.cfg, and HAProxy's view of each */
+  backends?: IngressBackend[];
   workersSetting?: { variable: string; value: number | null; enabledUnits: number; matches: boolean };
   problems: string[];
 }
@@ -116,6 +119,13 @@ async function fleetStatus(session: HostSession, inventory: Inventory): Promise<
 async function serviceStatus(session: HostSession, inventory: Inventory, role: RoleName): Promise<HostStatus> {
   const common = await commonStatus(session, inventory, role);
   const status: HostStatus = { name: session.host.name, role, tag: common.tag, lastKnownGood: common.lastKnownGood, lock: common.lock, workers: [], problems: [] };
+  if (role === 'ingress') {
+    const { backends, problems } = await ingressBackends(inventory, session);
+    status.backends = backends;
+    status.health = problems.length === 0 ? 'ok' : 'unhealthy';
+    status.problems.push(...problems);
+    return status;
+  }
   const url = role === 'api' || role === 'dialler' ? inventory.roles[role]?.health.url : role === 'console' ? inventory.roles.console?.verifyUrl : undefined;
   if (url) {
     const probe = await session.run(probeHealthUrl(url));

@@ -184,6 +184,15 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/unchanged; nothing to do/);
     expect(await configFingerprint()).toBe(rendered);
+
+    const status = await voxops(['status', 'ingress', '--json', '--inventory', inventoryFile]);
+    expect(status.code, status.stderr).toBe(0);
+    const [ingress] = (JSON.parse(status.stdout) as { hosts: { health: string; backends: { name: string; address: string; status: string; maxconn: number }[] }[] }).hosts;
+    expect(ingress!.health).toBe('ok');
+    expect(ingress!.backends.map((b) => [b.name, b.address, b.status, b.maxconn])).toEqual([
+      ['fleet1', '10.231.0.11:80', 'UP', 4],
+      ['fleet2', '10.231.0.12:80', 'UP', 4],
+    ]);
   });
 
   it('remove-fleet drains fleet2: a call held on it through the ingress completes, then new calls reach only fleet1', async () => {

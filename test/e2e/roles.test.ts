@@ -66,6 +66,22 @@ describe('api, dialler and console roles (in the lab)', () => {
     expect(await serviceHealth('dialler', 8090)).toMatchObject({ httpStatus: 200, version: 'v1.5.0' });
   });
 
+  it('a dialler that never gets idle is not restarted: exit 9, and its old release is back on disk', async () => {
+    // loop_ticks is never 0: stands in for campaigns that keep leasing
+    const neverIdle = resolve('.lab/voxops-neveridle.yaml');
+    const doc = parse(readFileSync(inventoryFile, 'utf8')) as { roles: { dialler: { idle: { field: string; timeoutSeconds: number } } } };
+    doc.roles.dialler.idle = { field: 'loop_ticks', timeoutSeconds: 2 };
+    writeFileSync(neverIdle, stringify(doc));
+    const before = await serviceHealth('dialler', 8090);
+    const head = (await labExec('dialler', ['git', '-C', '/opt/voxdialler', 'rev-parse', 'HEAD'])).stdout;
+    const run = await voxops(['deploy', 'dialler', '--tag', 'v1.6.0', '-i', neverIdle]);
+    expect(run.code, run.stderr).toBe(9);
+    expect(run.stderr).toMatch(/dialler still had loop_ticks=\d+ after 2s; it was not restarted/);
+    expect(await serviceHealth('dialler', 8090)).toMatchObject({ pid: before.pid, version: before.version });
+    expect((await labExec('dialler', ['git', '-C', '/opt/voxdialler', 'rev-parse', 'HEAD'])).stdout).toBe(head);
+    expect(await lastHistory('dialler')).toMatchObject({ to: 'v1.6.0', outcome: 'rolled-back' });
+  });
+
   it('publishes the console by a symlink flip, and rolls back to the kept build without building', async () => {
     await deploy('console', 'v1.5.0');
     expect(await served()).toContain('v1.5.0');
