@@ -27,7 +27,7 @@ import { gatherFleetFacts, judgeFleetFacts, type FleetHostFacts } from './fleet-
 import { acquireAll, lockHeldNext, releaseAll } from './locks.js';
 import { rollWorker, type RollOptions } from './roll-worker.js';
 import { closeAll, connectAll } from './sessions.js';
-import { recordHistory, resolveLastKnownGood, summarise } from './operation.js';
+import { recordHistory, resolveLastKnownGood, runStep, summarise } from './operation.js';
 import { chooseSource, lookUpTag, placeRelease, ReleaseWorkspace } from './release.js';
 import type { ReleaseSource } from '../cli/args.js';
 
@@ -82,7 +82,10 @@ export async function runFleetOperation(ctx: OperationContext, options: FleetDep
   try {
     if (!sessions) throw failure;
     const list = hosts.map((h) => sessions.get(h.name)!);
-    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, 'fleet', (session) => session.run(currentTag(role.path)));
+    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, 'fleet', async (session) => {
+      const result = await session.run(currentTag(role.path));
+      return result.exitCode === 0 ? result.stdout.trim() || null : null;
+    });
     ctx.reporter.emit({ type: 'start', operation: options.action, role: 'fleet', ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
     const lookup = options.action === 'deploy' ? 'origin' : options.action === 'rollback' ? 'local-then-origin' : 'none';
     const facts = await Promise.all(list.map((s) => gatherFleetFacts(s, role, tag, lookup)));
@@ -253,13 +256,7 @@ async function runRelease(
   workspace: ReleaseWorkspace,
 ): Promise<void> {
   const host = session.host.name;
-  const timed = async (step: Step) => {
-    const started = Date.now();
-    ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'start' });
-    const result = await session.run(step);
-    ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'done', durationMs: Date.now() - started });
-    return result;
-  };
+  const timed = (step: Step) => runStep(ctx, session, step);
   const build = role.build;
   const head = await placeRelease(ctx, session, {
     path: role.path,
@@ -287,7 +284,13 @@ async function runRelease(
   }
 }
 
-function rollOptions(ctx: OperationContext, role: FleetRoleConfig, options: FleetDeployOptions, expectVersion: string): RollOptions {
+/** How a worker is rolled: the inventory's timings, unless the operator overrode the drain. */
+export function rollOptions(
+  ctx: OperationContext,
+  role: FleetRoleConfig,
+  options: Pick<FleetDeployOptions, 'drainTimeoutSeconds' | 'onDrainTimeout'>,
+  expectVersion: string,
+): RollOptions {
   return {
     expectVersion,
     pollMs: role.health.pollMilliseconds,

@@ -1,7 +1,8 @@
 import { appendHistory, parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
 import type { RoleName } from '../config/schema.js';
 import { PreflightError } from '../errors.js';
-import type { CommandResult, HostSession } from '../exec/executor.js';
+import type { Step } from '../commands/command.js';
+import type { HostSession } from '../exec/executor.js';
 import type { OperationContext } from './context.js';
 import type { HostOutcome, OperationSummary, WorkerTimeline } from './events.js';
 import { lastKnownGood } from './history.js';
@@ -13,12 +14,12 @@ export class NoLastKnownGoodError extends PreflightError {}
 export async function resolveLastKnownGood(
   sessions: HostSession[],
   role: RoleName,
-  readTag: (session: HostSession) => Promise<CommandResult>,
+  readTag: (session: HostSession) => Promise<string | null>,
 ): Promise<string> {
   const found = await Promise.all(
     sessions.map(async (s) => {
       const [history, current] = await Promise.all([s.run(readHistory(500)), readTag(s)]);
-      return { host: s.host.name, lkg: lastKnownGood(parseHistory(history.stdout), role, current.exitCode === 0 ? current.stdout.trim() : null) };
+      return { host: s.host.name, lkg: lastKnownGood(parseHistory(history.stdout), role, current) };
     }),
   );
   const unknown = found.filter((f) => !f.lkg).map((f) => f.host);
@@ -65,4 +66,18 @@ export function summarise(fields: {
     hosts: [...fields.hosts],
     workers: fields.workers ?? [],
   };
+}
+
+/** Do one piece of work on a host, reported as a step with its duration. */
+export async function timed<T>(ctx: OperationContext, host: string, name: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  ctx.reporter.emit({ type: 'step', host, step: name, status: 'start' });
+  const result = await work();
+  ctx.reporter.emit({ type: 'step', host, step: name, status: 'done', durationMs: Date.now() - started });
+  return result;
+}
+
+/** Run one step on a host, reported with its duration. */
+export function runStep(ctx: OperationContext, session: HostSession, step: Step) {
+  return timed(ctx, session.host.name, step.name, () => session.run(step));
 }

@@ -12,6 +12,7 @@ import { runLocal } from '../exec/local.js';
 import { renderCommand } from '../exec/render.js';
 import type { ReleaseSource } from '../cli/args.js';
 import type { OperationContext } from './context.js';
+import { runStep, timed as timedWork } from './operation.js';
 
 /** How a host gets a release: its own `git fetch`, or an rsync push from a clone on this machine. */
 export type ResolvedSource = 'git' | 'rsync';
@@ -179,13 +180,7 @@ export interface PlaceOptions {
  */
 export async function placeRelease(ctx: OperationContext, session: HostSession, options: PlaceOptions): Promise<string> {
   const host = session.host.name;
-  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    ctx.reporter.emit({ type: 'step', host, step: name, status: 'start' });
-    const result = await work();
-    ctx.reporter.emit({ type: 'step', host, step: name, status: 'done', durationMs: Date.now() - started });
-    return result;
-  };
+  const timed = <T>(name: string, work: () => Promise<T>) => timedWork(ctx, host, name, work);
   const { path, tag } = options;
   if (options.choice.source === 'rsync') {
     const tree = await timed(`build ${tag} locally`, () => options.workspace.tree(options.role, options.repo, tag));
@@ -194,7 +189,7 @@ export async function placeRelease(ctx: OperationContext, session: HostSession, 
     ctx.reporter.emit({ type: 'info', host, message: `rsync pushed ${tag} (${tree.commit.slice(0, 12)}): ${changed} path(s) changed; ${HOST_OWNED_PATHS.join(' ')} ${options.preserve.join(' ')} untouched` });
     return tree.commit;
   }
-  const run = (step: Step) => timed(step.name, () => session.run(step));
+  const run = (step: Step) => runStep(ctx, session, step);
   if (!options.choice.skipFetch) await run(fetchTags(path));
   await run(checkoutTag(path, tag));
   const verify = headAndTagCommits(path, tag);

@@ -20,7 +20,7 @@ import type { RoleRecipe } from '../recipes/recipe.js';
 import { makeHolder, whoAmI, type OperationContext } from './context.js';
 import type { HostOutcome, OperationSummary } from './events.js';
 import { acquireAll, lockHeldNext, readHolder, releaseAll } from './locks.js';
-import { recordHistory, resolveLastKnownGood, summarise } from './operation.js';
+import { recordHistory, resolveLastKnownGood, runStep, summarise } from './operation.js';
 import { chooseSource, lookUpTag, placeRelease, ReleaseWorkspace, type SourceChoice } from './release.js';
 import { closeAll, connectAll } from './sessions.js';
 
@@ -67,7 +67,7 @@ export async function runRoleOperation(ctx: OperationContext, recipe: RoleRecipe
   try {
     sessions = await connectAll(ctx.executor, hosts);
     const list = hosts.map((h) => sessions!.get(h.name)!);
-    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, role, async (s) => tagResult(await recipe.readTag(s)));
+    if (options.action === 'rollback' && !tag) tag = await resolveLastKnownGood(list, role, (s) => recipe.readTag(s));
     if (options.action === 'restart') tag = await sameTagEverywhere(list, recipe);
     if (!tag) throw new ConfigError(`${options.action} ${role} needs a tag`);
     const release = tag;
@@ -118,8 +118,6 @@ async function sameTagEverywhere(sessions: HostSession[], recipe: RoleRecipe): P
   }
   return distinct[0];
 }
-
-const tagResult = (tag: string | null) => ({ exitCode: tag ? 0 : 1, stdout: tag ?? '', stderr: '', durationMs: 0 });
 
 async function preflight(ctx: OperationContext, recipe: RoleRecipe, sessions: HostSession[], tag: string, options: RoleOperationOptions): Promise<HostPlan[]> {
   const problems: string[] = [];
@@ -183,7 +181,6 @@ function printPlan(ctx: OperationContext, recipe: RoleRecipe, plan: HostPlan, ta
 }
 
 async function putInPlace(ctx: OperationContext, recipe: RoleRecipe, plan: HostPlan, tag: string, workspace: ReleaseWorkspace): Promise<string> {
-  const host = plan.session.host.name;
   const commit = await placeRelease(ctx, plan.session, {
     path: recipe.path,
     tag,
@@ -193,10 +190,7 @@ async function putInPlace(ctx: OperationContext, recipe: RoleRecipe, plan: HostP
     repo: recipe.repo,
     preserve: recipe.preserve,
   });
-  const started = Date.now();
-  ctx.reporter.emit({ type: 'step', host, step: recipe.install.name, status: 'start' });
-  await plan.session.run(recipe.install);
-  ctx.reporter.emit({ type: 'step', host, step: recipe.install.name, status: 'done', durationMs: Date.now() - started });
+  await runStep(ctx, plan.session, recipe.install);
   return commit;
 }
 

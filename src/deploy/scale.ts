@@ -38,7 +38,7 @@ import { makeHolder, sleep, whoAmI, type OperationContext } from './context.js';
 import type { HostOutcome, WorkerTimeline } from './events.js';
 import { recordHistory, summarise } from './operation.js';
 import { gatherFleetFacts, judgeFleetFacts } from './fleet-facts.js';
-import { fleetRole, waitForReadmission } from './fleet.js';
+import { fleetRole, rollOptions, waitForReadmission } from './fleet.js';
 import { acquireAll, lockHeldNext, releaseAll } from './locks.js';
 import { gateWorker, rollWorker, type RollOptions } from './roll-worker.js';
 import { closeAll, connectAll } from './sessions.js';
@@ -273,17 +273,6 @@ async function preflight(ctx: OperationContext, session: HostSession, role: Flee
   };
 }
 
-function rollOptions(ctx: OperationContext, role: FleetRoleConfig, options: ScaleOptions, tag: string): RollOptions {
-  return {
-    expectVersion: tag,
-    pollMs: role.health.pollMilliseconds,
-    drainTimeoutMs: (options.drainTimeoutSeconds ?? role.drain.timeoutSeconds) * 1000,
-    onDrainTimeout: role.drain.onTimeout,
-    gateTimeoutMs: role.health.gateTimeoutSeconds * 1000,
-    signal: ctx.signal,
-    reporter: ctx.reporter,
-  };
-}
 
 async function applyScale(
   ctx: OperationContext,

@@ -15,7 +15,9 @@ import { nginxErrorLines, reloadNginx, testNginxConfig } from '../commands/nginx
 import type { ConsoleRoleConfig } from '../config/schema.js';
 import { ConfigRejectedError, HealthGateError } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
+import type { Step } from '../commands/command.js';
 import { sleep } from '../deploy/context.js';
+import { runStep } from '../deploy/operation.js';
 import type { RoleRecipe } from './recipe.js';
 
 const VERIFY_TIMEOUT_MS = 10_000;
@@ -76,13 +78,7 @@ export function consoleRecipe(config: ConsoleRoleConfig): RoleRecipe {
     },
     async activate(ctx, session, release) {
       const host = session.host.name;
-      const run = async (step: Parameters<HostSession['run']>[0]) => {
-        const started = Date.now();
-        ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'start' });
-        const result = await session.run(step);
-        ctx.reporter.emit({ type: 'step', host, step: step.name, status: 'done', durationMs: Date.now() - started });
-        return result;
-      };
+      const run = (step: Step) => runStep(ctx, session, step);
       const previous = await target(session);
       const name = release.kept ?? releaseName(release.tag, release.commit!);
       if (!release.kept) await run(copyBuild(config.path, config.output, current, name));
