@@ -17,12 +17,32 @@ import { collectStatus, selectHosts } from '../deploy/status.js';
 import { closeAll, connectAll } from '../deploy/sessions.js';
 import { ConfigError, ExitCode, HealthGateError, ProblemListError, UnhealthyError, UsageError, VoxopsError, describeHolder } from '../errors.js';
 import { SshExecutor } from '../exec/ssh.js';
+import type { CommandListener, Executor } from '../exec/executor.js';
+import { systemClock, type Clock } from '../clock.js';
 import { parseArgs, type GlobalOptions, type ParsedCommand, type RollOptions } from './args.js';
 import { formatHistory, formatStatus } from './format.js';
 import { chooseReporter } from './reporters.js';
 
+/** What main wires from outside: the real SSH executor and process streams, or a test's scripted ones. */
+export interface Wiring {
+  executor(inventory: Inventory, options: { acceptNewHostKeys: boolean; onCommand?: CommandListener }): Executor;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  clock: Clock;
+}
+
+const processWiring: Wiring = {
+  executor: (inventory, options) => new SshExecutor({ ssh: inventory.ssh, ...options }),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  clock: systemClock,
+};
+
+let io: Wiring = processWiring;
+
 /** The composition root: argv -> inventory, executor, reporter -> one operation -> exit code. */
-export async function main(args: readonly string[], env = process.env): Promise<number> {
+export async function main(args: readonly string[], env = process.env, wiring: Partial<Wiring> = {}): Promise<number> {
+  io = { ...processWiring, ...wiring };
   let verbose = args.includes('--verbose') || args.includes('-v');
   let reporter: Reporter | undefined;
   const controller = new AbortController();
@@ -30,7 +50,7 @@ export async function main(args: readonly string[], env = process.env): Promise<
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts += 1;
     controller.abort(signal);
-    process.stderr.write(
+    io.stderr(
       interrupts === 1
         ? `\nvoxops: ${signal}: stopping at the next safe point (no worker is left drained; locks are released)\n`
         : `\nvoxops: ${signal} again: still finishing the current worker and releasing locks\n`,
@@ -41,13 +61,13 @@ export async function main(args: readonly string[], env = process.env): Promise<
   try {
     const parsed = await parseArgs(args);
     if (parsed.command === 'help') {
-      process.stdout.write(`${parsed.output}\n`);
+      io.stdout(`${parsed.output}\n`);
       return ExitCode.ok;
     }
     verbose = parsed.verbose;
     const inventory = loadInventory(findInventoryFile(parsed.inventory, env), parsed.env);
     if (parsed.command === 'config-check') return configCheck(inventory, parsed.json);
-    reporter = chooseReporter(parsed, env);
+    reporter = chooseReporter(parsed, env, io.stdout);
     const ctx = context(inventory, parsed, reporter, controller.signal, env);
     return await run(ctx, parsed);
   } catch (error) {
@@ -62,8 +82,7 @@ export async function main(args: readonly string[], env = process.env): Promise<
 }
 
 function context(inventory: Inventory, options: GlobalOptions, reporter: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv): OperationContext {
-  const executor = new SshExecutor({
-    ssh: inventory.ssh,
+  const executor = io.executor(inventory, {
     acceptNewHostKeys: options.acceptNewHostKeys,
     ...(options.verbose ? { onCommand: (host, step, command) => reporter.emit({ type: 'command', host: host.name, step: step.name, command }) } : {}),
   });
@@ -82,7 +101,7 @@ function rollOptions(options: RollOptions): Omit<FleetDeployOptions, 'action'> {
   };
 }
 
-const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const write = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
 
 /** Run an operation; with --report, write the reports (of every role it ran) whatever the outcome. */
 async function withReports(ctx: OperationContext, reportDir: string | undefined, work: (ctx: OperationContext) => Promise<unknown>): Promise<number> {
@@ -306,17 +325,17 @@ function configCheck(inventory: Inventory, json: boolean): number {
 /** The only place that prints an error: one line of what happened and what to run next, details under it. */
 function report(error: unknown, verbose: boolean): number {
   if (!(error instanceof VoxopsError)) {
-    process.stderr.write(`voxops: internal error: ${(error as Error)?.message ?? String(error)}. Next: re-run with --verbose and report it\n`);
-    if (verbose && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    io.stderr(`voxops: internal error: ${(error as Error)?.message ?? String(error)}. Next: re-run with --verbose and report it\n`);
+    if (verbose && error instanceof Error) io.stderr(`${error.stack}\n`);
     return ExitCode.internal;
   }
-  process.stderr.write(`voxops: ${error.message}${error.next ? `. Next: ${error.next}` : ''}\n`);
+  io.stderr(`voxops: ${error.message}${error.next ? `. Next: ${error.next}` : ''}\n`);
   const details = error instanceof ProblemListError ? error.problems : [];
-  for (const problem of details) process.stderr.write(`  - ${problem.replace(/\n/g, '\n  - ')}\n`);
+  for (const problem of details) io.stderr(`  - ${problem.replace(/\n/g, '\n  - ')}\n`);
   if (error instanceof HealthGateError && error.details.journal) {
     const whose = error.details.worker !== undefined ? `${error.details.host} worker ${error.details.worker}` : error.details.host;
-    process.stderr.write(`  journal of ${whose}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);
+    io.stderr(`  journal of ${whose}:\n${error.details.journal.replace(/^/gm, '    ')}\n`);
   }
-  if (verbose) process.stderr.write(`${error.stack}\n`);
+  if (verbose) io.stderr(`${error.stack}\n`);
   return error.exitCode;
 }

@@ -101,8 +101,8 @@ export class TtyReporter implements Reporter {
   }
 }
 
-export function chooseReporter(options: { json?: boolean; verbose?: boolean }, env = process.env): Reporter {
-  if (options.json) return new JsonReporter();
+export function chooseReporter(options: { json?: boolean; verbose?: boolean }, env = process.env, write: Write = (t) => process.stdout.write(t)): Reporter {
+  if (options.json) return new JsonReporter(write);
   if (process.stdout.isTTY && !env.CI && !env.JENKINS_URL) return new TtyReporter();
-  return new PlainReporter(undefined, options.verbose);
+  return new PlainReporter(write, options.verbose);
 }
