@@ -37,7 +37,19 @@ export interface HostOutcome {
   to: string;
   outcome: 'success' | 'rolled-back' | 'failed' | 'interrupted' | 'not-started' | 'planned';
   durationMs: number;
+  /** epoch ms when this host's change began (absent when it never started) */
+  startedAt?: number;
+  /** a role with one process per host: how long nothing served (restart -> healthy) */
+  downMs?: number;
   message?: string;
+}
+
+/** Why an operation failed, as the one error line the CLI prints: what happened and what to run next. */
+export interface OperationError {
+  message: string;
+  next?: string;
+  /** every problem, for refusals that list them (preflight, inventory) */
+  problems?: string[];
 }
 
 export interface OperationSummary {
@@ -47,6 +59,8 @@ export interface OperationSummary {
   startedAt: string;
   durationMs: number;
   exitCode: number;
+  /** present whenever exitCode is not 0 */
+  error?: OperationError;
   hosts: HostOutcome[];
   workers: WorkerTimeline[];
 }
