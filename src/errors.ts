@@ -15,7 +15,10 @@ export const ExitCode = {
   drainTimeout: 9,
   unhealthy: 10,
   configRejected: 11,
+  /** Ctrl-C: 128 + SIGINT */
   interrupted: 130,
+  /** SIGTERM (a Jenkins abort, systemd, kill): 128 + SIGTERM */
+  terminated: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -140,8 +143,13 @@ export class ConfigRejectedError extends VoxopsError {
   readonly exitCode = ExitCode.configRejected;
 }
 
+/** Stopped at a safe point by a signal. Exits as a shell would report that signal: 130 or 143. */
 export class InterruptedError extends VoxopsError {
-  readonly exitCode = ExitCode.interrupted;
+  readonly exitCode: ExitCodeValue;
+  constructor(message: string, options?: { cause?: unknown; next?: string; signal?: string }) {
+    super(message, options);
+    this.exitCode = options?.signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+  }
 }
 
 export function lastLine(text: string): string {

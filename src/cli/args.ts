@@ -1,5 +1,9 @@
 import yargs, { type Argv as Yargs } from 'yargs';
+import type { RoleName } from '../config/schema.js';
 import { UsageError } from '../errors.js';
+import type { ReleaseSource } from '../release/source.js';
+import type { DrainPolicy } from '../roles/contract.js';
+import { ROLES, rolesThatCan } from '../roles/registry.js';
 
 /**
  * argv -> options, and nothing else: no I/O, so tests (and the runbook checker) can parse every
@@ -14,40 +18,41 @@ export interface GlobalOptions {
   acceptNewHostKeys: boolean;
 }
 
-/** Options every rolling operation (deploy, rollback, restart) shares. */
-export interface RollOptions {
+/** The flags of every command that changes hosts, named as the engine's request names them. */
+export interface ChangeFlags {
   hosts?: string[];
   /** write JUnit XML, JSON, Markdown and SVG reports here */
   report?: string;
   parallel?: number;
   batch: number;
-  drainTimeout?: number;
-  onDrainTimeout?: 'wait' | 'skip' | 'force';
+  drainTimeoutSeconds?: number;
+  onDrainTimeout?: DrainPolicy;
   allowUnhealthy: boolean;
-  /** where the release tree comes from: the host's own git fetch, an rsync push from a local clone, or git then rsync */
   source: ReleaseSource;
 }
 
-export type ReleaseSource = 'git' | 'rsync' | 'auto';
-
 export type ParsedCommand =
-  | ({ command: 'deploy'; role: string; tag?: string } & RollOptions & GlobalOptions)
-  | ({ command: 'rollback'; roles: string[]; to?: string; force: boolean } & RollOptions & GlobalOptions)
-  | ({ command: 'restart'; role: string; worker?: number } & RollOptions & GlobalOptions)
-  | ({ command: 'status'; roles: string[]; hosts?: string[] } & GlobalOptions)
-  | ({ command: 'health'; roles: string[]; hosts?: string[] } & GlobalOptions)
+  | ({ command: 'deploy'; role: RoleName | 'all'; tag?: string } & ChangeFlags & GlobalOptions)
+  | ({ command: 'rollback'; roles: RoleName[]; to?: string; force: boolean } & ChangeFlags & GlobalOptions)
+  | ({ command: 'restart'; role: RoleName | 'all'; worker?: number } & ChangeFlags & GlobalOptions)
+  | ({ command: 'status'; roles: RoleName[]; hosts?: string[] } & GlobalOptions)
+  | ({ command: 'health'; roles: RoleName[]; hosts?: string[] } & GlobalOptions)
   | ({ command: 'history'; hosts?: string[]; lines: number } & GlobalOptions)
   | ({ command: 'lock-status'; hosts?: string[] } & GlobalOptions)
   | ({ command: 'lock-release'; hosts?: string[]; force: boolean } & GlobalOptions)
-  | ({ command: 'logs'; role: string; host: string; worker?: number; lines: number } & GlobalOptions)
-  | ({ command: 'scale'; role: 'fleet'; host: string; workers: number; drainTimeout?: number } & GlobalOptions)
-  | ({ command: 'ingress-add-fleet' | 'ingress-remove-fleet'; url: string; drainTimeout?: number } & GlobalOptions)
+  | ({ command: 'logs'; role: RoleName; host: string; worker?: number; lines: number } & GlobalOptions)
+  | ({ command: 'scale'; role: 'fleet'; host: string; workers: number; drainTimeoutSeconds?: number; report?: string } & GlobalOptions)
+  | ({ command: 'ingress-add-fleet' | 'ingress-remove-fleet'; url: string; drainTimeoutSeconds?: number; report?: string } & GlobalOptions)
   | ({ command: 'config-check' } & GlobalOptions);
 
-const deployableRoles = ['fleet', 'api', 'console', 'dialler', 'ingress', 'all'] as const;
-const roleChoices = ['fleet', 'api', 'console', 'dialler', 'ingress'] as const;
+const roleChoices = ROLES.map((r) => r.role);
+const deployableRoles = [...rolesThatCan('deploy'), 'all'];
+const rollbackRoles = [...rolesThatCan('rollback'), 'all'];
+const restartableRoles = [...rolesThatCan('restart'), 'all'];
 
-function rollOptions(y: Yargs): Yargs {
+const reportOption = { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' } as const;
+
+function changeOptions(y: Yargs): Yargs {
   return y
     .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
     .option('parallel', { type: 'number', describe: 'hosts at once (fleet default 1)' })
@@ -58,7 +63,7 @@ function rollOptions(y: Yargs): Yargs {
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
     .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
-    .option('report', { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' })
+    .option('report', reportOption)
     .option('source', {
       choices: ['git', 'rsync', 'auto'] as const,
       default: 'auto',
@@ -73,7 +78,7 @@ function positiveInt(value: unknown, flag: string): number | undefined {
   return n;
 }
 
-function parseRollOptions(p: Record<string, unknown>): RollOptions {
+function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
   const hosts = hostList(p.hosts as string[] | undefined);
   const parallel = positiveInt(p.parallel, '--parallel');
   const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
@@ -84,8 +89,8 @@ function parseRollOptions(p: Record<string, unknown>): RollOptions {
     ...(hosts ? { hosts } : {}),
     ...(p.report ? { report: String(p.report) } : {}),
     ...(parallel !== undefined ? { parallel } : {}),
-    ...(drainTimeout !== undefined ? { drainTimeout } : {}),
-    ...(p['on-drain-timeout'] ? { onDrainTimeout: p['on-drain-timeout'] as 'wait' | 'skip' | 'force' } : {}),
+    ...(drainTimeout !== undefined ? { drainTimeoutSeconds: drainTimeout } : {}),
+    ...(p['on-drain-timeout'] ? { onDrainTimeout: p['on-drain-timeout'] as DrainPolicy } : {}),
   };
 }
 
@@ -110,20 +115,20 @@ export function buildParser(): Yargs {
     .scriptName('voxops')
     .usage('$0 <command> [options]')
     .command('deploy <role>', 'deploy a release tag to a role (fleet: rolling, worker by worker, drained and gated)', (y) =>
-      rollOptions(y)
+      changeOptions(y)
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
         .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 (every role but ingress, which is config only)' })
         .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' }),
     )
     .command('rollback [roles..]', 'roll roles back to a tag, or each host to its last-known-good (same drain, gates, lock and history as deploy)', (y) =>
-      rollOptions(y)
-        .positional('roles', { choices: [...roleChoices, 'all'] as const, array: true, describe: 'roles to roll back (default, or all: every role, in reverse deploy order)' })
+      changeOptions(y)
+        .positional('roles', { choices: rollbackRoles, array: true, describe: 'roles to roll back (default, or all: every role, in reverse deploy order)' })
         .option('to', { type: 'string', describe: 'release tag to go back to (default: last-known-good from history)' })
         .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' }),
     )
     .command('restart <role>', 'restart without a deploy: the fleet rolling, drained and gated; api and dialler gated (all: api, fleet, dialler)', (y) =>
-      rollOptions(y)
-        .positional('role', { choices: ['fleet', 'api', 'dialler', 'all'] as const })
+      changeOptions(y)
+        .positional('role', { choices: restartableRoles })
         .option('host', { type: 'string', array: true, describe: 'only this host' })
         .option('worker', { type: 'number', describe: 'only this worker (index)' }),
     )
@@ -154,13 +159,15 @@ export function buildParser(): Yargs {
         .positional('role', { choices: ['fleet'] as const })
         .option('host', { type: 'string', demandOption: true, describe: 'the fleet host' })
         .option('workers', { type: 'number', demandOption: true, describe: 'the new worker count' })
-        .option('drain-timeout', { type: 'number', describe: "seconds to wait for a removed worker's call to end" }),
+        .option('drain-timeout', { type: 'number', describe: "seconds to wait for a removed worker's call to end" })
+        .option('report', reportOption),
     )
     .command('ingress <action> <url>', 'ingress add-fleet URL | ingress remove-fleet URL (drained first)', (y) =>
       y
         .positional('action', { choices: ['add-fleet', 'remove-fleet'] as const })
         .positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" })
-        .option('drain-timeout', { type: 'number', describe: 'remove-fleet: seconds to wait for its calls to end' }),
+        .option('drain-timeout', { type: 'number', describe: 'remove-fleet: seconds to wait for its calls to end' })
+        .option('report', reportOption),
     )
     .command('config <action>', 'config check: validate the inventory and print what it describes', (y) =>
       y.positional('action', { choices: ['check'] as const }),
@@ -191,30 +198,33 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
     acceptNewHostKeys: Boolean(parsed['accept-new-host-keys']),
   };
   const p = parsed as typeof parsed & Record<string, unknown>;
-  const roles = ((p.roles as string[] | undefined) ?? []).map(String).filter((r) => !(first === 'rollback' && r === 'all'));
+  const roles = ((p.roles as string[] | undefined) ?? []).map(String).filter((r) => r !== 'all') as RoleName[];
   const hosts = hostList((p.hosts ?? p.host) as string[] | undefined);
   const withHosts = hosts ? { hosts } : {};
   switch (first) {
     case 'deploy': {
       const role = String(p.role);
       if (p.tag === undefined && role !== 'ingress') throw new UsageError(`deploy ${role} needs --tag`, { next: `voxops deploy ${role} --tag <tag>` });
-      return { command: 'deploy', role, ...(p.tag !== undefined ? { tag: String(p.tag) } : {}), ...parseRollOptions(p), ...base };
+      return { command: 'deploy', role: role as RoleName | 'all', ...(p.tag !== undefined ? { tag: String(p.tag) } : {}), ...parseChangeFlags(p), ...base };
     }
     case 'scale': {
       const workers = positiveInt(p.workers, '--workers')!;
-      const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
-      return { command: 'scale', role: 'fleet', host: String(p.host), workers, ...(drainTimeout ? { drainTimeout } : {}), ...base };
+      if (workers > 256) throw new UsageError(`--workers ${workers}: must be a whole number from 1 to 256`, { next: 'voxops --help' });
+      const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
+      const report = p.report ? { report: String(p.report) } : {};
+      return { command: 'scale', role: 'fleet', host: String(p.host), workers, ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
     }
     case 'ingress': {
-      const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
+      const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
       const command = p.action === 'add-fleet' ? 'ingress-add-fleet' : 'ingress-remove-fleet';
-      return { command, url: String(p.url), ...(drainTimeout ? { drainTimeout } : {}), ...base };
+      const report = p.report ? { report: String(p.report) } : {};
+      return { command, url: String(p.url), ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
     }
     case 'rollback':
-      return { command: 'rollback', roles, force: Boolean(p.force), ...(p.to !== undefined ? { to: String(p.to) } : {}), ...parseRollOptions(p), ...base };
+      return { command: 'rollback', roles, force: Boolean(p.force), ...(p.to !== undefined ? { to: String(p.to) } : {}), ...parseChangeFlags(p), ...base };
     case 'restart': {
       const worker = positiveInt(p.worker, '--worker');
-      return { command: 'restart', role: String(p.role), ...(worker ? { worker } : {}), ...parseRollOptions({ ...p, hosts: p.hosts ?? p.host }), ...base };
+      return { command: 'restart', role: String(p.role) as RoleName | 'all', ...(worker ? { worker } : {}), ...parseChangeFlags({ ...p, hosts: p.hosts ?? p.host }), ...base };
     }
     case 'status':
     case 'health':
@@ -227,7 +237,7 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
         : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
     case 'logs': {
       const worker = positiveInt(p.worker, '--worker');
-      return { command: 'logs', role: String(p.role), host: String(p.host), lines: positiveInt(p.lines, '--lines') ?? 200, ...(worker ? { worker } : {}), ...base };
+      return { command: 'logs', role: String(p.role) as RoleName, host: String(p.host), lines: positiveInt(p.lines, '--lines') ?? 200, ...(worker ? { worker } : {}), ...base };
     }
   }
   if (first === 'config' && parsed.action === 'check') return { command: 'config-check', ...base };

@@ -1,6 +1,6 @@
 import type { HistoryEntry } from '../commands/state.js';
-import type { OperationEvent, OperationSummary } from '../deploy/events.js';
-import type { StatusReport } from '../deploy/status.js';
+import type { OperationEvent, OperationSummary } from '../events.js';
+import type { StatusReport } from '../engine/read.js';
 
 export function seconds(ms: number | undefined): string {
   return ms === undefined ? '-' : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;

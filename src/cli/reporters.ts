@@ -1,5 +1,5 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import type { OperationEvent, Reporter } from '../deploy/events.js';
+import type { OperationEvent, Reporter } from '../events.js';
 import { describeEvent, formatSummary } from './format.js';
 
 type Write = (text: string) => void;

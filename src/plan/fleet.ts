@@ -29,28 +29,19 @@ export interface WorkerSteps {
   journal: Step;
 }
 
+/** The commands that put a tag into a checkout by git, and install it (what a dry run lists). */
 export interface ReleaseSteps {
-  /** the tag is already in the clone (a rollback): no need to reach the git host */
-  skipFetch?: boolean;
-  /** git (the host fetches) or rsync (pushed from a local clone); git when absent */
-  source?: 'git' | 'rsync';
   fetch: Step;
   checkout: Step;
   verify: Step;
   install: Step;
 }
 
-export interface FleetHostPlan {
-  host: Host;
-  from: string | null;
-  to: string;
-  /** absent for a rolling restart: the code stays as it is */
-  release?: ReleaseSteps;
+/** Which workers roll, in which groups, and each one's commands. */
+export interface WorkerPlan {
   /** worker indices, grouped: each group is drained and restarted together */
   batches: number[][];
   workers: WorkerSteps[];
-  /** after a batch is healthy, nginx takes it back only this much later (fail_timeout) */
-  readmitDelayMs: number;
 }
 
 export function workerIndices(count: number): number[] {
@@ -94,21 +85,7 @@ export function workerSteps(role: FleetRoleConfig, index: number): WorkerSteps {
   };
 }
 
-export function planFleetHost(
-  role: FleetRoleConfig,
-  host: Host,
-  from: string | null,
-  to: string,
-  options: { batch: number; workers?: readonly number[]; readmitDelayMs?: number },
-): FleetHostPlan {
+export function planWorkers(role: FleetRoleConfig, host: Host, options: { batch: number; workers?: readonly number[] }): WorkerPlan {
   const indices = options.workers ?? workerIndices(host.workers ?? role.workers.count);
-  return {
-    host,
-    from,
-    to,
-    release: releaseSteps(role, to),
-    batches: planWorkerBatches(indices, options.batch),
-    workers: indices.map((i) => workerSteps(role, i)),
-    readmitDelayMs: options.readmitDelayMs ?? 0,
-  };
+  return { batches: planWorkerBatches(indices, options.batch), workers: indices.map((i) => workerSteps(role, i)) };
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create } from 'xmlbuilder2';
-import type { OperationSummary, WorkerTimeline } from '../deploy/events.js';
+import type { OperationSummary, WorkerTimeline } from '../events.js';
 
 /**
  * `--report DIR`: what Jenkins archives after a run. JUnit XML (one testcase per host and per

@@ -12,7 +12,7 @@ describe('CLI arguments', () => {
       hosts: ['fleet1', 'fleet2'],
       parallel: 2,
       batch: 2,
-      drainTimeout: 30,
+      drainTimeoutSeconds: 30,
       onDrainTimeout: 'skip',
       source: 'auto',
       allowUnhealthy: false,
@@ -66,7 +66,7 @@ describe('role, scale and ingress commands', () => {
     expect(await parseArgs(['deploy', 'ingress'])).toMatchObject({ command: 'deploy', role: 'ingress' });
     expect(await parseArgs(['scale', 'fleet', '--host', 'fleet2', '--workers', '6'])).toMatchObject({ command: 'scale', role: 'fleet', host: 'fleet2', workers: 6 });
     expect(await parseArgs(['ingress', 'add-fleet', 'http://10.0.0.13:80'])).toMatchObject({ command: 'ingress-add-fleet', url: 'http://10.0.0.13:80' });
-    expect(await parseArgs(['ingress', 'remove-fleet', 'http://10.0.0.13:80', '--drain-timeout', '60'])).toMatchObject({ command: 'ingress-remove-fleet', drainTimeout: 60 });
+    expect(await parseArgs(['ingress', 'remove-fleet', 'http://10.0.0.13:80', '--drain-timeout', '60'])).toMatchObject({ command: 'ingress-remove-fleet', drainTimeoutSeconds: 60 });
   });
 
   it('refuses a deploy without a tag (but not of ingress), a bad source and a zero worker count', async () => {

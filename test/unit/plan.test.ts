@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseInventory } from '../../src/config/inventory.js';
-import { planFleetHost, planWorkerBatches, workerIndices } from '../../src/plan/fleet.js';
+import { planWorkers, planWorkerBatches, releaseSteps, workerIndices } from '../../src/plan/fleet.js';
 import { renderCommand } from '../../src/exec/render.js';
-import { judgeFleetFacts, type FleetHostFacts } from '../../src/deploy/fleet-facts.js';
+import type { FleetHostFacts } from '../../src/roles/fleet/facts.js';
+import { judgeFleetFacts } from '../../src/roles/fleet/judge.js';
 import { readFileSync } from 'node:fs';
 
 const inventory = parseInventory(readFileSync('examples/voxops.yaml', 'utf8'), '/inv/voxops.yaml', 'production');
@@ -18,10 +19,10 @@ describe('planning', () => {
 
   it('plans a host from its own worker count and the inventory patterns', () => {
     const host = inventory.hosts.find((h) => h.name === 'fleet-2')!;
-    const plan = planFleetHost(role, host, 'v1.4.2', 'v1.5.0', { batch: 1 });
+    const plan = planWorkers(role, host, { batch: 1 });
     expect(plan.batches).toHaveLength(8);
     expect(plan.workers.map((w) => w.unit)).toEqual(workerIndices(8).map((i) => `voxcore@${i}`));
-    expect(renderCommand(plan.release.install.command)).toBe('cd /opt/voxcore && uv sync --frozen');
+    expect(renderCommand(releaseSteps(role, 'v1.5.0').install.command)).toBe('cd /opt/voxcore && uv sync --frozen');
     expect(renderCommand(plan.workers[2]!.probeDrained.command)).toContain('--unix-socket /tmp/voxcore_3.sock.draining');
   });
 });
@@ -42,7 +43,7 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
 
 describe('judgeFleetFacts', () => {
   it('passes a healthy host', () => {
-    expect(judgeFleetFacts(facts(), role, { tag: 'v1.5.0', workers: 2 })).toEqual({ problems: [], warnings: [] });
+    expect(judgeFleetFacts(facts(), role, { tag: 'v1.5.0', workers: 2 })).toEqual({ problems: [], warnings: [], choice: { source: 'git', skipFetch: false } });
   });
 
   it('refuses what would make the deploy unsafe, and lists every reason', () => {

@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { consoleReleasesDir, consoleReleasesToPrune, copyBuild, flipCurrent, releaseName, tagOfRelease } from '../../src/commands/console.js';
 import { renderSshConfig, rsyncPushArgv } from '../../src/commands/rsync.js';
 import type { ResolvedSsh } from '../../src/config/inventory.js';
-import { runInOrder } from '../../src/deploy/all.js';
-import type { OperationContext } from '../../src/deploy/context.js';
-import type { OperationEvent } from '../../src/deploy/events.js';
-import { chooseSource } from '../../src/deploy/release.js';
+import { systemClock } from '../../src/clock.js';
+import type { OperationContext } from '../../src/engine/context.js';
+import { runRoles } from '../../src/engine/sequence.js';
+import { sharedRequest } from '../../src/cli/commands.js';
+import type { OperationEvent } from '../../src/events.js';
+import { chooseSource } from '../../src/release/source.js';
+import type { OperationRequest } from '../../src/roles/contract.js';
 import { HealthGateError, PreflightError } from '../../src/errors.js';
 import { renderCommand } from '../../src/exec/render.js';
 
@@ -100,55 +103,50 @@ describe('console release builders', () => {
   });
 });
 
-describe('runInOrder', () => {
+describe('runRoles', () => {
+  const request = (role: OperationRequest['role']): OperationRequest => ({ ...sharedRequest('deploy', {}, { tag: 'v1.5.0' }), role });
+  const context = (signal = new AbortController().signal, events: OperationEvent[] = []) =>
+    ({ signal, clock: systemClock, dryRun: false, reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} } }) as unknown as OperationContext;
+
   it('never starts a role after one failed, and says what ran and what did not', async () => {
     const events: OperationEvent[] = [];
-    const ctx = { signal: new AbortController().signal, reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} } } as unknown as OperationContext;
     const ran: string[] = [];
-    const step = (role: string, fail = false) => ({
-      role,
-      run: async (c: OperationContext) => {
-        if (c.dryRun) return;
-        ran.push(role);
-        if (fail) throw new HealthGateError('api did not come up', { host: 'app-1' });
-      },
-    });
-    await expect(runInOrder(ctx, [step('api'), step('fleet', true), step('dialler')], 'deploy all v1.5.0')).rejects.toThrow(
+    const runOne = async (c: OperationContext, r: OperationRequest) => {
+      if (c.dryRun) return;
+      ran.push(r.role);
+      if (r.role === 'fleet') throw new HealthGateError('api did not come up', { host: 'app-1' });
+    };
+    await expect(runRoles(context(undefined, events), ['api', 'fleet', 'dialler'].map((r) => request(r as OperationRequest['role'])), 'deploy all v1.5.0', { runOne })).rejects.toThrow(
       'deploy all v1.5.0: fleet failed after api succeeded; not started: dialler: api did not come up',
     );
     expect(ran).toEqual(['api', 'fleet']);
     // the last event covers every role that ran, with the exit code that stopped it
-    const last = events.at(-1)!;
-    expect(last).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4 } });
+    expect(events.at(-1)).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4, error: { message: expect.stringContaining('fleet failed') } } });
   });
 
   it("runs every role's preflight first: a refusal in the last role changes nothing", async () => {
-    const ctx = { signal: new AbortController().signal, reporter: { emit: () => {}, close: async () => {} } } as unknown as OperationContext;
     const ran: string[] = [];
-    const steps = ['api', 'fleet', 'dialler'].map((role) => ({
-      role,
-      run: async (c: OperationContext) => {
-        if (c.dryRun && role === 'dialler') throw new PreflightError('tag v1.5.0 does not exist in origin');
-        if (!c.dryRun) ran.push(role);
-      },
-    }));
-    await expect(runInOrder(ctx, steps, 'deploy all v1.5.0')).rejects.toThrow('deploy all v1.5.0: preflight of dialler refused, before any role was changed: tag v1.5.0');
+    const runOne = async (c: OperationContext, r: OperationRequest) => {
+      if (c.dryRun && r.role === 'dialler') throw new PreflightError('tag v1.5.0 does not exist in origin');
+      if (!c.dryRun) ran.push(r.role);
+    };
+    await expect(runRoles(context(), [request('api'), request('fleet'), request('dialler')], 'deploy all v1.5.0', { runOne })).rejects.toThrow(
+      'deploy all v1.5.0: preflight of dialler refused, before any role was changed: tag v1.5.0',
+    );
     expect(ran).toEqual([]);
   });
 
   it('starts nothing more once Ctrl-C was pressed', async () => {
     const controller = new AbortController();
-    const ctx = { signal: controller.signal, reporter: { emit: () => {}, close: async () => {} } } as unknown as OperationContext;
     const ran: string[] = [];
-    const steps = ['api', 'fleet'].map((role) => ({
-      role,
-      run: async (c: OperationContext) => {
-        if (c.dryRun) return;
-        ran.push(role);
-        controller.abort();
-      },
-    }));
-    await expect(runInOrder(ctx, steps, 'deploy all v1.5.0')).rejects.toThrow('deploy all v1.5.0: interrupted before fleet; done: api; not started: fleet');
+    const runOne = async (c: OperationContext, r: OperationRequest) => {
+      if (c.dryRun) return;
+      ran.push(r.role);
+      controller.abort('SIGINT');
+    };
+    await expect(runRoles(context(controller.signal), [request('api'), request('fleet')], 'deploy all v1.5.0', { runOne })).rejects.toThrow(
+      'deploy all v1.5.0: interrupted before fleet; done: api; not started: fleet',
+    );
     expect(ran).toEqual(['api']);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { create } from 'xmlbuilder2';
-import type { OperationSummary } from '../../src/deploy/events.js';
+import type { OperationSummary } from '../../src/events.js';
 import { junit, markdown, writeReports } from '../../src/report/report.js';
 
 const t = Date.parse('2026-11-25T10:00:00Z');

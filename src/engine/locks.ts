@@ -1,11 +1,29 @@
+import { hostname } from 'node:os';
 import { acquireLock, forceReleaseLock, parseLock, readLock, releaseOwnLock } from '../commands/state.js';
 import { LockHeldError, type LockHolder } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
-import { lockAge, lockIsStale } from './context.js';
 
-export async function readHolder(session: HostSession): Promise<LockHolder | undefined> {
+export async function readHolder(session: Pick<HostSession, 'run'>): Promise<LockHolder | undefined> {
   const result = await session.run(readLock());
   return result.exitCode === 0 ? parseLock(result.stdout) : undefined;
+}
+
+/** A lock is recognisably stale when its holder ran here and that process is gone. */
+export function lockIsStale(holder: LockHolder, machine = hostname()): boolean {
+  if (holder.machine !== machine) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export function lockAge(holder: LockHolder, now = Date.now()): string {
+  const ms = now - Date.parse(holder.startedAt);
+  if (!Number.isFinite(ms)) return 'unknown age';
+  const minutes = Math.floor(ms / 60_000);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
 export function lockHeldNext(holder: LockHolder | undefined): string {
@@ -14,6 +32,10 @@ export function lockHeldNext(holder: LockHolder | undefined): string {
   }
   const age = holder ? ` (held for ${lockAge(holder)})` : '';
   return `wait for it to finish${age}, or if it is dead: voxops lock status, then voxops lock release --force`;
+}
+
+export function lockHeldError(host: string, holder: LockHolder | undefined): LockHeldError {
+  return new LockHeldError(host, holder, { next: lockHeldNext(holder) });
 }
 
 /** Take the lock on every host, or on none: a host that refuses releases the ones already taken. */
@@ -27,7 +49,7 @@ export async function acquireAll(sessions: readonly HostSession[], holder: LockH
     }
     await releaseAll(taken, holder);
     const current = await readHolder(session).catch(() => undefined);
-    throw new LockHeldError(session.host.name, current, { next: lockHeldNext(current) });
+    throw lockHeldError(session.host.name, current);
   }
 }
 
@@ -62,15 +84,18 @@ export async function lockStatus(sessions: readonly HostSession[]): Promise<Lock
   );
 }
 
+export interface LockRelease {
+  host: string;
+  holder: LockHolder | null;
+  released: boolean;
+  reason?: string;
+}
+
 /**
  * Release locks. Without force only "your own" lock goes: same user on the same machine (a deploy
  * of yours that crashed). With force anyone's, and the report says whose it was.
  */
-export async function releaseLocks(
-  sessions: readonly HostSession[],
-  me: { user: string; machine: string },
-  force: boolean,
-): Promise<{ host: string; holder: LockHolder | null; released: boolean; reason?: string }[]> {
+export async function releaseLocks(sessions: readonly HostSession[], me: { user: string; machine: string }, force: boolean): Promise<LockRelease[]> {
   return Promise.all(
     sessions.map(async (session) => {
       const holder = (await readHolder(session)) ?? null;

@@ -6,12 +6,13 @@ import type { Executor, HostSession } from '../exec/executor.js';
 /** Connect to every host up front (in parallel): an unreachable host stops the operation before any change. */
 export async function connectAll(executor: Executor, hosts: readonly Host[], parallel = 8): Promise<Map<string, HostSession>> {
   const limit = pLimit(Math.max(1, parallel));
-  const results = await Promise.allSettled(hosts.map((host) => limit(() => executor.connect(host))));
+  const unique = [...new Map(hosts.map((h) => [h.name, h])).values()];
+  const results = await Promise.allSettled(unique.map((host) => limit(() => executor.connect(host))));
   const sessions = new Map<string, HostSession>();
   const failures: VoxopsError[] = [];
   results.forEach((result, i) => {
-    if (result.status === 'fulfilled') sessions.set(hosts[i]!.name, result.value);
-    else failures.push(asVoxopsError(result.reason, hosts[i]!));
+    if (result.status === 'fulfilled') sessions.set(unique[i]!.name, result.value);
+    else failures.push(asVoxopsError(result.reason, unique[i]!));
   });
   if (failures.length > 0) {
     await closeAll(sessions);

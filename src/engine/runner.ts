@@ -1,0 +1,243 @@
+import { validateTag } from '../commands/tag.js';
+import { hostsForRole, type Host } from '../config/inventory.js';
+import {
+  ConfigError,
+  ConfigRejectedError,
+  HealthGateError,
+  InterruptedError,
+  PreflightError,
+  RollbackFailedError,
+  UsageError,
+} from '../errors.js';
+import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js';
+import type { HostSession } from '../exec/executor.js';
+import { appendHistory, type HistoryEntry } from '../commands/state.js';
+import { ReleaseWorkspace } from '../release/workspace.js';
+import type { AnyDriver, HostContext, HostFacts, HostPlan, HostResult, OperationRequest, RoleDefinition } from '../roles/contract.js';
+import { definitionOf } from '../roles/registry.js';
+import { makeHolder, stopSignal, whoAmI, type OperationContext } from './context.js';
+import { agreeOnLastKnownGood, readLastKnownGood } from './history.js';
+import { hostContext } from './host.js';
+import { acquireAll, lockHeldError, readHolder, releaseAll } from './locks.js';
+import { printPlan } from './printer.js';
+import { closeAll, connectAll } from './sessions.js';
+import { runHosts } from './strategy.js';
+import { summarise } from './summary.js';
+
+/** The driver of a role that runs this action. */
+export function driverFor(definition: RoleDefinition, action: OperationRequest['action']): AnyDriver {
+  const driver = definition.drivers.find((d) => d.actions.includes(action));
+  if (!driver) throw new UsageError(`${definition.role} has no ${action}`, { next: 'voxops --help' });
+  return driver;
+}
+
+/** The hosts an operation touches: the role's, or the ones named with --hosts (every name must exist). */
+export function operationHosts(ctx: OperationContext, request: OperationRequest): Host[] {
+  const hosts = hostsForRole(ctx.inventory, request.role, request.hosts);
+  if (hosts.length === 0) {
+    throw new ConfigError(`environment ${ctx.inventory.environment} has no ${request.role} hosts`, [], {
+      next: `list them under environments.${ctx.inventory.environment}.hosts.${request.role}, then: voxops config check`,
+    });
+  }
+  return hosts;
+}
+
+/**
+ * Every operation that changes hosts runs through here, once:
+ * connect -> inspect (read only, every host) -> judge (pure) -> a dry run's printed plan, or:
+ * lock every host -> change each host in order, undo on failure -> one history line per host ->
+ * release the locks -> the summary (the last event, whatever happened).
+ */
+export async function runOperation(ctx: OperationContext, request: OperationRequest, definition = definitionOf(request.role)): Promise<OperationSummary> {
+  const driver = driverFor(definition, request.action);
+  const { reporter, clock } = ctx;
+  const startedAt = clock.now();
+  const outcomes = new Map<string, HostOutcome>();
+  const results = new Map<string, HostResult>();
+  const timelines: WorkerTimeline[] = [];
+  const workspace = new ReleaseWorkspace(ctx.inventory, ctx.env);
+  let tag = request.tag;
+  let sessions: Map<string, HostSession> | undefined;
+  const finish = (error?: unknown) => {
+    const summary = summarise({ operation: request.action, role: request.role, tag, startedAt, endedAt: clock.now(), ...(error !== undefined ? { error } : {}), hosts: outcomes.values(), workers: timelines });
+    reporter.emit({ type: 'summary', summary });
+    return summary;
+  };
+  try {
+    if (tag !== undefined) tag = validateTag(tag);
+    const hosts = operationHosts(ctx, request);
+    sessions = await connectAll(ctx.executor, hosts);
+    const live = sessions;
+    const contexts = new Map(hosts.map((h) => [h.name, hostContext(ctx, live.get(h.name)!, workspace, (t) => timelines.push(t))]));
+    if (request.action === 'rollback' && !tag) tag = await resolveLastKnownGood(definition, [...contexts.values()]);
+    const resolved: OperationRequest = { ...request, ...(tag ? { tag } : {}) };
+    reporter.emit({ type: 'start', operation: request.action, role: request.role, ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
+
+    const facts: HostFacts<unknown>[] = await Promise.all(
+      hosts.map(async (host) => {
+        const hc = contexts.get(host.name)!;
+        const [lock, found] = await Promise.all([readHolder(hc), driver.inspect(hc, resolved)]);
+        return { host, ...(lock ? { lock } : {}), facts: found };
+      }),
+    );
+    for (const f of facts) {
+      if (!f.lock) continue;
+      if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock);
+      reporter.emit({ type: 'warning', host: f.host.name, message: `lock is held by ${f.lock.user}@${f.lock.machine}` });
+    }
+    const judgement = driver.judge(facts, resolved, ctx.inventory);
+    if (judgement.refusal) throw judgement.refusal;
+    for (const note of judgement.notes) reporter.emit({ type: 'info', ...note });
+    for (const note of judgement.warnings) reporter.emit({ type: 'warning', ...note });
+    if (judgement.problems.length > 0) {
+      throw new PreflightError(`preflight refused the ${request.action} of ${request.role}: ${judgement.problems.length} problem(s); nothing was changed`, judgement.problems, {
+        next: judgement.next ?? `fix the problems above (voxops status ${request.role} shows the hosts), then re-run`,
+      });
+    }
+    const plans: HostPlan[] = judgement.plans;
+    for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(request, plan, 'not-started'));
+    await driver.prepare?.(plans, resolved, workspace, ctx.inventory);
+
+    if (ctx.dryRun) {
+      for (const plan of plans) {
+        printPlan(reporter, plan, `${request.action} ${request.role}`, driver.describe(plan, resolved, ctx.inventory));
+        if (!plan.noop) await driver.rehearse?.(contexts.get(plan.host.name)!, plan);
+        outcomes.set(plan.host.name, outcomeOf(request, plan, 'planned'));
+      }
+      return finish();
+    }
+
+    for (const plan of plans.filter((p) => p.noop)) {
+      reporter.emit({ type: 'host', host: plan.host.name, phase: 'done', message: plan.noop! });
+      outcomes.set(plan.host.name, { ...outcomeOf(request, plan, 'success'), message: plan.noop! });
+    }
+    const active = plans.filter((p) => !p.noop);
+    if (active.length > 0) {
+      const locked = active.map((p) => live.get(p.host.name)!);
+      const holder = makeHolder(ctx, `${request.action} ${request.role}`, tag);
+      await acquireAll(locked, holder);
+      try {
+        const change = (plan: HostPlan) => changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results);
+        const notStarted = await runHosts(active, request.parallel, ctx.signal, change);
+        if (notStarted.length > 0) throw new InterruptedError(`interrupted before ${notStarted.join(', ')} started`);
+      } finally {
+        const stuck = await releaseAll(locked, holder);
+        if (stuck.length > 0) reporter.emit({ type: 'warning', message: `could not release the lock on ${stuck.join(', ')}: run voxops lock release` });
+      }
+    }
+    for (const note of driver.afterwards?.(plans, results, resolved, ctx.inventory) ?? []) reporter.emit({ type: 'warning', ...note });
+    return finish();
+  } catch (caught) {
+    const error = caught instanceof InterruptedError ? explainInterruption(ctx, request, tag, outcomes, caught) : caught;
+    finish(error);
+    throw error;
+  } finally {
+    workspace.cleanup();
+    if (sessions) await closeAll(sessions);
+  }
+}
+
+/** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
+async function resolveLastKnownGood(definition: RoleDefinition, hosts: readonly HostContext[]): Promise<string> {
+  const found = await Promise.all(
+    hosts.map(async (hc) => ({ host: hc.host.name, lkg: await readLastKnownGood(hc, definition.role, await definition.observer.readTag(hc)) })),
+  );
+  return agreeOnLastKnownGood(definition.role, found);
+}
+
+function outcomeOf(request: OperationRequest, plan: HostPlan, outcome: HostOutcome['outcome']): HostOutcome {
+  return { host: plan.host.name, role: request.role, from: plan.from, to: plan.to, outcome, durationMs: 0 };
+}
+
+/**
+ * One host: apply the driver's change; after a failure let it undo what it did, then say so. A
+ * history line is written whatever happened, except when nothing changed (a config the validator
+ * rejected, or a change that says so).
+ */
+async function changeHost(
+  ctx: OperationContext,
+  driver: AnyDriver,
+  host: HostContext,
+  plan: HostPlan,
+  request: OperationRequest,
+  outcomes: Map<string, HostOutcome>,
+  results: Map<string, HostResult>,
+): Promise<void> {
+  const name = plan.host.name;
+  const { reporter, clock } = ctx;
+  const startedAt = clock.now();
+  const change = driver.change(host, plan, request);
+  let outcome: HistoryEntry['outcome'] = 'failed';
+  let result: HostResult | undefined;
+  let failure: unknown;
+  reporter.emit({ type: 'host', host: name, phase: 'start', message: `${plan.from ?? '(no tag)'} -> ${plan.to}` });
+  try {
+    result = await change.apply();
+    results.set(name, result);
+    outcome = 'success';
+    reporter.emit({ type: 'host', host: name, phase: 'done', ...(result.message ? { message: result.message } : {}) });
+  } catch (error) {
+    failure = error;
+    const undone = await undo(change, error, name, plan);
+    if (error instanceof InterruptedError) outcome = 'interrupted';
+    else if (undone) outcome = 'rolled-back';
+    if (undone) reporter.emit({ type: 'host', host: name, phase: 'rolled-back', message: `${request.role} is back on ${undone.to}` });
+    if (undone && error instanceof HealthGateError) {
+      failure = new HealthGateError(`${error.message}; ${name} was rolled back to ${undone.to}`, error.details, { cause: error, ...(undone.next ? { next: undone.next } : {}) });
+    }
+    if (!(error instanceof InterruptedError)) reporter.emit({ type: 'host', host: name, phase: 'failed', message: (failure as Error).message });
+    throw failure;
+  } finally {
+    const durationMs = clock.now() - startedAt;
+    const message = failure === undefined ? result?.message : (failure as Error).message;
+    outcomes.set(name, {
+      ...outcomeOf(request, plan, outcome),
+      durationMs,
+      startedAt,
+      ...(result?.downMs !== undefined ? { downMs: result.downMs } : {}),
+      ...(message ? { message } : {}),
+    });
+    if (result?.history !== false && !(failure instanceof ConfigRejectedError)) {
+      const detail = [plan.detail, failure === undefined ? undefined : (failure as Error).message].filter(Boolean).join(': ');
+      const entry: HistoryEntry = {
+        at: new Date(clock.now()).toISOString(),
+        host: name,
+        role: request.role,
+        action: request.action,
+        from: plan.from,
+        to: plan.to,
+        outcome,
+        durationMs,
+        user: whoAmI(ctx.env),
+        ...(ctx.env.BUILD_URL ? { buildUrl: ctx.env.BUILD_URL } : {}),
+        ...(detail ? { detail: detail.slice(0, 300) } : {}),
+      };
+      await host.run(appendHistory(entry)).catch((error: unknown) => host.warn(`could not record history: ${(error as Error).message}`));
+    }
+  }
+
+  async function undo(change: ReturnType<AnyDriver['change']>, error: unknown, name: string, plan: HostPlan) {
+    if (!change.undo) return undefined;
+    try {
+      return await change.undo(error);
+    } catch (undoError) {
+      reporter.emit({ type: 'host', host: name, phase: 'failed', message: (undoError as Error).message });
+      throw new RollbackFailedError(`${name}: ${(error as Error).message}; then going back to ${plan.from ?? 'the previous release'} failed too: ${(undoError as Error).message}`, {
+        cause: undoError,
+        next: `check the host now: voxops status --host ${name}`,
+      });
+    }
+  }
+}
+
+/** An interrupted run says what state the hosts are in, and what to run to finish or undo it. */
+function explainInterruption(ctx: OperationContext, request: OperationRequest, tag: string | undefined, outcomes: Map<string, HostOutcome>, error: InterruptedError): InterruptedError {
+  const signal = stopSignal(ctx.signal);
+  if (error.next) return error.exitCode === new InterruptedError('', { ...(signal ? { signal } : {}) }).exitCode ? error : new InterruptedError(error.message, { cause: error, next: error.next, ...(signal ? { signal } : {}) });
+  const done = [...outcomes.values()].filter((o) => o.outcome === 'success').map((o) => o.host);
+  const from = [...outcomes.values()].find((o) => o.from)?.from;
+  const state = done.length > 0 ? `; ${done.join(', ')} finished on ${tag ?? 'the new release'}, the others were left serving` : '; every host was left serving';
+  const again = request.action === 'restart' ? `voxops restart ${request.role}` : tag ? `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${tag}` : undefined;
+  const next = again ? `finish: ${again}${from && request.action === 'deploy' ? `, or undo: voxops rollback ${request.role} --to ${from}` : ''}` : `voxops status ${request.role}`;
+  return new InterruptedError(`${error.message}${state}`, { cause: error, next, ...(signal ? { signal } : {}) });
+}

@@ -1,0 +1,93 @@
+import type { Inventory } from '../../config/inventory.js';
+import type { FleetRoleConfig } from '../../config/schema.js';
+import { planWorkers, type WorkerPlan } from '../../plan/fleet.js';
+import type { ReleaseSource, SourceChoice } from '../../release/source.js';
+import type { HostFacts, HostPlan, Judgement, Note, OperationRequest } from '../contract.js';
+import { isHealthy } from '../shared/health.js';
+import { lowDisk, notAtReleaseTag, refusalNext, rollsForward, sourceFor } from '../shared/release-rules.js';
+import { fleetConfig, workerCount } from './config.js';
+import type { FleetHostFacts } from './facts.js';
+
+export interface FleetPlan extends HostPlan, WorkerPlan {
+  /** how the tag reaches the host; absent for a rolling restart, which keeps the code as it is */
+  release?: { choice: SourceChoice };
+  /** after a batch is healthy, nginx takes it back only this much later (fail_timeout) */
+  readmitDelayMs: number;
+}
+
+export interface HostJudgement {
+  problems: string[];
+  warnings: string[];
+  choice?: SourceChoice;
+}
+
+/** Turn one host's facts into refusals and warnings. Pure, so every rule has a unit test. */
+export function judgeFleetFacts(
+  facts: FleetHostFacts,
+  role: FleetRoleConfig,
+  options: { tag?: string | undefined; allowUnhealthy?: boolean; workers: number; source?: ReleaseSource },
+): HostJudgement {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const host = facts.host;
+  const push = (line: string | undefined, into = problems) => line && into.push(line);
+  push(notAtReleaseTag(host, role.path, facts.currentTag));
+  let choice: SourceChoice | undefined;
+  if (options.tag && facts.tagLookup) {
+    // the same choice the change will act on: a refusal here is a refusal before any lock is taken
+    choice = sourceFor(host, options.tag, options.source ?? 'auto', facts.tagLookup);
+    push(choice.problem);
+    push(choice.warning, warnings);
+  }
+  push(lowDisk(host, role.path, facts.freeMb, role.minFreeDiskMb));
+  for (const worker of facts.workers) {
+    if (isHealthy(worker.health)) continue;
+    const why = worker.health.httpStatus ? `HTTP ${worker.health.httpStatus}` : (worker.health.error ?? 'no answer');
+    push(`${host}: worker ${worker.index} (${worker.unit}, ${worker.active}) is unhealthy: ${why}`, options.allowUnhealthy ? warnings : problems);
+  }
+  for (const finding of facts.nginx) push(`${host}: nginx: ${finding.message}`, finding.level === 'error' ? problems : warnings);
+  if (facts.countVariable !== undefined && facts.countVariable !== options.workers) {
+    warnings.push(
+      `${host}: ${role.workers.countVariable}=${facts.countVariable} on the host but the inventory configures ${options.workers} workers: if the host was scaled, set workers: ${facts.countVariable} for ${host} in the inventory; otherwise put the host back with voxops scale fleet --host ${host} --workers ${options.workers}`,
+    );
+  }
+  return { problems, warnings, ...(choice ? { choice } : {}) };
+}
+
+/** Deploy, rollback and rolling restart of the fleet: every rule, for every host, then one plan per host. */
+export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: OperationRequest, inventory: Inventory): Judgement<FleetPlan> {
+  const role = fleetConfig(inventory);
+  const restart = request.action === 'restart';
+  const problems: string[] = [];
+  const warnings: Note[] = [];
+  const notes: Note[] = [];
+  const plans = all.map(({ host, facts }): FleetPlan => {
+    const workers = workerCount(role, host);
+    // a restart is how an unhealthy worker comes back, so it never refuses one
+    const judged = judgeFleetFacts(facts, role, { tag: request.tag, workers, source: request.source, allowUnhealthy: request.allowUnhealthy || restart });
+    problems.push(...judged.problems);
+    warnings.push(...judged.warnings.map((message) => ({ host: host.name, message })));
+    if (request.action === 'rollback' && request.tag) {
+      const forward = rollsForward(host.name, request.tag, facts.currentTag, request.force);
+      if (forward.problem) problems.push(forward.problem);
+      if (forward.warning) warnings.push({ host: host.name, message: forward.warning });
+    }
+    for (const index of request.workers ?? []) {
+      if (index > workers) problems.push(`${host.name}: there is no worker ${index} (the host has ${workers})`);
+    }
+    const pacing = facts.failTimeoutSeconds ? `; nginx fail_timeout paces the roll: ${facts.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)` : '';
+    notes.push({ host: host.name, message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}` });
+    const to = restart ? (facts.currentTag ?? '(no tag)') : request.tag!;
+    return {
+      host,
+      from: facts.currentTag,
+      to,
+      ...planWorkers(role, host, { batch: request.batch, ...(request.workers ? { workers: request.workers } : {}) }),
+      ...(restart ? {} : { release: { choice: judged.choice ?? { source: 'git', skipFetch: false } } }),
+      readmitDelayMs: facts.failTimeoutSeconds * 1000,
+    };
+  });
+  const rerun = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${request.tag}`;
+  const next = refusalNext(problems, role.repo, rerun, 'fix the problems above (voxops status fleet shows the fleet), then re-run');
+  return { plans, problems, warnings, notes, next };
+}

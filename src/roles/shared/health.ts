@@ -1,0 +1,31 @@
+import type { Step } from '../../commands/command.js';
+import { parseHealthProbe, type HealthProbe } from '../../commands/worker.js';
+import type { HostContext } from '../contract.js';
+
+/** curl's exit code for "could not connect": nothing listens, so the process holds nothing either. */
+export const CURL_COULD_NOT_CONNECT = 7;
+
+export type Probe = HealthProbe & { exitCode: number | null };
+
+/** Run a health probe (over a Unix socket or a URL) and parse its answer; never throws on a bad answer. */
+export async function probe(host: Pick<HostContext, 'run'>, step: Step): Promise<Probe> {
+  const result = await host.run(step);
+  return { ...parseHealthProbe(result.stdout, result.stderr), exitCode: result.exitCode };
+}
+
+export function isHealthy(p: HealthProbe): boolean {
+  return p.httpStatus === 200 && p.body?.status === 'ok';
+}
+
+/** Nothing is listening: a connect failure, as opposed to a slow or failing answer. */
+export function nothingListening(p: Probe): boolean {
+  return p.exitCode === CURL_COULD_NOT_CONNECT;
+}
+
+/** Why a probe is not the answer a gate waits for, in words. */
+export function describeProbe(p: Probe, expectVersion: string): string {
+  if (p.httpStatus === 0) return nothingListening(p) ? 'nothing is listening on the socket' : `no answer (${p.error ?? 'nothing listening'})`;
+  if (p.httpStatus !== 200) return `/health answered HTTP ${p.httpStatus}`;
+  if (p.body?.version !== expectVersion) return `/health reports version ${p.body?.version ?? '(none)'}, expected ${expectVersion}`;
+  return `/health reports status ${p.body?.status ?? '(none)'}`;
+}
