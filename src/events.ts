@@ -9,7 +9,24 @@ export type OperationEvent =
   | { type: 'command'; host: string; step: string; command: string }
   | { type: 'warning'; host?: string; message: string }
   | { type: 'info'; host?: string; message: string }
+  | { type: 'progress'; host: string; progress: HostProgress }
   | { type: 'summary'; summary: OperationSummary };
+
+/** Where one host's call-aware roll stands: what "how long?" needs. */
+export interface HostProgress {
+  /** the release being rolled to */
+  tag: string;
+  done: number;
+  total: number;
+  /** workers out of rotation now (moved aside or restarting) */
+  out: number;
+  /** idle workers in nginx's rotation now */
+  free: number;
+  /** the calls the roll waits for: which worker, and how long each has run */
+  waitingOn: { worker: number; callMs: number }[];
+  /** an estimate of the time left, once enough calls were seen to end */
+  etaMs?: number;
+}
 
 export interface WorkerTimeline {
   host: string;

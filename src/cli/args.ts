@@ -23,8 +23,11 @@ export interface ChangeFlags {
   hosts?: string[];
   /** write JUnit XML, JSON, Markdown and SVG reports here */
   report?: string;
-  parallel?: number;
-  batch: number;
+  parallel?: number | 'auto';
+  batch?: number;
+  schedule?: 'call-aware' | 'one-at-a-time';
+  minFree?: string;
+  maxCallAgeSeconds?: number;
   drainTimeoutSeconds?: number;
   onDrainTimeout?: DrainPolicy;
   allowUnhealthy: boolean;
@@ -55,8 +58,14 @@ const reportOption = { type: 'string', describe: 'write voxops-junit.xml, voxops
 function changeOptions(y: Yargs): Yargs {
   return y
     .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
-    .option('parallel', { type: 'number', describe: 'hosts at once (fleet default 1)' })
-    .option('batch', { type: 'number', default: 1, describe: 'fleet: workers out of rotation at once (always leaves one serving)' })
+    .option('parallel', { type: 'string', describe: 'hosts at once: a number (default 1), or auto (every host, each keeping its own free workers)' })
+    .option('batch', { type: 'number', describe: 'fleet: workers out of rotation at once (one-at-a-time: default 1; call-aware: default a quarter of the host)' })
+    .option('schedule', {
+      choices: ['call-aware', 'one-at-a-time'] as const,
+      describe: 'fleet: restart each worker the moment it is idle (call-aware, the default), or one after another paced by nginx fail_timeout',
+    })
+    .option('min-free', { type: 'string', describe: 'fleet, call-aware: idle workers each host keeps in rotation: slots or a percentage (25%); default from live load, at least 1' })
+    .option('max-call-age', { type: 'number', describe: 'fleet, call-aware: a call older than this many seconds is hung; --on-drain-timeout decides (default: inventory drain.maxCallAgeSeconds)' })
     .option('drain-timeout', { type: 'number', describe: "seconds to wait for a worker's call to end (default: inventory drain.timeoutSeconds)" })
     .option('on-drain-timeout', {
       choices: ['wait', 'skip', 'force'] as const,
@@ -80,10 +89,17 @@ function positiveInt(value: unknown, flag: string): number | undefined {
 
 function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
   const hosts = hostList(p.hosts as string[] | undefined);
-  const parallel = positiveInt(p.parallel, '--parallel');
+  const parallel = p.parallel === 'auto' ? 'auto' : positiveInt(p.parallel, '--parallel');
   const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
+  const batch = positiveInt(p.batch, '--batch');
+  const maxCallAge = positiveInt(p['max-call-age'], '--max-call-age');
+  const minFree = p['min-free'] === undefined ? undefined : String(p['min-free']);
+  if (minFree !== undefined && !/^(\d{1,3}%|\d+)$/.test(minFree)) throw new UsageError(`--min-free ${minFree}: a number of slots or a percentage such as 25%`, { next: 'voxops --help' });
   return {
-    batch: positiveInt(p.batch, '--batch') ?? 1,
+    ...(batch !== undefined ? { batch } : {}),
+    ...(p.schedule ? { schedule: p.schedule as 'call-aware' | 'one-at-a-time' } : {}),
+    ...(minFree !== undefined ? { minFree } : {}),
+    ...(maxCallAge !== undefined ? { maxCallAgeSeconds: maxCallAge } : {}),
     allowUnhealthy: Boolean(p['allow-unhealthy']),
     source: (p.source as ReleaseSource | undefined) ?? 'auto',
     ...(hosts ? { hosts } : {}),

@@ -82,6 +82,17 @@ const fleetRole = z.strictObject({
     .strictObject({
       timeoutSeconds: seconds.default(3600),
       onTimeout: z.enum(['wait', 'skip', 'force']).default('wait'),
+      /** the platform's longest legitimate call: an older one is hung, and onTimeout decides */
+      maxCallAgeSeconds: seconds.default(3600),
+    })
+    .prefault({}),
+  roll: z
+    .strictObject({
+      schedule: z.enum(['call-aware', 'one-at-a-time']).default('one-at-a-time'),
+      /** idle workers a host keeps in rotation: slots, or a percentage of its workers; default from live load */
+      minFree: z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a number of slots or a percentage like 25%')]).optional(),
+      /** workers out of rotation at once (call-aware); default a quarter of the host's workers */
+      maxOut: z.number().int().min(1).max(256).optional(),
     })
     .prefault({}),
   nginx: z

@@ -2,7 +2,6 @@ import { validateTag } from '../commands/tag.js';
 import { hostsForRole, type Host } from '../config/inventory.js';
 import {
   ConfigError,
-  ConfigRejectedError,
   HealthGateError,
   InterruptedError,
   PreflightError,
@@ -108,6 +107,7 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     }
 
     for (const plan of plans.filter((p) => p.noop)) {
+      reporter.emit({ type: 'info', host: plan.host.name, message: `${plan.noop}; nothing to do` });
       reporter.emit({ type: 'host', host: plan.host.name, phase: 'done', message: plan.noop! });
       outcomes.set(plan.host.name, { ...outcomeOf(request, plan, 'success'), message: plan.noop! });
     }
@@ -151,8 +151,8 @@ function outcomeOf(request: OperationRequest, plan: HostPlan, outcome: HostOutco
 
 /**
  * One host: apply the driver's change; after a failure let it undo what it did, then say so. A
- * history line is written whatever happened, except when nothing changed (a config the validator
- * rejected, or a change that says so).
+ * history line records every attempt, whatever its outcome (a config nginx or HAProxy rejected is
+ * a failed attempt), except a change that says it had nothing to do.
  */
 async function changeHost(
   ctx: OperationContext,
@@ -197,7 +197,7 @@ async function changeHost(
       ...(result?.downMs !== undefined ? { downMs: result.downMs } : {}),
       ...(message ? { message } : {}),
     });
-    if (result?.history !== false && !(failure instanceof ConfigRejectedError)) {
+    if (result?.history !== false) {
       const detail = [plan.detail, failure === undefined ? undefined : (failure as Error).message].filter(Boolean).join(': ');
       const entry: HistoryEntry = {
         at: new Date(clock.now()).toISOString(),

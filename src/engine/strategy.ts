@@ -5,13 +5,16 @@ import pLimit from 'p-limit';
  * operator has asked to stop, no further host starts. Hosts already running finish (each stops at
  * its own safe point), then the first failure is rethrown. Returns the hosts that never started.
  */
+/** `--parallel auto` changes this many hosts at once, at most: each keeps its own floor of free workers. */
+export const AUTO_PARALLEL = 8;
+
 export async function runHosts<T extends { host: { name: string } }>(
   plans: readonly T[],
-  parallel: number,
+  parallel: number | 'auto',
   signal: AbortSignal,
   work: (plan: T) => Promise<void>,
 ): Promise<string[]> {
-  const limit = pLimit(Math.max(1, parallel));
+  const limit = pLimit(parallel === 'auto' ? AUTO_PARALLEL : Math.max(1, parallel));
   const notStarted: string[] = [];
   let failed = false;
   const results = await Promise.allSettled(

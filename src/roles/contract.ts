@@ -30,10 +30,16 @@ export interface OperationRequest {
   source: ReleaseSource;
   /** rollback: allow a tag newer than the deployed one */
   force: boolean;
-  /** hosts at once */
-  parallel: number;
-  /** fleet: workers out of rotation at once */
-  batch: number;
+  /** hosts at once; 'auto': every host (at most AUTO_PARALLEL), each keeping its own floor of free workers */
+  parallel: number | 'auto';
+  /** fleet: workers out of rotation at once (one-at-a-time: a batch; call-aware: at most) */
+  batch?: number;
+  /** fleet: each worker the moment it is idle (call-aware), or one after another, paced by nginx */
+  schedule?: 'call-aware' | 'one-at-a-time';
+  /** fleet, call-aware: idle workers each host keeps in rotation: slots, or a percentage ("25%") */
+  minFree?: string;
+  /** fleet, call-aware: a call older than this is hung, and onDrainTimeout decides */
+  maxCallAgeSeconds?: number;
   /** how long a drain waits for a call (or a lease) to end; absent: the inventory's */
   drainTimeoutSeconds?: number;
   onDrainTimeout?: DrainPolicy;

@@ -25,6 +25,18 @@ describe('CLI arguments', () => {
     });
   });
 
+  it('parses the call-aware schedule flags and --parallel auto', async () => {
+    expect(await parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'auto', '--schedule', 'one-at-a-time', '--min-free', '25%', '--max-call-age', '600'])).toMatchObject({
+      parallel: 'auto',
+      schedule: 'one-at-a-time',
+      minFree: '25%',
+      maxCallAgeSeconds: 600,
+    });
+    await expect(parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--min-free', 'half'])).rejects.toThrow(/--min-free half/);
+    await expect(parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'many'])).rejects.toThrow(/--parallel/);
+    await expect(parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'all-at-once'])).rejects.toThrow(/Invalid values/);
+  });
+
   it('parses config check', async () => {
     expect(await parseArgs(['config', 'check'])).toMatchObject({ command: 'config-check', json: false });
   });
@@ -40,7 +52,7 @@ describe('CLI arguments', () => {
 
 describe('on-call commands', () => {
   it('parses rollback, restart, status, health, history, lock and logs', async () => {
-    expect(await parseArgs(['rollback', '--to', 'v1.4.2'])).toMatchObject({ command: 'rollback', roles: [], to: 'v1.4.2', force: false, batch: 1 });
+    expect(await parseArgs(['rollback', '--to', 'v1.4.2'])).toMatchObject({ command: 'rollback', roles: [], to: 'v1.4.2', force: false });
     expect(await parseArgs(['rollback', 'fleet'])).toMatchObject({ command: 'rollback', roles: ['fleet'] });
     expect(await parseArgs(['rollback', 'fleet', '--to', 'v1.6.0', '--force'])).toMatchObject({ roles: ['fleet'], to: 'v1.6.0', force: true });
     expect(await parseArgs(['restart', 'fleet', '--host', 'fleet1', '--worker', '2'])).toMatchObject({ command: 'restart', role: 'fleet', hosts: ['fleet1'], worker: 2 });

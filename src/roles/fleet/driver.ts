@@ -3,14 +3,16 @@ import { install } from '../../commands/git.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
 import { DrainTimeoutError, HealthGateError, InterruptedError } from '../../errors.js';
 import type { WorkerTimeline } from '../../events.js';
-import { releaseSteps, workerSteps } from '../../plan/fleet.js';
+import { probeRound } from '../../commands/probe.js';
+import { releaseSteps, workerSteps, type WorkerSteps } from '../../plan/fleet.js';
 import { placeRelease } from '../../release/place.js';
 import { chooseSource, lookUpTag, type SourceChoice } from '../../release/source.js';
 import type { HostContext, PlanLine, RoleDriver } from '../contract.js';
-import { fleetConfig, rollSettings } from './config.js';
+import { rollCallAware } from './call-aware.js';
+import { callAwareSettings, fleetConfig, rollSettings } from './config.js';
 import { inspectFleetHost, type FleetHostFacts, type TagSearch } from './facts.js';
 import { judgeFleet, type FleetPlan } from './judge.js';
-import { rollWorker, waitForReadmission, type RollSettings } from './roll-worker.js';
+import { rollWorker, waitForReadmission } from './roll-worker.js';
 
 /**
  * Deploy, rollback and rolling restart of the fleet share one shape: host by host, worker by
@@ -41,6 +43,21 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
       lines.push({ step: saveBuild('fleet', '<commit>', role.path, role.build.outputs), prefix: 'then, or instead of install when going back to a kept build: ' });
     }
     const settings = rollSettings(role, request, plan.to);
+    if (plan.schedule === 'call-aware') {
+      const aware = callAwareSettings(role, request, plan.host, plan.nginx, plan.to);
+      const floor = aware.minFree === undefined ? 'a floor of free workers from live load (at least 1)' : `${aware.minFree} free worker(s)`;
+      lines.push({ note: `call-aware: workers ${plan.workers.map((w) => w.index).join(', ')}, each the moment it is idle, keeping ${floor}, at most ${aware.maxOut} out at once; busy workers are left alone (calls older than ${aware.maxCallAgeSeconds}s: ${aware.onDrainTimeout}); every ${aware.roundMs} ms one probe of every worker and of ${aware.errorLog}; for each worker:` });
+      const w = plan.workers[0]!;
+      lines.push(
+        { step: probeRound(plan.workers.map((x) => x.socket), aware.healthPath, aware.errorLog, aware.errorLogOffset), prefix: 'every round: ' },
+        { step: w.drain, prefix: 'when idle: ' },
+        { step: w.probeDrained, prefix: 'still idle? ' },
+        { step: w.restart },
+        { step: w.probeLive, prefix: `until 200, version ${plan.to}, new pid (at most ${settings.gateTimeoutSeconds}s): ` },
+        { step: w.cleanup },
+      );
+      return lines;
+    }
     for (const batch of plan.batches) {
       for (const index of batch) {
         const w = plan.workers.find((x) => x.index === index)!;
@@ -71,6 +88,10 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     return {
       async apply() {
         if (plan.release) await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
+        if (plan.schedule === 'call-aware') {
+          await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) => moved.push(index));
+          return { message: `${moved.length} workers on ${plan.to}` };
+        }
         const settings = rollSettings(role, request, plan.to);
         const deferred: number[] = [];
         for (const batch of plan.batches) {
@@ -111,7 +132,21 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
         if (!(error instanceof HealthGateError) || !plan.from) return undefined;
         host.emit({ type: 'host', host: name, phase: 'rolling-back', message: `back to ${plan.from}: workers ${moved.join(', ')}` });
         // No Ctrl-C and no skipping here: a half-finished rollback is the worst state to leave.
-        await rollBackHost(host.uninterruptible(), role, { ...rollSettings(role, request, plan.from), onDrainTimeout: 'wait' }, plan.from, moved, plan.readmitDelayMs);
+        const steady = host.uninterruptible();
+        const back = async (roll: (workers: WorkerSteps[]) => Promise<void>) => rollBackHost(steady, role, plan.from!, moved, roll);
+        if (plan.schedule === 'call-aware') {
+          const settings = { ...callAwareSettings(role, request, plan.host, plan.nginx, plan.from), onDrainTimeout: 'wait' as const, rollingBack: true };
+          await back((workers) => rollCallAware(steady, workers, settings, () => {}));
+        } else {
+          const settings = { ...rollSettings(role, request, plan.from), onDrainTimeout: 'wait' as const };
+          await back(async (workers) => {
+            for (const steps of workers) {
+              const timeline = { ...(await rollWorker(steady, steps, settings)), outcome: 'rolled-back' as const };
+              steady.record(timeline);
+              await waitForReadmission(steady, [timeline], plan.readmitDelayMs);
+            }
+          });
+        }
         return { to: plan.from, next: `read the worker's log: voxops logs fleet --host ${name} --worker ${error.details.worker ?? 1}` };
       },
     };
@@ -144,14 +179,10 @@ async function placeFleetRelease(host: HostContext, role: FleetRoleConfig, choic
 }
 
 /** A failed gate: the previous release back on the host, and every worker already moved rolled back onto it. */
-async function rollBackHost(host: HostContext, role: FleetRoleConfig, settings: RollSettings, previous: string, moved: readonly number[], readmitDelayMs: number): Promise<void> {
+async function rollBackHost(host: HostContext, role: FleetRoleConfig, previous: string, moved: readonly number[], roll: (workers: WorkerSteps[]) => Promise<void>): Promise<void> {
   // the host's own clone first (an rsync push never touches .git), then origin, then rsync
   const choice = chooseSource(host.host.name, previous, 'auto', await lookUpTag((s) => host.run(s), role.path, previous, true));
   if (choice.problem) throw new Error(choice.problem);
   await placeFleetRelease(host, role, choice, previous, true);
-  for (const index of moved) {
-    const timeline = { ...(await rollWorker(host, workerSteps(role, index), settings)), outcome: 'rolled-back' as const };
-    host.record(timeline);
-    await waitForReadmission(host, [timeline], readmitDelayMs);
-  }
+  await roll([...new Set(moved)].sort((a, b) => a - b).map((index) => workerSteps(role, index)));
 }

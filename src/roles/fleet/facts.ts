@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { currentTag } from '../../commands/git.js';
+import { errorLogSize, nginxErrorLog } from '../../commands/probe.js';
 import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../../commands/state.js';
 import { unitStates } from '../../commands/systemd.js';
@@ -30,6 +31,9 @@ export interface FleetHostFacts {
   failTimeoutSeconds: number;
   /** the value of the worker-count variable in the env file, if readable */
   countVariable?: number;
+  /** where nginx logs its failed connects, and how long that log is now */
+  errorLog: string;
+  errorLogSize: number;
 }
 
 /** Where to look for a tag: origin for a deploy, the host's clone first for a rollback, nowhere for a restart. */
@@ -64,7 +68,10 @@ export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig,
     })),
     nginx: checkNginxConfig(nginx.stdout, role.nginx.upstream, sockets, role.drain.timeoutSeconds),
     failTimeoutSeconds: upstreamFailTimeoutSeconds(nginx.stdout, role.nginx.upstream),
+    errorLog: nginxErrorLog(nginx.stdout),
+    errorLogSize: 0,
   };
+  facts.errorLogSize = Number((await host.run(errorLogSize(facts.errorLog))).stdout.trim()) || 0;
   const free = parseFreeDiskMb(disk.stdout);
   if (free !== undefined) facts.freeMb = free;
   if (tagLookup) facts.tagLookup = tagLookup;

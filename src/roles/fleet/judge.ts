@@ -11,8 +11,11 @@ import type { FleetHostFacts } from './facts.js';
 export interface FleetPlan extends HostPlan, WorkerPlan {
   /** how the tag reaches the host; absent for a rolling restart, which keeps the code as it is */
   release?: { choice: SourceChoice };
+  schedule: 'call-aware' | 'one-at-a-time';
   /** after a batch is healthy, nginx takes it back only this much later (fail_timeout) */
   readmitDelayMs: number;
+  /** what the call-aware schedule reads of nginx: its error log (from where), its fail_timeout */
+  nginx: Pick<FleetHostFacts, 'failTimeoutSeconds' | 'errorLog' | 'errorLogSize'>;
 }
 
 export interface HostJudgement {
@@ -75,16 +78,24 @@ export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: O
     for (const index of request.workers ?? []) {
       if (index > workers) problems.push(`${host.name}: there is no worker ${index} (the host has ${workers})`);
     }
-    const pacing = facts.failTimeoutSeconds ? `; nginx fail_timeout paces the roll: ${facts.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)` : '';
+    const schedule = request.schedule ?? role.roll.schedule;
+    const pacing =
+      schedule === 'call-aware'
+        ? `; call-aware: each worker the moment it is idle${facts.failTimeoutSeconds ? `, a worker nginx shuts out counts as busy for ${facts.failTimeoutSeconds}s` : ''}`
+        : facts.failTimeoutSeconds
+          ? `; nginx fail_timeout paces the roll: ${facts.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)`
+          : '';
     notes.push({ host: host.name, message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}` });
     const to = restart ? (facts.currentTag ?? '(no tag)') : request.tag!;
     return {
       host,
       from: facts.currentTag,
       to,
-      ...planWorkers(role, host, { batch: request.batch, ...(request.workers ? { workers: request.workers } : {}) }),
+      ...planWorkers(role, host, { batch: request.batch ?? 1, ...(request.workers ? { workers: request.workers } : {}) }),
       ...(restart ? {} : { release: { choice: judged.choice ?? { source: 'git', skipFetch: false } } }),
+      schedule,
       readmitDelayMs: facts.failTimeoutSeconds * 1000,
+      nginx: { failTimeoutSeconds: facts.failTimeoutSeconds, errorLog: facts.errorLog, errorLogSize: facts.errorLogSize },
     };
   });
   const rerun = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${request.tag}`;
