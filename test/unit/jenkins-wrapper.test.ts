@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../src/cli/args.js';
 import { jenkinsArgv } from '../runbook-commands.js';
@@ -60,5 +64,28 @@ describe('scripts/jenkins-voxops.sh: Jenkins parameters to one voxops argv', () 
     expect(run.code).toBe(0);
     expect(run.argv).toEqual(['restart', 'fleet', '--report', 'reports', '--env', 'production']);
     expect(run.stderr).toContain('TAG=v1.5.0 is not used');
+  });
+
+  it("an abort's SIGTERM reaches voxops itself: the sh step's process becomes voxops (same pid), nothing in between", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxops-sigterm-'));
+    try {
+      // stands in for voxops: says which process it is, and what it got
+      const stub = join(dir, 'voxops');
+      writeFileSync(stub, '#!/bin/sh\ntrap \'echo "TERM in $$"; exit 130\' TERM\necho "ready $$"\nwhile :; do sleep 0.05; done\n', { mode: 0o755 });
+      // what Jenkins' sh step runs: its script, with sh -xe
+      const script = join(dir, 'script.sh');
+      writeFileSync(script, 'exec scripts/jenkins-voxops.sh health\n');
+      const step = spawn('sh', ['-xe', script], { env: { PATH: process.env.PATH, ENV: 'production', VOXOPS_BIN: stub } });
+      let out = '';
+      step.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await expect.poll(() => out, { timeout: 5000 }).toContain('ready');
+      expect(out.trim()).toBe(`ready ${step.pid}`);
+      const exited = new Promise<number | null>((resolve) => step.on('exit', (code) => resolve(code)));
+      step.kill('SIGTERM');
+      expect(await exited).toBe(130);
+      expect(out).toContain(`TERM in ${step.pid}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
