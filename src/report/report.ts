@@ -103,6 +103,7 @@ const title = (s: OperationSummary) => `voxops ${s.operation} ${s.role}${s.tag ?
 const classPart = (name: string) => name.replace(/\./g, '_');
 
 interface Case {
+  kind: 'preflight' | 'host' | 'worker' | 'run';
   classname: string;
   name: string;
   /** the host the case is about, so the operation's error lands on the case it concerns */
@@ -117,7 +118,7 @@ const workerName = (operation: string, w: WorkerAttempts) => `${operation} worke
 function workerCase(operation: string, role: string, w: WorkerAttempts, hostMessage: string | undefined): Case {
   const verdict = workerVerdict(w);
   const first = w.attempts[0]!;
-  const base = { classname: `${role}.${classPart(w.host)}`, name: workerName(operation, w), host: w.host, timeMs: first.outOfRotationMs ?? 0 };
+  const base: Case = { kind: 'worker', classname: `${role}.${classPart(w.host)}`, name: workerName(operation, w), host: w.host, timeMs: first.outOfRotationMs ?? 0 };
   if (verdict.kind === 'skipped') return { ...base, skipped: verdict.why };
   if (verdict.kind === 'passed') return base;
   const lines = [`worker ${w.worker} (${w.unit}) failed its health gate${verdict.rolledBack ? '; it was rolled back' : ''}`];
@@ -142,6 +143,7 @@ function cases(summary: OperationSummary): Case[] {
   const out: Case[] = [];
   // always present, so a run that stops before any host has the same test as one that goes on
   out.push({
+    kind: 'preflight',
     classname: `${classPart(summary.role)}.preflight`,
     name: `${op} ${summary.role} preflight`,
     timeMs: preflightMs,
@@ -151,7 +153,7 @@ function cases(summary: OperationSummary): Case[] {
     for (const row of group.hosts) {
       const h = row.outcome;
       if (h) {
-        const base: Case = { classname: `${classPart(row.role)}.${classPart(row.host)}`, name: `${op} ${row.role} on ${row.host}`, host: row.host, timeMs: h.durationMs };
+        const base: Case = { kind: 'host', classname: `${classPart(row.role)}.${classPart(row.host)}`, name: `${op} ${row.role} on ${row.host}`, host: row.host, timeMs: h.durationMs };
         if (h.outcome === 'not-started') out.push({ ...base, skipped: 'not started: the run stopped before this host' });
         else if (h.outcome === 'success' || h.outcome === 'planned') out.push(base);
         else {
@@ -165,9 +167,10 @@ function cases(summary: OperationSummary): Case[] {
   if (summary.error && started) {
     const error = summary.error;
     const failing = out.filter((c) => c.failure);
-    const about = failing.find((c) => c.host !== undefined && error.message.includes(c.host) && !c.name.includes(' worker ')) ?? failing.find((c) => !c.name.includes(' worker ')) ?? failing[0];
+    const hosts = failing.filter((c) => c.kind === 'host');
+    const about = hosts.find((c) => c.host !== undefined && error.message.includes(c.host)) ?? hosts[0] ?? failing[0];
     if (about) about.failure!.body += `\n\n${errorText(error)}`;
-    else out.push({ classname: `${classPart(summary.role)}.run`, name: `${op} ${summary.role}`, timeMs: summary.durationMs, failure: { message: oneLine(error.message), body: errorText(error) } });
+    else out.push({ kind: 'run', classname: `${classPart(summary.role)}.run`, name: `${op} ${summary.role}`, timeMs: summary.durationMs, failure: { message: oneLine(error.message), body: errorText(error) } });
   }
   return out;
 }

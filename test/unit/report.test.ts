@@ -117,6 +117,21 @@ describe('JUnit XML', () => {
     expect(failureText(host)).toContain("Next: read the worker's log: voxops logs fleet --host fleet1 --worker 3");
     expect(cases.find((c) => c['@name'] === 'deploy fleet preflight')!.failure).toBeUndefined();
   });
+  it('an error with no failing host (interrupted between hosts) still fails one test, under a stable name', () => {
+    const done = fleetSuccess();
+    const interrupted: OperationSummary = {
+      ...done,
+      exitCode: 130,
+      error: { message: 'interrupted before every host was deployed; every worker is serving', next: 'voxops status fleet' },
+      hosts: [done.hosts[0]!, { ...done.hosts[1]!, outcome: 'not-started', durationMs: 0 }],
+      workers: done.workers.filter((w) => w.host === 'fleet1'),
+    };
+    const { suite, cases } = suiteOf(interrupted);
+    expect(suite['@failures']).toBe('1');
+    const run = cases.find((c) => c.failure)!;
+    expect([run['@classname'], run['@name']]).toEqual(['fleet.run', 'deploy fleet']);
+    expect(failureText(run)).toContain('Next: voxops status fleet');
+  });
 });
 
 describe('Markdown summary', () => {
