@@ -11,6 +11,15 @@ export default defineConfig({
         },
       },
       {
+        // the Jenkinsfile and the reports checked with Groovy and the JDK (Debian's groovy): kept out of
+        // unit, which needs no Java
+        test: {
+          name: 'jenkins',
+          include: ['test/jenkins/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'test/lab/**/*.e2e.test.ts'],

@@ -1,5 +1,5 @@
 import type { HistoryEntry } from '../commands/state.js';
-import type { OperationEvent, OperationSummary } from '../events.js';
+import type { HostProgress, OperationEvent, OperationSummary } from '../events.js';
 import type { StatusReport } from '../engine/read.js';
 
 export function seconds(ms: number | undefined): string {
@@ -23,9 +23,28 @@ export function describeEvent(event: OperationEvent): string | undefined {
       return `warning: ${event.host ? `${event.host}: ` : ''}${event.message}`;
     case 'info':
       return `${event.host ? `${event.host}: ` : ''}${event.message}`;
+    case 'progress':
+      return describeProgress(event.host, event.progress);
     case 'summary':
       return undefined;
   }
+}
+
+/** "fleet3: 9/16 on v1.5.0, waiting on 3 calls (longest 2m10s), 4 free, about 1m30s left" */
+export function describeProgress(host: string, p: HostProgress): string {
+  const longest = p.waitingOn[0];
+  const waiting = p.waitingOn.length > 0 ? `, waiting on ${p.waitingOn.length} call${p.waitingOn.length === 1 ? '' : 's'} (longest ${duration(longest!.callMs)})` : '';
+  const out = p.out > 0 ? `, ${p.out} restarting` : '';
+  const eta = p.etaMs !== undefined ? `, about ${duration(p.etaMs)} left` : '';
+  return `${host}: ${p.done}/${p.total} on ${p.tag}${waiting}${out}, ${p.free} free${eta}`;
+}
+
+/** 2m10s, 45s, 1h03m */
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function table(rows: string[][]): string {

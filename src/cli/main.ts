@@ -55,7 +55,7 @@ export async function main(args: readonly string[], env = process.env, wiring: P
     const ctx: OperationContext = { inventory, executor, reporter: out, signal: stop.signal, dryRun: parsed.dryRun, env, clock: io.clock };
     if (!isChange(parsed)) return await inspect(ctx, parsed, line);
     const what = { operation: parsed.command, role: 'role' in parsed ? parsed.role : 'roles' in parsed ? parsed.roles.join(',') || 'all' : 'ingress' };
-    await withReports(out, parsed.report, what, (capturing) => change({ ...ctx, reporter: capturing }, parsed));
+    await withReports(out, parsed.report, what, inventory, (capturing) => change({ ...ctx, reporter: capturing }, parsed));
     return ExitCode.ok;
   } catch (error) {
     await reporter?.close();

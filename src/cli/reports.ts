@@ -1,5 +1,6 @@
 import { errorOf, exitCodeOf } from '../engine/summary.js';
 import type { OperationSummary, Reporter } from '../events.js';
+import type { Inventory } from '../config/inventory.js';
 import { writeReports } from '../report/report.js';
 
 /**
@@ -7,7 +8,19 @@ import { writeReports } from '../report/report.js';
  * (a multi-role run's last summary covers every role), whatever the outcome. An error before any
  * summary (bad arguments, an unknown host) still gets a report that says so.
  */
-export async function withReports(reporter: Reporter, dir: string | undefined, what: { operation: string; role: string }, work: (reporter: Reporter) => Promise<void>): Promise<void> {
+export async function withReports(
+  reporter: Reporter,
+  dir: string | undefined,
+  what: { operation: string; role: string },
+  inventory: Inventory,
+  work: (reporter: Reporter) => Promise<void>,
+): Promise<void> {
+  // the picture draws a failed gate's wait up to each role's gate timeout
+  const fleet = inventory.roles.fleet?.health.gateTimeoutSeconds;
+  const gateTimeoutMs: Record<string, number> = {
+    ...(fleet ? { fleet: fleet * 1000 } : {}),
+    ...Object.fromEntries((['api', 'dialler'] as const).flatMap((role) => (inventory.roles[role] ? [[role, inventory.roles[role]!.health.gateTimeoutSeconds * 1000]] : []))),
+  };
   let last: OperationSummary | undefined;
   const capturing: Reporter = {
     emit: (event) => {
@@ -24,13 +37,10 @@ export async function withReports(reporter: Reporter, dir: string | undefined, w
     throw error;
   } finally {
     if (dir && last) {
-      try {
-        const files = writeReports(dir, last);
-        reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });
-      } catch (error) {
-        // the run's own outcome is what the exit code and the last line must say
-        reporter.emit({ type: 'warning', message: `could not write the reports to ${dir}: ${(error as Error).message}` });
-      }
+      // a report that cannot be written is a warning: the run's own outcome is what the exit code says
+      const files = writeReports(dir, last, { gateTimeoutMs });
+      if (files.length > 0) reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });
+      if (files.problem) reporter.emit({ type: 'warning', message: files.problem });
     }
   }
 }
