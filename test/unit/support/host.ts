@@ -43,10 +43,8 @@ export interface Unit {
   enabled: boolean;
   state: 'active' | 'inactive' | 'failed';
   pid?: number;
-  /** start attempts so far */
-  starts: number;
-  /** fault: from this start attempt on (1-based), starting fails */
-  failStartsFrom?: number;
+  /** fault: how the next starts go, one entry per start (['ok', 'fail']: the second fails); then they work */
+  nextStarts?: ('ok' | 'fail')[];
   journal: string[];
 }
 
@@ -173,7 +171,7 @@ export class SimHost {
     if (known) return known;
     // template instances (voxcore@7) exist as soon as they are named
     if (this.fleet && this.workerIndex(name) !== undefined) {
-      const unit: Unit = { name, enabled: false, state: 'inactive', starts: 0, journal: [] };
+      const unit: Unit = { name, enabled: false, state: 'inactive', journal: [] };
       this.units.set(name, unit);
       return unit;
     }
@@ -181,7 +179,7 @@ export class SimHost {
   }
 
   defineUnit(name: string, enabled = true): Unit {
-    const unit: Unit = { name, enabled, state: 'inactive', starts: 0, journal: [] };
+    const unit: Unit = { name, enabled, state: 'inactive', journal: [] };
     this.units.set(name, unit);
     return unit;
   }
@@ -236,8 +234,7 @@ export class SimHost {
   /** start (or restart) a unit; false when it fails to start */
   startUnit(unit: Unit): boolean {
     if (this.procOf(unit)) this.stopUnit(unit);
-    unit.starts += 1;
-    if (unit.failStartsFrom !== undefined && unit.starts >= unit.failStartsFrom) {
+    if (unit.nextStarts?.shift() === 'fail') {
       unit.state = 'failed';
       this.journal(unit, `${unit.name}: Main process exited, code=exited, status=1/FAILURE`);
       this.journal(unit, `${unit.name}: Failed with result 'exit-code'.`);
