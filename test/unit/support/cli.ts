@@ -14,7 +14,7 @@ export interface Run {
   stderr: string;
   /** the JSON events (with --json), in order */
   events: OperationEvent[];
-  /** the one error line (`voxops: ... Next: ...`), if the run failed */
+  /** the one error line (`voxops: ... Next: ...`), if the run failed (after a Ctrl-C notice, if any) */
   error: string | undefined;
   /** the last summary event */
   summary: OperationSummary | undefined;
@@ -68,7 +68,7 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
       stdout,
       stderr,
       events,
-      error: stderr.split('\n').find((l) => l.startsWith('voxops: ')),
+      error: stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
       summary: summaries[summaries.length - 1]?.summary,
     };
   } finally {
