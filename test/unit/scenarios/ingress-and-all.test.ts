@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { backupPath, renderHaproxyConfig } from '../../../src/commands/haproxy.js';
+import { lockFile } from '../../../src/commands/state.js';
+import { eventsOf, voxops } from '../support/cli.js';
+import { API, DIALLER, FLEET, INGRESS, Sim } from '../support/sim.js';
+
+function ingressInFrontOfTwoFleetHosts(config: 'rendered' | 'stale') {
+  const sim = new Sim();
+  sim.addFleetHost('fleet1');
+  sim.addFleetHost('fleet2', { workers: 2 });
+  return { sim, ingress1: sim.addIngressHost('ingress1', { config }) };
+}
+
+describe('deploy ingress', () => {
+  it('renders haproxy.cfg from the fleet hosts, checks it, keeps the old one, reloads and waits for every backend UP', async () => {
+    const { sim, ingress1 } = ingressInFrontOfTwoFleetHosts('stale');
+    const old = ingress1.fs.read(INGRESS.config);
+    const pid = ingress1.haproxy!.pid;
+
+    const run = await voxops(sim, ['deploy', 'ingress', '--json']);
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    const rendered = renderHaproxyConfig(INGRESS, [
+      { name: 'fleet1', host: '10.0.0.11', port: 80, maxconn: 4 },
+      { name: 'fleet2', host: '10.0.0.12', port: 80, maxconn: 2 },
+    ]);
+    expect(ingress1.fs.read(INGRESS.config)).toBe(rendered);
+    expect(ingress1.fs.read(backupPath(INGRESS.config))).toBe(old);
+    expect(ingress1.haproxy!.pid).not.toBe(pid);
+    expect(ingress1.haproxy!.loaded.map((s) => `${s.name} ${s.host}:${s.port} ${s.maxconn}`)).toEqual(['fleet1 10.0.0.11:80 4', 'fleet2 10.0.0.12:80 2']);
+    expect(ingress1.ran()).toEqual(expect.arrayContaining(['haproxy -c -f /etc/haproxy/haproxy.cfg.voxops-new', 'systemctl reload -- haproxy.service']));
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContain('UP: fleet1, fleet2');
+    expect(sim.historyOf('ingress1')).toMatchObject([{ role: 'ingress', action: 'deploy', outcome: 'success', detail: 'deploy: fleet1=10.0.0.11:80, fleet2=10.0.0.12:80' }]);
+    expect(ingress1.fs.exists(lockFile)).toBe(false);
+  });
+
+  it('only verifies a config that is already what it would render', async () => {
+    const { sim, ingress1 } = ingressInFrontOfTwoFleetHosts('rendered');
+    const config = ingress1.fs.read(INGRESS.config);
+    const pid = ingress1.haproxy!.pid;
+
+    const run = await voxops(sim, ['deploy', 'ingress', '--json']);
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(eventsOf(run, 'host').map((e) => `${e.phase}: ${e.message}`)).toEqual([
+      'done: /etc/haproxy/haproxy.cfg unchanged; nothing to do (serving fleet1 (10.0.0.11:80, maxconn 4), fleet2 (10.0.0.12:80, maxconn 2))',
+    ]);
+    expect(ingress1.fs.read(INGRESS.config)).toBe(config);
+    expect(ingress1.haproxy!.pid).toBe(pid);
+    expect(ingress1.changes().map((c) => c.step)).toEqual(['take the deploy lock', 'release the deploy lock']);
+  });
+
+  it('loads nothing when haproxy -c rejects the rendered config (exit 11), and records no history', async () => {
+    const { sim, ingress1 } = ingressInFrontOfTwoFleetHosts('stale');
+    const old = ingress1.fs.read(INGRESS.config);
+    ingress1.haproxy!.rejects = (text) => (text.includes('fleet2') ? "config : parsing [/etc/haproxy/haproxy.cfg.voxops-new:46] : 'server fleet2' : could not resolve address '10.0.0.12'" : undefined);
+
+    const run = await voxops(sim, ['deploy', 'ingress']);
+
+    expect(run.exitCode).toBe(11);
+    expect(run.error).toBe(
+      "voxops: ingress1: haproxy -c rejected the rendered config: config : parsing [/etc/haproxy/haproxy.cfg.voxops-new:46] : 'server fleet2' : could not resolve address '10.0.0.12'; /etc/haproxy/haproxy.cfg was not changed and haproxy keeps running the old one. Next: fix the fleet list (environments.<env>.hosts.fleet or the URL), then: voxops deploy ingress --dry-run",
+    );
+    expect(ingress1.fs.read(INGRESS.config)).toBe(old);
+    expect(ingress1.fs.exists(`${INGRESS.config}.voxops-new`)).toBe(false);
+    expect(ingress1.ran()).not.toContain('systemctl reload -- haproxy.service');
+    expect(sim.historyOf('ingress1')).toEqual([]);
+  });
+});
+
+describe('deploy all', () => {
+  it('stops at the first role that fails and says which roles were not started', async () => {
+    const sim = new Sim();
+    const api1 = sim.addServiceHost('api', 'api1');
+    const console1 = sim.addConsoleHost('console1');
+    const fleet1 = sim.addFleetHost('fleet1');
+    const dialler1 = sim.addServiceHost('dialler', 'dialler1');
+    const ingress1 = sim.addIngressHost('ingress1', { config: 'stale' });
+    // v1.5.0 is good for every role but the fleet, whose workers answer 500
+    sim.origins.fleet.tag('v1.5.0', { flavour: 'badhealth' });
+    const dialler = dialler1.procOf(DIALLER.unit);
+
+    const run = await voxops(sim, ['deploy', 'all', '--tag', 'v1.5.0', '--json']);
+
+    expect(run.exitCode).toBe(4);
+    expect(run.error).toBe(
+      "voxops: deploy all v1.5.0: fleet failed after api, console succeeded; not started: dialler, ingress: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.0 after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
+    );
+    expect(eventsOf(run, 'info').map((e) => e.message)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^deploy all v1\.5\.0: preflight of api, console, fleet, dialler, ingress passed in /), 'deploy all v1.5.0: fleet (3 of 5)']),
+    );
+    expect(run.events.at(-1)).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4 } });
+    expect(run.summary!.hosts.map((h) => `${h.host} ${h.outcome}`)).toEqual(['api1 success', 'console1 success', 'fleet1 rolled-back']);
+    expect(api1.procOf(API.unit)!.version).toBe('v1.5.0');
+    expect(console1.releaseIn('/opt/voxconsole')).toBe('v1.5.0');
+    expect(fleet1.releaseIn(FLEET.path)).toBe('v1.4.2');
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.4.2'));
+    // the roles after the fleet were only looked at (the preflight of all five)
+    expect(dialler1.changes()).toEqual([]);
+    expect(dialler1.procOf(DIALLER.unit)).toBe(dialler);
+    expect(ingress1.changes()).toEqual([]);
+  });
+});
