@@ -98,6 +98,30 @@ describe('the simulator', () => {
     expect(host.dropped).toEqual([]);
   });
 
+  it('runs each release the way its tag says: badhealth answers 500, nosocket never listens, slowboot listens late', async () => {
+    const sim = new Sim();
+    const host = sim.addFleetHost('fleet1');
+    const s = await session(sim);
+    const clone = host.cloneAt('/opt/voxcore')!;
+    const expected: Record<string, (number | string)[]> = {
+      'v1.5.1-badhealth': [500, 500, 500, 500],
+      'v1.5.1-nosocket': ['refused', 'refused', 'refused', 'refused'],
+      'v1.5.1-slowboot': ['refused', 'refused', 200, 200],
+    };
+    for (const [tag, answers] of Object.entries(expected)) {
+      clone.tags.set(tag, sim.origins.fleet.commit(tag));
+      clone.head = sim.origins.fleet.commit(tag);
+      await s.run({ name: 'restart', command: argv('systemctl', 'restart', '--', 'voxcore@1') });
+      const seen = [];
+      for (const _ of answers) {
+        const r = await s.run({ name: 'probe', command: argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', '/tmp/voxcore_1.sock', 'http://localhost/health'), okExitCodes: 'any' });
+        seen.push(r.exitCode === 7 ? 'refused' : Number(r.stdout.split('\n').pop()));
+      }
+      expect(seen, tag).toEqual(answers);
+      expect(host.worker(1)!.version).toBe(tag);
+    }
+  });
+
   it('fails a failed command the way SSH does: RemoteCommandError with the exit code and stderr', async () => {
     const sim = new Sim();
     sim.addFleetHost('fleet1');
