@@ -8,6 +8,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/lab/calls.test.ts'],
           testTimeout: 20_000,
+          // the files share nothing mutable: importing the CLI once per worker, not once per file,
+          // is most of the unit tier's wall time
+          isolate: false,
         },
       },
       {

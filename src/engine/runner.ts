@@ -185,7 +185,8 @@ async function changeHost(
     if (undone && error instanceof HealthGateError) {
       failure = new HealthGateError(`${error.message}; ${name} was rolled back to ${undone.to}`, error.details, { cause: error, ...(undone.next ? { next: undone.next } : {}) });
     }
-    if (!(error instanceof InterruptedError)) reporter.emit({ type: 'host', host: name, phase: 'failed', message: (failure as Error).message });
+    // rolled-back is where a host that was undone ends; an interrupted one is not a failure
+    if (!undone && !(error instanceof InterruptedError)) reporter.emit({ type: 'host', host: name, phase: 'failed', message: (failure as Error).message });
     throw failure;
   } finally {
     const durationMs = clock.now() - startedAt;
@@ -222,7 +223,10 @@ async function changeHost(
       return await change.undo(error);
     } catch (undoError) {
       reporter.emit({ type: 'host', host: name, phase: 'failed', message: (undoError as Error).message });
-      throw new RollbackFailedError(`${name}: ${(error as Error).message}; then going back to ${plan.from ?? 'the previous release'} failed too: ${(undoError as Error).message}`, {
+      const what = (error as Error).message;
+      // the host's own errors start with its name already
+      const said = what.startsWith(`${name}: `) ? what : `${name}: ${what}`;
+      throw new RollbackFailedError(`${said}; then going back to ${plan.from ?? 'the previous release'} failed too: ${(undoError as Error).message}`, {
         cause: undoError,
         next: `check the host now: voxops status --host ${name}`,
       });
@@ -234,9 +238,8 @@ async function changeHost(
 function explainInterruption(ctx: OperationContext, request: OperationRequest, tag: string | undefined, outcomes: Map<string, HostOutcome>, error: InterruptedError): InterruptedError {
   const signal = stopSignal(ctx.signal);
   if (error.next) return error.exitCode === new InterruptedError('', { ...(signal ? { signal } : {}) }).exitCode ? error : new InterruptedError(error.message, { cause: error, next: error.next, ...(signal ? { signal } : {}) });
-  const done = [...outcomes.values()].filter((o) => o.outcome === 'success').map((o) => o.host);
   const from = [...outcomes.values()].find((o) => o.from)?.from;
-  const state = done.length > 0 ? `; ${done.join(', ')} finished on ${tag ?? 'the new release'}, the others were left serving` : '; every host was left serving';
+  const state = tag && from && tag !== from ? `; every host is serving, some may run ${tag} and some ${from}` : '; every host is serving';
   const again = request.action === 'restart' ? `voxops restart ${request.role}` : tag ? `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${tag}` : undefined;
   const next = again ? `finish: ${again}${from && request.action === 'deploy' ? `, or undo: voxops rollback ${request.role} --to ${from}` : ''}` : `voxops status ${request.role}`;
   return new InterruptedError(`${error.message}${state}`, { cause: error, next, ...(signal ? { signal } : {}) });

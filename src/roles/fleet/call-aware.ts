@@ -6,7 +6,7 @@ import { decide, defaultMinFree, type ScheduleLimits, type WorkerStage, type Wor
 import type { WorkerSteps } from '../../plan/fleet.js';
 import type { HostContext } from '../contract.js';
 import { describeProbe, nothingListening, type Probe } from '../shared/health.js';
-import { HUNG_AFTER_MS, type RollSettings } from './roll-worker.js';
+import { HUNG_AFTER_MS, restartOrFailGate, type RollSettings } from './roll-worker.js';
 
 export interface CallAwareSettings extends RollSettings {
   healthPath: string;
@@ -148,7 +148,14 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
     t.timeline.idleAt = clock.now();
     host.worker(t.index, 'idle');
     onMoved(t.index);
-    await host.run(t.steps.restart);
+    try {
+      await restartOrFailGate(host, t.steps, settings.expectVersion);
+    } catch (error) {
+      if (!(error instanceof HealthGateError)) throw error;
+      t.stage = 'failed';
+      gateFailure ??= error;
+      return;
+    }
     t.stage = 'restarting';
     t.timeline.restartedAt = clock.now();
     host.worker(t.index, 'restarted');

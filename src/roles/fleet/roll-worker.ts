@@ -1,5 +1,5 @@
 import type { HealthProbe } from '../../commands/worker.js';
-import { HealthGateError, InterruptedError, tail } from '../../errors.js';
+import { HealthGateError, InterruptedError, RemoteCommandError, tail } from '../../errors.js';
 import type { WorkerTimeline } from '../../events.js';
 import type { WorkerSteps } from '../../plan/fleet.js';
 import { poll } from '../../wait.js';
@@ -96,7 +96,7 @@ export async function rollWorker(host: HostContext, steps: WorkerSteps, settings
     host.worker(steps.index, 'idle');
   }
 
-  await host.run(steps.restart);
+  await restartOrFailGate(host, steps, settings.expectVersion);
   timeline.restartedAt = clock.now();
   host.worker(steps.index, 'restarted');
 
@@ -109,6 +109,21 @@ export async function rollWorker(host: HostContext, steps: WorkerSteps, settings
   timeline.outcome = 'rolled';
   host.worker(steps.index, 'healthy', `pid ${last.body?.pid}`);
   return timeline;
+}
+
+/**
+ * Restart a worker's unit. A unit systemd cannot start on the new release did not come up: that is
+ * a failed gate (the host is rolled back), not a failed command.
+ */
+export async function restartOrFailGate(host: HostContext, steps: Pick<WorkerSteps, 'index' | 'unit' | 'restart' | 'journal'>, expectVersion: string): Promise<void> {
+  try {
+    await host.run(steps.restart);
+  } catch (error) {
+    if (!(error instanceof RemoteCommandError)) throw error;
+    const name = host.host.name;
+    const journal = await host.run(steps.journal).then((r) => tail(r.stdout, 15), () => '');
+    throw new HealthGateError(`${name}: worker ${steps.index} (${steps.unit}) did not start on ${expectVersion}: ${error.message.replace(`${name}: `, '')}`, { host: name, worker: steps.index, journal }, { cause: error });
+  }
 }
 
 /**

@@ -178,7 +178,7 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
         async undo(error) {
           const from = plan.from;
           if (!from) return undefined;
-          if (recipe.restoresItself) return error instanceof HealthGateError ? { to: from } : undefined;
+          if (recipe.restoresItself) return error instanceof HealthGateError ? { to: from, next: `read the log: voxops logs ${role} --host ${name}` } : undefined;
           if (!filesChanged) return undefined;
           // The others run from their checkout: whatever failed, the previous release's files go back,
           // and its process too if the unit was restarted (or may have been) on the new ones.

@@ -142,6 +142,7 @@ describe('deploy ingress', () => {
 
     expect(run.exitCode, run.stderr).toBe(0);
     expect(eventsOf(run, 'host').map((e) => `${e.phase}: ${e.message}`)).toEqual([
+      expect.stringMatching(/^start: (sha256:\w+) -> \1$/),
       'done: /etc/haproxy/haproxy.cfg unchanged; nothing to do (serving fleet1 (10.0.0.11:80, maxconn 4), fleet2 (10.0.0.12:80, maxconn 2))',
     ]);
     expect(ingress1.fs.read(INGRESS.config)).toBe(config);
@@ -149,7 +150,7 @@ describe('deploy ingress', () => {
     expect(ingress1.changes().map((c) => c.step)).toEqual(['take the deploy lock', 'release the deploy lock']);
   });
 
-  it('loads nothing when haproxy -c rejects the rendered config (exit 11), and records no history', async () => {
+  it('loads nothing when haproxy -c rejects the rendered config (exit 11), and records the failed attempt', async () => {
     const { sim, ingress1, config: old } = ingressInFrontOfTwoFleetHosts('stale');
     ingress1.haproxy!.rejects = (text) => (text.includes('fleet2') ? "config : parsing [/etc/haproxy/haproxy.cfg.voxops-new:46] : 'server fleet2' : could not resolve address '10.0.0.12'" : undefined);
 
@@ -162,7 +163,7 @@ describe('deploy ingress', () => {
     expect(ingress1.fs.read(INGRESS.config)).toBe(old);
     expect(ingress1.fs.exists(`${INGRESS.config}.voxops-new`)).toBe(false);
     expect(ingress1.ran()).not.toContain('systemctl reload -- haproxy.service');
-    expect(sim.historyOf('ingress1')).toEqual([]);
+    expect(sim.historyOf('ingress1')).toMatchObject([{ role: 'ingress', action: 'deploy', outcome: 'failed', detail: expect.stringContaining('haproxy -c rejected') }]);
   });
 });
 

@@ -114,7 +114,7 @@ describe('deploy fleet', () => {
     it('says the host needs a human (exit 8)', () => {
       expect(run.exitCode).toBe(8);
       expect(run.error).toMatch(
-        /^voxops: fleet1: (fleet1: )?worker 1 \(voxcore@1\) failed its health gate on v1\.5\.1-badhealth after 1s: \/health answered HTTP 500; then rolling back to v1\.4\.2 failed too: fleet1: restart voxcore@1 failed \(exit 1\): See "systemctl status voxcore@1\.service" and "journalctl -xeu voxcore@1\.service" for details\.\.? Next: check the host now: voxops status --host fleet1$/,
+        /^voxops: fleet1: (fleet1: )?worker 1 \(voxcore@1\) failed its health gate on v1\.5\.1-badhealth after 1s: \/health answered HTTP 500; then going back to v1\.4\.2 failed too: fleet1: worker 1 \(voxcore@1\) did not start on v1\.4\.2: restart voxcore@1 failed \(exit 1\): See "systemctl status voxcore@1\.service" and "journalctl -xeu voxcore@1\.service" for details\.\.? Next: check the host now: voxops status --host fleet1$/,
       );
       expect(eventsOf(run, 'host').map((e) => `${e.host} ${e.phase}`)).toEqual(['fleet1 start', 'fleet1 rolling-back', 'fleet1 failed']);
       expect(run.summary).toMatchObject({ exitCode: 8, hosts: [{ host: 'fleet1', outcome: 'failed' }, { host: 'fleet2', outcome: 'not-started' }] });
@@ -124,20 +124,15 @@ describe('deploy fleet', () => {
       expect(fleet1.fs.exists(lockFile)).toBe(false);
     });
 
-    // BUG (src/deploy/fleet.ts runHost, RollbackFailedError): the message is `${host}: ${error.message}`,
-    // and the gate error's message already starts with the host: "voxops: fleet1: fleet1: worker 1 ...".
-    // (src/deploy/role-operation.ts does the same for api/dialler.)
-    it.fails('names the host once', () => {
+    // was "voxops: fleet1: fleet1: worker 1 ..." before the engine: the gate error names the host already
+    it('names the host once', () => {
       expect(run.error).toMatch(/^voxops: fleet1: worker 1 /);
     });
   });
 
-  // BUG (src/deploy/fleet.ts runHost): a worker whose unit systemd fails to start on the new release
-  // is not treated like a failed gate. Today: exit 5 ("restart voxcore@1 failed"), no Next hint, no
-  // rollback: the checkout stays on v1.5.0 with workers 2-4 on v1.4.2, worker 1 down (unit failed),
-  // and /tmp/voxcore_1.sock.draining left behind. Expected (README, "If a gate fails, the host is
-  // rolled back"): the host goes back to v1.4.2, worker 1 serves again, exit 4.
-  it.fails('rolls the host back when a worker fails to start on the new release (exit 4)', async () => {
+  // A unit systemd fails to start on the new release did not come up: that is a failed gate. (Before:
+  // exit 5, no rollback, worker 1 down and its socket left moved aside.)
+  it('rolls the host back when a worker fails to start on the new release (exit 4)', async () => {
     const { sim, fleet1 } = twoFleetHosts();
     fleet1.workerUnit(1).nextStarts = ['fail'];
 
@@ -198,7 +193,7 @@ describe('deploy fleet', () => {
       run,
       7,
       [
-        'voxops: preflight refused the deploy: 2 problem(s); nothing was changed. Next: check the tag name; the tags are listed by: git ls-remote --tags git@git.example.com:vox/vox-agents.git',
+        'voxops: preflight refused the deploy of fleet: 2 problem(s); nothing was changed. Next: check the tag name; the tags are listed by: git ls-remote --tags git@git.example.com:vox/vox-agents.git',
         '  - fleet1: tag v9.9.9 does not exist in origin',
         '  - fleet2: tag v9.9.9 does not exist in origin',
       ],
@@ -216,7 +211,7 @@ describe('deploy fleet', () => {
       ['deploy', 'fleet', '--tag', 'v1.5.0'],
       '--allow-unhealthy',
       {
-        stderr: ['voxops: preflight refused the deploy: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status shows the fleet), then re-run', `  - ${unhealthy}`],
+        stderr: ['voxops: preflight refused the deploy of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run', `  - ${unhealthy}`],
         hosts: [fleet1],
       },
       unhealthy,
@@ -237,7 +232,7 @@ describe('deploy fleet', () => {
       run,
       7,
       [
-        'voxops: preflight refused the deploy: 3 problem(s); nothing was changed. Next: fix the problems above (voxops status shows the fleet), then re-run',
+        'voxops: preflight refused the deploy of fleet: 3 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run',
         '  - fleet1: only 100 MiB free at /opt/voxcore (need 1024 MiB)',
         "  - fleet2: worker 2 (voxcore@2, failed) is unhealthy: curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server",
         '  - fleet2: nginx: upstream voxcore_workers has keepalive: cached connections would keep reaching a drained worker',
@@ -415,7 +410,7 @@ describe('Ctrl-C', () => {
     expect(run.exitCode).toBe(130);
     expect(run.stderr).toContain('voxops: SIGINT: stopping at the next safe point (no worker is left drained; locks are released)');
     expect(run.error).toBe(
-      'voxops: interrupted: fleet1 worker 3 was put back in rotation unchanged; every worker is serving, some may run v1.5.0 and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.0, or undo: voxops rollback fleet --to v1.4.2',
+      'voxops: interrupted: fleet1 worker 3 was put back in rotation unchanged; every host is serving, some may run v1.5.0 and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.0, or undo: voxops rollback fleet --to v1.4.2',
     );
     expect(phasesOf(run, 3)).toEqual(['drained', 'undrained']);
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual([
@@ -467,7 +462,7 @@ describe('rollback fleet', () => {
       '--force',
       {
         stderr: [
-          'voxops: rollback fleet: fleet failed: preflight refused the rollback: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status shows the fleet), then re-run',
+          'voxops: preflight refused the rollback of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run',
           '  - fleet1: v1.6.0 is newer than the deployed v1.5.0: this "rollback" rolls forward (add --force if that is what you want)',
         ],
         hosts: [fleet1],
@@ -497,13 +492,9 @@ describe('restart fleet', () => {
 });
 
 describe('when the hosts cannot reach git', () => {
-  // BUG (src/deploy/fleet.ts preflight): judgeFleetFacts is called without `source`, so the
-  // --source git refusal that chooseSource computes is never raised; the plan then ignores the
-  // problem too. Today the run passes preflight, takes every lock, and fails at `git fetch` on the
-  // first host (exit 5, "fleet1: git fetch failed (exit 128): and the repository exists.": the tail
-  // of git's boilerplate, not its first line that says why). Expected: a preflight refusal
-  // (exit 7) that names the rsync option, with nothing locked or changed. The engine rewrite fixes it.
-  it.fails('--source git refuses in preflight, before any lock (exit 7)', async () => {
+  // Before the engine, preflight judged the source as auto while the plan used --source: the run took
+  // every lock and failed at `git fetch` (exit 5). One judge now decides both.
+  it('--source git refuses in preflight, before any lock (exit 7)', async () => {
     const sim = new Sim();
     const hosts = [sim.addFleetHost('fleet1'), sim.addFleetHost('fleet2')];
     sim.origins.fleet.reachable = false;
@@ -511,7 +502,7 @@ describe('when the hosts cannot reach git', () => {
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--source', 'git']);
 
     expect(run.exitCode).toBe(7);
-    expect(run.error).toMatch(/^voxops: preflight refused the deploy: 2 problem\(s\); nothing was changed\. Next: /);
+    expect(run.error).toMatch(/^voxops: preflight refused the deploy of fleet: 2 problem\(s\); nothing was changed\. Next: /);
     for (const host of hosts) {
       expect(run.stderr).toContain(`  - ${host.name} cannot fetch from origin (ssh: connect to host 10.0.0.5 port 22: Connection refused); --source rsync pushes the release from a local clone\n`);
       expect(host.changes()).toEqual([]);

@@ -4,6 +4,7 @@ import { servedAndBuiltDigests } from '../../../src/commands/console.js';
 import { setEnvVariable } from '../../../src/commands/env-file.js';
 import { currentTag, writeReleaseMarker } from '../../../src/commands/git.js';
 import { showStat } from '../../../src/commands/haproxy.js';
+import { errorLogSize, probeRound } from '../../../src/commands/probe.js';
 import { baseOf, describeFsError, FsError } from './fs.js';
 import type { HttpAnswer, SimHost, Unit } from './host.js';
 import { fail, ok, parseFlags, readStdin, unsupported, type Exec, type ShellContext } from './shell.js';
@@ -24,6 +25,8 @@ const scripts = {
   servedDigest: argvOf(servedAndBuiltDigests('http://x/', '/x').command)[2]!,
   markerAwk: argvOf(currentTag('/x').command)[1]!,
   runtimeClient: argvOf(showStat('/x').command)[2]!,
+  logSize: argvOf(errorLogSize('/x').command)[2]!,
+  probeRound: argvOf(probeRound(['/x'], '/health', '/x', 0).command)[2]!,
 };
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -282,6 +285,20 @@ const sh: Handler = (host, argv, ctx) => {
     // curl -f prints nothing on an HTTP error; the pipeline's status is sha256sum's
     const served = 'status' in answer && answer.status < 400 ? answer.body : '';
     return { exitCode: 0, stdout: `${sha256(served)}  -\n`, stderr: 'status' in answer ? '' : 'curl: (7) Failed to connect\n' };
+  }
+  if (script === scripts.logSize && args.length === 1) {
+    return ok(`${host.fs.exists(args[0]!) ? host.fs.read(args[0]!).length : 0}\n`);
+  }
+  if (script === scripts.probeRound && args.length >= 4) {
+    // every worker's /health in one exec, then nginx's failed connects since the offset, then the log size
+    const [path, timeout, log, from, ...sockets] = args as [string, string, string, string, ...string[]];
+    const sections = sockets.map((socket) => {
+      const answer = curlAnswer(host.answerSocket(socket, path), 'localhost port 80', Number(timeout), host);
+      return `--voxops-probe ${answer.exitCode}\n${answer.stdout.replace(/\n$/, '')}\n`;
+    });
+    const text = host.fs.exists(log) ? host.fs.read(log) : '';
+    const failed = text.slice(Number(from)).split('\n').filter((line) => line.includes('connect() to unix:'));
+    return ok(`${sections.join('')}--voxops-probe log\n${failed.map((l) => `${l}\n`).join('')}--voxops-probe size ${text.length}\n`);
   }
   return unsupported(argv, 'unknown sh -c script');
 };
