@@ -14,14 +14,18 @@ const absolutePath = nonEmpty.refine((s) => s.startsWith('/'), { message: 'must 
 
 const hostAddress = nonEmpty.regex(/^[A-Za-z0-9.:_-]+$/, 'must be a host name or IP address');
 
+/** A login name as ssh, rsync (`user@host:path`) and ProxyJump (`user@host:port`) read it: never an option, never two words. */
+export const userNamePattern = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
+const userName = nonEmpty.regex(userNamePattern, 'must be a user name (letters, digits, . _ -; not starting with . or -)');
+
 const jumpHost = z.strictObject({
   host: hostAddress,
   port: z.number().int().min(1).max(65535).default(22),
-  user: nonEmpty.optional(),
+  user: userName.optional(),
 });
 
 const sshFields = {
-  user: nonEmpty,
+  user: userName,
   port: z.number().int().min(1).max(65535),
   identityFile: nonEmpty,
   knownHosts: nonEmpty,

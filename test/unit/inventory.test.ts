@@ -3,20 +3,10 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { hostsForRole, parseInventory, findInventoryFile } from '../../src/config/inventory.js';
-import { ConfigError } from '../../src/errors.js';
+import { problemsOf } from './inventory-problems.js';
 
 const examplePath = resolve('examples/voxops.yaml');
 const example = readFileSync(examplePath, 'utf8');
-
-function problemsOf(text: string): string[] {
-  try {
-    parseInventory(text, '/inv/voxops.yaml');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('inventory', () => {
   it('accepts the documented example, with defaults and per-host worker counts', () => {
