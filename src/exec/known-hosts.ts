@@ -12,11 +12,16 @@ export interface KnownHostsLookup {
   revoked: KnownKey[];
 }
 
-/** How OpenSSH names a host in known_hosts: bare for port 22, `[host]:port` otherwise. */
+/**
+ * How OpenSSH names a host in known_hosts: bare for port 22, `[host]:port` otherwise, lower-cased
+ * (ssh lower-cases the host name before it looks it up or hashes it, so LOCALHOST is localhost).
+ */
 export function knownHostsName(address: string, port: number): string {
-  return port === 22 ? address : `[${address}]:${port}`;
+  const host = address.toLowerCase();
+  return port === 22 ? host : `[${host}]:${port}`;
 }
 
+/** `name` is lower-case; so are the patterns OpenSSH compares it with, hashed ones being hashes of lower-case names. */
 function matchesPattern(pattern: string, name: string): boolean {
   if (pattern.startsWith('|1|')) {
     const [, , salt, hash] = pattern.split('|');
@@ -24,7 +29,7 @@ function matchesPattern(pattern: string, name: string): boolean {
     const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
     return digest === hash;
   }
-  const regex = new RegExp(`^${pattern.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const regex = new RegExp(`^${pattern.toLowerCase().replace(/[.+^$(){}|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return regex.test(name);
 }
 
@@ -41,7 +46,8 @@ function matchesHostField(field: string, name: string): boolean {
 }
 
 /** Parse known_hosts text and return the keys recorded for `name` (see knownHostsName). */
-export function lookupKnownHosts(text: string, name: string): KnownHostsLookup {
+export function lookupKnownHosts(text: string, hostName: string): KnownHostsLookup {
+  const name = hostName.toLowerCase();
   const keys: KnownKey[] = [];
   const revoked: KnownKey[] = [];
   for (const raw of text.split('\n')) {

@@ -39,4 +39,18 @@ describe('known_hosts', () => {
     expect(verifyHostKey(lookupKnownHosts(`${line('10.0.0.1')}\n@revoked ${line('*')}`, '10.0.0.1'), key)).toBe('revoked');
     expect(verifyHostKey(lookupKnownHosts(line('10.0.0.*,!10.0.0.1'), '10.0.0.1'), key)).toBe('unknown');
   });
+
+  it('matches host names without regard to case, as OpenSSH does (hashed names too)', () => {
+    // an inventory address LOCALHOST must find the key recorded for localhost: a different key is a change, not a new host
+    const name = knownHostsName('LOCALHOST', 22);
+    expect(name).toBe('localhost');
+    expect(knownHostsName('Fleet1.Example.COM', 2222)).toBe('[fleet1.example.com]:2222');
+    for (const recorded of ['localhost', 'LocalHost', hashed('localhost'), '*.LOCALDOMAIN,localhost']) {
+      expect(verifyHostKey(lookupKnownHosts(line(recorded), name), key), recorded).toBe('known');
+      expect(verifyHostKey(lookupKnownHosts(line(recorded), name), other), recorded).toBe('changed');
+    }
+    expect(verifyHostKey(lookupKnownHosts(line('localhost'), 'LOCALHOST'), other)).toBe('changed');
+    expect(verifyHostKey(lookupKnownHosts(line('*.example.com'), 'FLEET1.EXAMPLE.COM'), key)).toBe('known');
+    expect(verifyHostKey(lookupKnownHosts(line('10.0.0.*,!LOCALHOST'), 'localhost'), key)).toBe('unknown');
+  });
 });
