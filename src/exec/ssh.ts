@@ -6,8 +6,7 @@ import { HostKeyError, UnreachableError } from '../errors.js';
 import { checkResult, OutputBuffer, type CommandListener, type CommandResult, type Executor, type HostSession } from './executor.js';
 import {
   appendKnownHost,
-  fingerprint,
-  keyTypeOf,
+  describeHostKeyRefusal,
   knownHostsName,
   lookupKnownHosts,
   readKnownHosts,
@@ -98,21 +97,8 @@ export class SshExecutor implements Executor {
       client.once('error', (error: Error & { level?: string }) => {
         client.end();
         if (verdict && verdict !== 'known' && !(verdict === 'unknown' && acceptNewHostKeys)) {
-          const key = presented ? `${keyTypeOf(presented)} ${fingerprint(presented)}` : 'its key';
-          const why =
-            verdict === 'unknown'
-              ? `is not in ${ssh.knownHosts}`
-              : verdict === 'revoked'
-                ? 'is marked @revoked in known_hosts'
-                : `does not match the key recorded in ${ssh.knownHosts}: it CHANGED (possible man-in-the-middle, or the host was rebuilt)`;
-          reject(
-            new HostKeyError(`${target.name} (${name}): host key ${key} ${why}`, {
-              next:
-                verdict === 'unknown'
-                  ? 'verify the fingerprint out of band, then re-run with --accept-new-host-keys'
-                  : `verify the new fingerprint out of band, then remove the old entry: ssh-keygen -R '${name}' -f ${ssh.knownHosts}`,
-            }),
-          );
+          const refusal = describeHostKeyRefusal(verdict, { target: target.name, name, ...(presented ? { presented } : {}), knownHosts: ssh.knownHosts });
+          reject(new HostKeyError(refusal.message, { next: refusal.next }));
           return;
         }
         const detail = error.level === 'client-authentication' ? 'authentication failed' : error.message;
