@@ -2,7 +2,7 @@ import type { ResolvedSsh } from '../config/inventory.js';
 import { RELEASE_MARKER } from './git.js';
 import { quoteWord } from '../exec/render.js';
 import { ConfigError } from '../errors.js';
-import { userNamePattern } from '../config/schema.js';
+import { MAX_SECONDS, userNamePattern } from '../config/schema.js';
 import { hasControlCharacter, isConfigWord } from '../text.js';
 
 /**
@@ -17,9 +17,6 @@ export interface RsyncTarget {
   path: string;
   ssh: ResolvedSsh;
 }
-
-/** A day: longer than any connect timeout or keepalive interval means anything. */
-const MAX_SSH_SECONDS = 86_400;
 
 /**
  * The ssh_config the rsync push uses, as a file passed with -F: OpenSSH hands that file to the
@@ -54,8 +51,8 @@ export function renderSshConfig(ssh: ResolvedSsh): string {
     '  StrictHostKeyChecking yes',
     `  UserKnownHostsFile ${path('knownHosts', ssh.knownHosts)}`,
     '  GlobalKnownHostsFile /dev/null',
-    `  ConnectTimeout ${whole('connectTimeoutSeconds', ssh.connectTimeoutSeconds, MAX_SSH_SECONDS)}`,
-    `  ServerAliveInterval ${whole('keepaliveSeconds', ssh.keepaliveSeconds, MAX_SSH_SECONDS)}`,
+    `  ConnectTimeout ${whole('connectTimeoutSeconds', ssh.connectTimeoutSeconds, MAX_SECONDS)}`,
+    `  ServerAliveInterval ${whole('keepaliveSeconds', ssh.keepaliveSeconds, MAX_SECONDS)}`,
     ...(ssh.identityFile ? [`  IdentityFile ${path('identityFile', ssh.identityFile)}`, '  IdentitiesOnly yes'] : []),
     ...(ssh.jumpHost ? [`  ProxyJump ${jump(ssh.jumpHost)}`] : []),
     '',

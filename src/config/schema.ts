@@ -5,12 +5,23 @@ import { z } from 'zod';
  * `examples/voxops.yaml` documents every key; a unit test keeps the two in step.
  */
 const nonEmpty = z.string().min(1);
-const seconds = z.number().positive();
+
+/** No voxops wait is meant to last a week, and JS timers overflow past 24.8 days. */
+export const MAX_SECONDS = 7 * 24 * 3600;
+const seconds = z.number().positive().max(MAX_SECONDS);
+/** a number of seconds written into a config file, which reads whole numbers only */
+const wholeSeconds = z.number().int().min(1).max(MAX_SECONDS);
 const argvList = z.array(z.array(nonEmpty).min(1)).min(1);
 
 /** `{i}` patterns: the worker index is substituted; nothing else is interpreted. */
 const indexPattern = nonEmpty.refine((s) => s.includes('{i}'), { message: 'must contain {i}' });
-const absolutePath = nonEmpty.refine((s) => s.startsWith('/'), { message: 'must be an absolute path' });
+/**
+ * A path on a host: it goes into commands, nginx and HAProxy configs, so only characters none of
+ * them reads specially (no whitespace, quotes, `#`, `;`, `$`, braces, globs or control characters).
+ */
+const absolutePath = nonEmpty
+  .refine((s) => s.startsWith('/'), { message: 'must be an absolute path', abort: true })
+  .regex(/^[A-Za-z0-9._@+,:=~\/-]*$/, 'may hold only letters, digits and . _ @ + , : = ~ / -');
 
 const hostAddress = nonEmpty.regex(/^[A-Za-z0-9.:_-]+$/, 'must be a host name or IP address');
 
@@ -148,7 +159,7 @@ export const ingressRole = z.strictObject({
     })
     .prefault({}),
   drain: z.strictObject({ timeoutSeconds: seconds.default(3600) }).prefault({}),
-  tunnelTimeoutSeconds: seconds.default(3600),
+  tunnelTimeoutSeconds: wholeSeconds.default(3600),
 });
 
 export const roleNames = ['api', 'console', 'fleet', 'dialler', 'ingress'] as const;

@@ -16,6 +16,7 @@ import {
   type FleetServer,
 } from '../../src/commands/haproxy.js';
 import { ingressRole } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
 import { renderCommand } from '../../src/exec/render.js';
 
 const defaults = ingressRole.parse({});
@@ -115,6 +116,32 @@ listen stats
     expect(pattern.test(body(12))).toBe(true);
     expect(pattern.test(body(0))).toBe(false);
     expect(pattern.test('{"free": 2}')).toBe(true);
+  });
+});
+
+describe('renderHaproxyConfig refuses what would add a directive', () => {
+  const luaLoad = '/run/haproxy/admin.sock mode 660 level admin\n    lua-load /tmp/evil.lua\n#';
+
+  it('refuses an admin socket with a newline or a space, in the inventory and in the renderer', () => {
+    expect(ingressRole.safeParse({ adminSocket: luaLoad }).success).toBe(false);
+    expect(ingressRole.safeParse({ adminSocket: '/run/haproxy/admin sock' }).success).toBe(false);
+    expect(ingressRole.safeParse({ config: '/etc/haproxy/haproxy.cfg\0' }).success).toBe(false);
+    expect(() => renderHaproxyConfig({ ...defaults, adminSocket: luaLoad }, fleet)).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig({ ...defaults, adminSocket: '/run/haproxy/a#b.sock' }, fleet)).toThrow(/roles\.ingress\.adminSocket/);
+  });
+
+  it('renders every number as a whole number in a sane range', () => {
+    expect(ingressRole.safeParse({ tunnelTimeoutSeconds: 1e300 }).success).toBe(false);
+    expect(ingressRole.safeParse({ tunnelTimeoutSeconds: 0.5 }).success).toBe(false);
+    expect(() => renderHaproxyConfig({ ...defaults, tunnelTimeoutSeconds: 1e300 }, fleet)).toThrow(/tunnelTimeoutSeconds/);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1', port: 80, maxconn: 1e21 }])).toThrow(/maxconn/);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1', port: 0 }])).toThrow(/port/);
+  });
+
+  it('refuses a server whose name or host would be read as more than one word', () => {
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f\n    lua-load /x', host: '10.0.0.1', port: 80 }])).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1 backup', port: 80 }])).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: 'a#b', port: 80 }])).toThrow(ConfigError);
   });
 });
 
