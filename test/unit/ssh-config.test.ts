@@ -31,7 +31,7 @@ describe('renderSshConfig refuses what would add lines or change a value', () =>
   });
 
   it('refuses such a user in the inventory already', () => {
-    expect(problemsOf(inventoryWithJumpUser(injected))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: must be a user name/)]);
+    expect(problemsOf(inventoryWithJumpUser(injected))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: must not contain control characters/)]);
     expect(problemsOf(inventoryWithJumpUser('ops@evil'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
     expect(problemsOf(inventoryWithJumpUser('-oProxyCommand=id'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
     expect(parseInventory(inventoryWithJumpUser('ops'), '/inv/voxops.yaml').ssh.jumpHost).toEqual({ host: 'bastion', port: 22, user: 'ops' });
