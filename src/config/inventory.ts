@@ -87,7 +87,14 @@ export function parseInventory(text: string, file: string, environment?: string)
     const problems = doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`);
     throw new ConfigError(`${file}: not valid YAML`, problems, { next: `fix the YAML, then run voxops config check` });
   }
-  const result = inventorySchema.safeParse(doc.toJS());
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (error) {
+    // the yaml library refuses to expand an alias bomb (a few lines that would expand to millions of nodes)
+    throw new ConfigError(`${file}: cannot read the YAML: ${(error as Error).message}`, [], { next: 'write the inventory without nested aliases (&anchor / *alias)' });
+  }
+  const result = inventorySchema.safeParse(data);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter));
     throw new ConfigError(`${file}: ${problems.length} problem(s) in the inventory`, problems, {
@@ -137,7 +144,8 @@ function normalise(
       next: `pass --env (one of: ${environments.join(', ')})`,
     });
   }
-  const env = data.environments[environment];
+  // --env is user input: only the file's own keys, never what an object inherits (constructor, __proto__)
+  const env = Object.hasOwn(data.environments, environment) ? data.environments[environment] : undefined;
   if (!env) {
     throw new ConfigError(`unknown environment "${environment}" in ${file}`, [], {
       next: `pass --env with one of: ${environments.join(', ')}`,

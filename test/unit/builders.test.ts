@@ -3,7 +3,7 @@ import type { Step } from '../../src/commands/command.js';
 import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
 import { isValidUnit, journalTail, resetAndRestartUnit, restartUnit, unitStates } from '../../src/commands/systemd.js';
-import { compareTags, isValidTag, validateTag } from '../../src/commands/tag.js';
+import { compareTags, deployedTagProblem, isValidTag, validateTag } from '../../src/commands/tag.js';
 import { drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
 import { renderCommand } from '../../src/exec/render.js';
 
@@ -18,6 +18,22 @@ describe('tags', () => {
     expect(() => validateTag('v1.5.0;id')).toThrow(/not a release tag/);
     expect(compareTags('v1.4.2', 'v1.5.0')).toBe(-1);
     expect(compareTags('v1.5.1-badhealth', 'v1.5.1')).toBe(-1);
+  });
+
+  it('compares anything a host reports without throwing: a non-tag sorts before every release tag', () => {
+    const reported = ['main', 'v1.5', '', 'v1.5.0\u001b[2J', 'v01.5.0', 'v1.5.0', 'v1.4.2', 'latest'];
+    expect([...reported].sort(compareTags)).toEqual(['', 'latest', 'main', 'v01.5.0', 'v1.5', 'v1.5.0\u001b[2J', 'v1.4.2', 'v1.5.0']);
+    expect(compareTags('v1.5.0', 'main')).toBe(1);
+    expect(compareTags('main', 'v1.5.0')).toBe(-1);
+    expect(compareTags('main', 'main')).toBe(0);
+  });
+
+  it('says, in words an operator can act on, when the deployed release is not a release tag', () => {
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'v1.5.0')).toBeUndefined();
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', null)).toBe('fleet1: /opt/voxcore is not at a release tag, so there would be nothing to go back to');
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'main\u001b]0;pwned\u0007')).toBe(
+      'fleet1: /opt/voxcore is at "main\\u001b]0;pwned\\u0007", which is not a release tag (vMAJOR.MINOR.PATCH), so there would be nothing to go back to',
+    );
   });
 });
 

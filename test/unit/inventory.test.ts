@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { hostsForRole, parseInventory, findInventoryFile } from '../../src/config/inventory.js';
+import { ConfigError } from '../../src/errors.js';
 import { problemsOf } from './inventory-problems.js';
 
 const examplePath = resolve('examples/voxops.yaml');
@@ -94,5 +95,25 @@ environments:
     const inv = parseInventory(example, examplePath, 'production');
     expect(hostsForRole(inv, 'fleet', ['fleet-2']).map((h) => h.name)).toEqual(['fleet-2']);
     expect(() => hostsForRole(inv, 'fleet', ['fleet-9'])).toThrow(/no fleet host named fleet-9/);
+  });
+
+  it('refuses a YAML alias bomb as an inventory problem, not an internal error', () => {
+    let bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\n';
+    for (const [prev, name] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi']) bomb += `${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]\n`;
+    expect(() => parseInventory(bomb, '/inv/bomb.yaml')).toThrow(ConfigError);
+    expect(() => parseInventory(bomb, '/inv/bomb.yaml')).toThrow(/\/inv\/bomb\.yaml: .*alias/);
+  });
+
+  it('takes an environment only from the environments the file lists, never from Object.prototype', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+      expect(() => parseInventory(example, '/inv/x.yaml', name), name).toThrow(ConfigError);
+      expect(() => parseInventory(example, '/inv/x.yaml', name), name).toThrow(`unknown environment "${name}"`);
+    }
+    const doc = parse(example);
+    doc.defaultEnvironment = 'constructor';
+    expect(() => parseInventory(JSON.stringify(doc), '/inv/x.yaml')).toThrow('unknown environment "constructor"');
+    // an environment really called constructor is an own key, and works
+    doc.environments.constructor = doc.environments.staging;
+    expect(parseInventory(JSON.stringify(doc), '/inv/x.yaml').environment).toBe('constructor');
   });
 });
