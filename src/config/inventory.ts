@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
@@ -69,14 +69,43 @@ export function findInventoryFile(flag: string | undefined, env = process.env, c
   return file;
 }
 
+/** Far beyond any real inventory; a bigger file is a mistake (or a disk image), not an estate. */
+export const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
+
 export function loadInventory(file: string, environment?: string): Inventory {
-  let text: string;
+  return parseInventory(readInventoryText(file), file, environment);
+}
+
+/**
+ * The file's text, if it is a regular file (a symlink to one is fine) of at most
+ * MAX_INVENTORY_BYTES. Opened without blocking and checked on the open descriptor, so neither a
+ * FIFO nor a file swapped after a check can hang the run, and at most the cap plus one byte is read
+ * (/dev/zero or a growing file would otherwise be read forever).
+ */
+function readInventoryText(file: string): string {
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     throw new ConfigError(`cannot read inventory ${file}: ${(error as Error).message}`);
   }
-  return parseInventory(text, file, environment);
+  try {
+    if (!fstatSync(fd).isFile()) throw new ConfigError(`inventory ${file} is not a regular file`, [], { next: 'pass --inventory with the path of a YAML file' });
+    const buffer = Buffer.alloc(MAX_INVENTORY_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > MAX_INVENTORY_BYTES) throw new ConfigError(`inventory ${file} is larger than ${MAX_INVENTORY_BYTES / 1024 / 1024} MiB`, [], { next: 'pass --inventory with the path of the inventory YAML file' });
+    return buffer.toString('utf8', 0, length);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`cannot read inventory ${file}: ${(error as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** parse -> validate (every problem, with its key path and line) -> normalise for one environment */
