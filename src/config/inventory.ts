@@ -200,15 +200,16 @@ function normalise(
       hosts.push(host);
     });
   }
-  const seen = new Map<string, string>();
+  // one pass with maps: an estate of 40,000 hosts took 15-25 s with a scan per host
+  const listed = new Set<string>();
+  const addressOf = new Map<string, string>();
   for (const host of hosts) {
     const key = `${host.name}/${host.role}`;
-    if (seen.has(key)) problems.push(`environments.${environment}.hosts.${host.role}: host "${host.name}" is listed twice`);
-    seen.set(key, host.address);
-  }
-  for (const host of hosts) {
-    const other = hosts.find((h) => h.name === host.name && h.address !== host.address);
-    if (other) problems.push(`environments.${environment}.hosts: host "${host.name}" has two addresses (${host.address}, ${other.address})`);
+    if (listed.has(key)) problems.push(`environments.${environment}.hosts.${host.role}: host "${host.name}" is listed twice`);
+    listed.add(key);
+    const first = addressOf.get(host.name);
+    if (first === undefined) addressOf.set(host.name, host.address);
+    else if (first !== host.address) problems.push(`environments.${environment}.hosts: host "${host.name}" has two addresses (${first}, ${host.address})`);
   }
   if (problems.length > 0) {
     throw new ConfigError(`${file}: ${problems.length} problem(s) in the inventory`, [...new Set(problems)], {
@@ -240,11 +241,13 @@ export function resolvePath(base: string, path: string): string {
 export function hostsForRole(inventory: Inventory, role: RoleName, only?: readonly string[]): Host[] {
   const hosts = inventory.hosts.filter((h) => h.role === role);
   if (!only || only.length === 0) return hosts;
-  const unknown = only.filter((name) => !hosts.some((h) => h.name === name));
+  const names = new Set(hosts.map((h) => h.name));
+  const unknown = only.filter((name) => !names.has(name));
   if (unknown.length > 0) {
     throw new ConfigError(`no ${role} host named ${unknown.join(', ')} in environment ${inventory.environment}`, [], {
       next: `known ${role} hosts: ${hosts.map((h) => h.name).join(', ') || '(none)'}`,
     });
   }
-  return hosts.filter((h) => only.includes(h.name));
+  const wanted = new Set(only);
+  return hosts.filter((h) => wanted.has(h.name));
 }
