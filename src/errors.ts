@@ -1,3 +1,5 @@
+import { sanitizeRemoteText } from './text.js';
+
 /**
  * The error taxonomy. Only the CLI entry point prints these and exits; everything below it throws.
  * Each class owns one exit code, documented in the README ("Exit codes").
@@ -144,11 +146,13 @@ export class InterruptedError extends VoxopsError {
   readonly exitCode = ExitCode.interrupted;
 }
 
+/** The last line of what a host printed, for a one-line message (escapes stripped: it goes to a terminal). */
 export function lastLine(text: string): string {
-  const lines = text.trimEnd().split('\n');
+  const lines = sanitizeRemoteText(text).trimEnd().split('\n');
   return (lines[lines.length - 1] ?? '').trim().slice(0, 300);
 }
 
+/** The last lines of what a host printed (a journal), escapes stripped. */
 export function tail(text: string, lines = 20): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
+  return sanitizeRemoteText(text).trimEnd().split('\n').slice(-lines).join('\n');
 }

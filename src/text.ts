@@ -14,3 +14,26 @@ export function hasControlCharacter(text: string): boolean {
 export function isConfigWord(text: string): boolean {
   return text.length > 0 && !hasControlCharacter(text) && !/[\s\p{Z}]/u.test(text);
 }
+
+/**
+ * Terminal escape sequences (ECMA-48): CSI (`ESC [` or 8-bit 0x9b, parameters, a final byte);
+ * OSC, DCS, SOS, PM and APC strings up to BEL or ST (a window title, a hyperlink), bounded so an
+ * unterminated one costs no backtracking; any other `ESC` + intermediates + final byte. What is
+ * not a whole sequence loses its ESC below and shows as plain text.
+ */
+const terminalEscape =
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[^\u0007\u001b\u009c]{0,4096}(?:\u0007|\u001b\\|\u009c)|\u001b[ -/]*[0-~]/g;
+const controlCharacters = new RegExp(controlCharacter.source, 'g');
+
+/**
+ * Text a host printed (stderr, a journal, a config file), made safe to show on an operator's
+ * terminal or in a CI log: no escape sequence can recolour, retitle, move the cursor or hide
+ * text, and no other control character is left but newline and tab (a lone carriage return,
+ * which would let a later line overwrite an earlier one, becomes a newline).
+ */
+export function sanitizeRemoteText(text: string): string {
+  return text
+    .replace(terminalEscape, '')
+    .replace(/\r\n?/g, '\n')
+    .replace(controlCharacters, (c) => (c === '\n' || c === '\t' ? c : ''));
+}

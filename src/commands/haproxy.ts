@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MAX_SECONDS } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { isConfigWord } from '../text.js';
+import { isConfigWord, sanitizeRemoteText } from '../text.js';
 import { all, any, argv, type Step } from './command.js';
 
 /**
@@ -394,7 +394,7 @@ export function parseInfoPid(text: string): number | undefined {
 
 /** haproxy's own reason for a rejection: its ALERT lines, without the timestamp/pid prefix. */
 export function haproxyAlerts(output: string): string[] {
-  return output
+  return sanitizeRemoteText(output)
     .split('\n')
     .filter((l) => l.includes('[ALERT]'))
     .map((l) => l.replace(/^.*?\[ALERT\]\s*(\(\d+\)\s*)?:\s*/, '').trim())

@@ -1,3 +1,5 @@
+import { lastLine } from '../errors.js';
+import { sanitizeRemoteText } from '../text.js';
 import { all, any, argv, type Step } from './command.js';
 
 /** Fleet worker builders. Unit and socket names come from inventory patterns, never from constants. */
@@ -109,7 +111,7 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   const status = Number(stdout.slice(cut + 1).trim());
   const text = cut >= 0 ? stdout.slice(0, cut) : '';
   if (!Number.isInteger(status) || status === 0) {
-    return { httpStatus: 0, error: stderr.trim().split('\n').pop() || 'no answer' };
+    return { httpStatus: 0, error: lastLine(stderr) || 'no answer' };
   }
   try {
     const body = JSON.parse(text) as unknown;
@@ -117,5 +119,5 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   } catch {
     // a non-JSON answer is still an answer; the status code says how it went
   }
-  return { httpStatus: status, error: `not JSON: ${text.slice(0, 120)}` };
+  return { httpStatus: status, error: `not JSON: ${sanitizeRemoteText(text).slice(0, 120)}` };
 }
