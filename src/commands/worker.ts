@@ -44,7 +44,16 @@ export function probeHealthUrl(url: string, timeoutSeconds = 2): Step {
  * it, no reload resets max_conns counters, and the live call goes on over the moved path.
  * A placeholder with the socket's owner takes the old path, so uvicorn's unconditional unlink of its
  * socket at shutdown succeeds instead of failing the unit's stop. A socket already moved aside (a run
- * killed mid-drain) counts as drained, so its call is still waited for. Exit 1: there is no socket.
+ * killed mid-drain) counts as drained, so its call is still waited for.
+ *
+ * This runs as root in a directory anyone may write to (/tmp): nothing after the move may follow a
+ * symlink someone else plants at the old path. Only a real socket is moved (a symlink is not ours),
+ * the placeholder is created exclusively (dd conv=excl: O_CREAT|O_EXCL, which fails on any existing
+ * path, a symlink included), and chown -h never dereferences. If something took the path between
+ * the move and the placeholder, dd fails, nothing is written, and the worker is still drained.
+ *
+ * Exit 0: drained (the socket is at the moved path). Exit 1: there is no socket (none at the path,
+ * none moved aside, or only a symlink at the path).
  */
 export function drainWorker(socket: string): Step {
   const moved = drainedSocket(socket);
@@ -53,9 +62,10 @@ export function drainWorker(socket: string): Step {
     command: any(
       all(
         argv('test', '-S', socket),
+        argv('test', '!', '-L', socket),
         argv('mv', '-T', '--', socket, moved),
-        argv('touch', '--', socket),
-        argv('chown', `--reference=${moved}`, '--', socket),
+        argv('dd', 'if=/dev/null', `of=${socket}`, 'conv=excl', 'status=none'),
+        argv('chown', '-h', `--reference=${moved}`, '--', socket),
       ),
       argv('test', '-S', moved),
     ),

@@ -72,7 +72,7 @@ describe('builders', () => {
       "curl -sS --max-time 2 -w '\\n%{http_code}' --unix-socket /tmp/voxcore_1.sock http://localhost/health",
     );
     expect(r(drainWorker('/tmp/voxcore_1.sock'))).toBe(
-      '{ test -S /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && touch -- /tmp/voxcore_1.sock && chown --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock; } || test -S /tmp/voxcore_1.sock.draining',
+      "{ test -S /tmp/voxcore_1.sock && test '!' -L /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && dd if=/dev/null of=/tmp/voxcore_1.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock; } || test -S /tmp/voxcore_1.sock.draining",
     );
     expect(r(undrainWorker('/tmp/voxcore_1.sock'))).toBe('mv -T -- /tmp/voxcore_1.sock.draining /tmp/voxcore_1.sock');
     expect(r(readEnvVariable('/opt/voxcore/.env', 'VOXCORE_WORKERS'))).toBe("grep -E -m 1 '^VOXCORE_WORKERS=' -- /opt/voxcore/.env");
