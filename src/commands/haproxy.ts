@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MAX_SECONDS } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, shownRemoteText } from '../errors.js';
 import { isConfigWord, sanitizeRemoteText } from '../text.js';
 import { all, any, argv, type Step } from './command.js';
 
@@ -224,6 +224,20 @@ function parseServerAddress(word: string, defaultPort: number): { host: string; 
   const plain = /^([^:]+)(?::(\d+))?$/.exec(word);
   if (plain) return { host: plain[1]!.toLowerCase(), port: plain[2] ? Number(plain[2]) : defaultPort };
   return undefined;
+}
+
+/**
+ * A haproxy.cfg (or a diff -u of one) as it may be shown in a dry run, --json or a CI log: the
+ * credentials of `stats auth` (everything after `auth`), userlist `password`/`insecure-password`
+ * values, Authorization header values and passwords in URLs become `***`. Realms, user and group
+ * names and the rest stay. The text came from a host, so escapes go first (shownRemoteText): one
+ * could otherwise split a keyword from its credential.
+ */
+export function redactHaproxyConfig(text: string): string {
+  return shownRemoteText(text)
+    .replace(/(\bstats\s+auth\s+).*$/gm, '$1***')
+    .replace(/(\b(?:insecure-)?password\s+)\S+/gm, '$1***')
+    .replace(/(\bauthorization["']?\s+).*$/gim, '$1***');
 }
 
 /** Short fingerprint of a config, for history lines ("sha256:0123456789ab"). */

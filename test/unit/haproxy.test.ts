@@ -10,6 +10,7 @@ import {
   parseFleetUrl,
   parseInfoPid,
   parseShowStat,
+  redactHaproxyConfig,
   renderHaproxyConfig,
   runtimeCommand,
   setServerState,
@@ -307,5 +308,48 @@ fleet,BACKEND,0,0,1,5,,30,,,,,,,,,,UP,2,2,0,,0,9,0,,1,3,0,,20,,1,,,,,,,,
       "config : [/etc/haproxy/haproxy.cfg.voxops-new:37] : 'server fleet/ghost' : could not resolve address 'ghost.invalid'.",
       'config : Failed to initialize server(s) addr.',
     ]);
+  });
+});
+
+describe('redactHaproxyConfig', () => {
+  it('hides credentials in a diff -u of the live config, and keeps everything else', () => {
+    const diff = `--- /etc/haproxy/haproxy.cfg
++++ /etc/haproxy/haproxy.cfg (rendered)
+@@ -40,12 +40,9 @@
+ listen stats
+     bind 127.0.0.1:8404
+-    stats auth admin:S3cret!
+-    stats   auth ops:pw2 # second admin
++    stats uri /stats
+-userlist ops
+-    user alice password $6$salt$hash groups admins
+-    user bob insecure-password hunter2
+-    http-request auth realm VoxOps if !authorized
+-    http-request set-header Authorization "Basic YWxpY2U6aHVudGVyMg=="
+-    # stats auth old:secret
+-    server backup https://svc:token123@10.0.0.9/
++    server fleet1 10.231.0.11:80 maxconn 4
+`;
+    expect(redactHaproxyConfig(diff)).toBe(`--- /etc/haproxy/haproxy.cfg
++++ /etc/haproxy/haproxy.cfg (rendered)
+@@ -40,12 +40,9 @@
+ listen stats
+     bind 127.0.0.1:8404
+-    stats auth ***
+-    stats   auth ***
++    stats uri /stats
+-userlist ops
+-    user alice password *** groups admins
+-    user bob insecure-password ***
+-    http-request auth realm VoxOps if !authorized
+-    http-request set-header Authorization ***
+-    # stats auth ***
+-    server backup https://svc:***@10.0.0.9/
++    server fleet1 10.231.0.11:80 maxconn 4
+`);
+  });
+
+  it('takes the terminal escapes out first, so they cannot split a credential from its keyword', () => {
+    expect(redactHaproxyConfig('    stats \u001b[0mauth admin:pw\n')).toBe('    stats auth ***\n');
   });
 });
