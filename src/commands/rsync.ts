@@ -2,8 +2,8 @@ import type { ResolvedSsh } from '../config/inventory.js';
 import { RELEASE_MARKER } from './git.js';
 import { quoteWord } from '../exec/render.js';
 import { ConfigError } from '../errors.js';
-import { MAX_SECONDS, userNamePattern } from '../config/schema.js';
-import { hasControlCharacter, isConfigWord } from '../text.js';
+import { hostAddressPattern, MAX_SECONDS, userNamePattern } from '../config/schema.js';
+import { hasControlCharacter } from '../text.js';
 
 /**
  * What belongs to a host and not to a release: an rsync push never sends, replaces or deletes these
@@ -23,21 +23,23 @@ export interface RsyncTarget {
  * ProxyJump hop too, so the jump host is checked against the same known_hosts with the same key
  * and no prompt (command-line -o and -i would not reach it). Every value is checked before it is
  * written: a newline would start a line of its own (a `Match exec` runs a local command). Paths are
- * double-quoted (a resolved path may hold a space) with `%` doubled, because OpenSSH expands
- * `%` tokens and `${VAR}` in them; a double quote or `${` cannot be written at all.
+ * double-quoted (a resolved path may hold a space), backslashes doubled (OpenSSH reads `\'`, `\"`
+ * and `\\` as escapes even inside quotes) and `%` doubled (it expands `%` tokens and `${VAR}` in
+ * them); a double quote or `${` cannot be written at all.
  */
 export function renderSshConfig(ssh: ResolvedSsh): string {
   const refuse = (what: string, value: string, why: string) =>
     new ConfigError(`ssh.${what} ${why}, which an ssh_config cannot hold: ${JSON.stringify(value)}`);
   const path = (what: string, value: string) => {
-    if (hasControlCharacter(value) || /"|\$\{/.test(value)) throw refuse(what, value, 'contains a control character, a double quote or ${');
-    return `"${value.replace(/%/g, '%%')}"`;
+    if (!value || hasControlCharacter(value) || /"|\$\{/.test(value)) throw refuse(what, value, 'is empty or contains a control character, a double quote or ${');
+    return `"${value.replace(/\\/g, '\\\\').replace(/%/g, '%%')}"`;
   };
   const jump = (jumpHost: NonNullable<ResolvedSsh['jumpHost']>) => {
     if (jumpHost.user !== undefined && !userNamePattern.test(jumpHost.user)) throw refuse('jumpHost.user', jumpHost.user, 'is not a plain user name');
-    if (!isConfigWord(jumpHost.host) || /[@[\]"%]/.test(jumpHost.host) || jumpHost.host.startsWith('-')) throw refuse('jumpHost.host', jumpHost.host, 'is not a host name or address');
+    if (!hostAddressPattern.test(jumpHost.host)) throw refuse('jumpHost.host', jumpHost.host, 'is not a host name or address');
     const host = jumpHost.host.includes(':') ? `[${jumpHost.host}]` : jumpHost.host;
-    return `${jumpHost.user ? `${jumpHost.user}@` : ''}${host}:${whole('jumpHost.port', jumpHost.port, 65_535)}`;
+    if (!Number.isInteger(jumpHost.port) || jumpHost.port < 1 || jumpHost.port > 65_535) throw refuse('jumpHost.port', String(jumpHost.port), 'is not a port');
+    return `${jumpHost.user ? `${jumpHost.user}@` : ''}${host}:${jumpHost.port}`;
   };
   // OpenSSH reads these as ints; a ceil'ed 1e300 would be written as 1e+300
   const whole = (what: string, value: number, max: number) => {

@@ -30,7 +30,9 @@ const absolutePath = nonEmpty
   .refine((s) => s.startsWith('/'), { message: 'must be an absolute path', abort: true })
   .regex(/^[A-Za-z0-9._@+,:=~\/-]*$/, 'may hold only letters, digits and . _ @ + , : = ~ / -');
 
-const hostAddress = nonEmpty.regex(/^(?!-)[A-Za-z0-9.:_-]{1,253}$/, 'must be a host name or IP address');
+/** A host name or IP address: what ssh, rsync and ProxyJump read as one host and never as an option. */
+export const hostAddressPattern = /^(?!-)[A-Za-z0-9.:_-]{1,253}$/;
+const hostAddress = nonEmpty.regex(hostAddressPattern, 'must be a host name or IP address');
 
 /** Paths on the voxops machine (relative to the inventory file), read by voxops and by ssh through its ssh_config. */
 const localPath = word.refine((s) => !/"|\$\{/.test(s), { message: 'cannot hold " or ${ (ssh_config reads them)' });

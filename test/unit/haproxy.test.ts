@@ -18,6 +18,7 @@ import {
 } from '../../src/commands/haproxy.js';
 import { ingressRole } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
+import { anyCharacter } from './arbitraries.js';
 import { renderCommand } from '../../src/exec/render.js';
 
 const defaults = ingressRole.parse({});
@@ -241,7 +242,7 @@ describe('parseFleetUrl', () => {
 
   it('whatever it accepts is safe to render into the config and to pass to the runtime API', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (tail) => {
+      fc.property(fc.string({ unit: anyCharacter, maxLength: 40 }), (tail) => {
         let parsed: { host: string; port: number } | undefined;
         try {
           parsed = parseFleetUrl(`http://${tail}`, 80);

@@ -42,5 +42,7 @@ describe('renderSshConfig refuses what would add lines or change a value', () =>
     expect(text).toContain('  UserKnownHostsFile "/srv/100%%/known_hosts"\n');
     expect(text).toContain('  ProxyJump [fd00::1]:2222\n');
     expect(() => renderSshConfig({ ...ssh, knownHosts: '/srv/${HOME}/known_hosts' })).toThrow(/cannot hold/);
+    // OpenSSH reads \\ \' \" as escapes inside quotes too: a trailing backslash left the quote open
+    expect(renderSshConfig({ ...ssh, knownHosts: "/srv/a\\'b\\" })).toContain('  UserKnownHostsFile "/srv/a\\\\\'b\\\\"\n');
   });
 });
