@@ -1,16 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FleetUrlError, renderHaproxyConfig, serverAddress, validateFleetHost, type FleetServer, type IngressSettings } from '../../src/commands/haproxy.js';
+import { type FleetServer, FleetUrlError, type IngressSettings, renderHaproxyConfig, serverAddress, validateFleetHost } from '../../src/commands/haproxy.js';
 import { renderScaledUpstream } from '../../src/commands/nginx.js';
 import { renderSshConfig } from '../../src/commands/rsync.js';
 import { isValidUnit } from '../../src/commands/systemd.js';
 import { workerSocket, workerUnit } from '../../src/commands/worker.js';
-import { parseInventory, type Inventory, type ResolvedSsh } from '../../src/config/inventory.js';
+import { type Inventory, parseInventory, type ResolvedSsh } from '../../src/config/inventory.js';
 import { ingressRole, inventorySchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { hostileString, spliced } from './arbitraries.js';
-import { expandPath, parseHaproxyConfig, parseNginxConfig, parseSshConfig, type Directive, type HaproxySection, type NginxStatement } from './config-parsers.js';
-import { dotted, example, getIn, interpolated, setIn, type KeyPath } from './inventory-fixture.js';
+import { type Directive, expandPath, type HaproxySection, type NginxStatement, parseHaproxyConfig, parseNginxConfig, parseSshConfig } from './config-parsers.js';
+import { dotted, example, getIn, interpolated, type KeyPath, setIn } from './inventory-fixture.js';
+import { problemsOf } from './inventory-problems.js';
 
 /** Modest by default, so the unit suite stays fast; FUZZ_SCALE=50 for a deep run. */
 const runs = (n: number) => n * Number(process.env.FUZZ_SCALE ?? 1);
@@ -301,5 +302,48 @@ describe('each renderer refuses, or writes exactly the intended directives, what
       }),
       { numRuns: runs(150) },
     );
+  });
+});
+
+const sshSettings: ResolvedSsh = {
+  user: 'deploy',
+  port: 22,
+  knownHosts: '/etc/voxops/known_hosts',
+  connectTimeoutSeconds: 10,
+  commandTimeoutSeconds: 900,
+  keepaliveSeconds: 5,
+  sudo: false,
+  jumpHost: { host: 'bastion', port: 22, user: 'ops' },
+};
+
+const injected = 'ops\nMatch exec "touch /tmp/voxops-pwned"\n  ProxyCommand sh -c id';
+
+function inventoryWithJumpUser(user: string): string {
+  return JSON.stringify({
+    ssh: { jumpHost: { host: 'bastion', user } },
+    roles: {},
+    environments: { prod: { hosts: {} } },
+  });
+}
+
+describe('renderSshConfig refuses what would add lines or change a value', () => {
+  it('refuses a jump host user with a newline (a Match exec line would run a local command)', () => {
+    expect(() => renderSshConfig({ ...sshSettings, jumpHost: { host: 'bastion', port: 22, user: injected } })).toThrow(ConfigError);
+  });
+
+  it('refuses such a user in the inventory already', () => {
+    expect(problemsOf(inventoryWithJumpUser(injected))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: must not contain control characters/)]);
+    expect(problemsOf(inventoryWithJumpUser('ops@evil'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
+    expect(problemsOf(inventoryWithJumpUser('-oProxyCommand=id'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
+    expect(parseInventory(inventoryWithJumpUser('ops'), '/inv/voxops.yaml').ssh.jumpHost).toEqual({ host: 'bastion', port: 22, user: 'ops' });
+  });
+
+  it('escapes % (an ssh_config token) in paths, and brackets an IPv6 jump host', () => {
+    const text = renderSshConfig({ ...sshSettings, knownHosts: '/srv/100%/known_hosts', jumpHost: { host: 'fd00::1', port: 2222 } });
+    expect(text).toContain('  UserKnownHostsFile "/srv/100%%/known_hosts"\n');
+    expect(text).toContain('  ProxyJump [fd00::1]:2222\n');
+    expect(() => renderSshConfig({ ...sshSettings, knownHosts: '/srv/${HOME}/known_hosts' })).toThrow(/cannot hold/);
+    // OpenSSH reads \\ \' \" as escapes inside quotes too: a trailing backslash left the quote open
+    expect(renderSshConfig({ ...sshSettings, knownHosts: "/srv/a\\'b\\" })).toContain('  UserKnownHostsFile "/srv/a\\\\\'b\\\\"\n');
   });
 });
