@@ -10,6 +10,14 @@ export function hasControlCharacter(text: string): boolean {
   return controlCharacter.test(text);
 }
 
+/**
+ * Text from elsewhere (a host, an argument), JSON-quoted for a message, with every control and
+ * format character escaped: JSON.stringify alone leaves C1 (an 8-bit CSI) and bidi overrides raw.
+ */
+export function printableQuoted(text: string): string {
+  return JSON.stringify(text).replace(new RegExp(`${controlCharacter.source}|[\u2028\u2029]`, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One token of a config line or a command line: not empty, no control character, no whitespace of any script. */
 export function isConfigWord(text: string): boolean {
   return text.length > 0 && !hasControlCharacter(text) && !/[\s\p{Z}]/u.test(text);

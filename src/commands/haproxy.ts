@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MAX_SECONDS } from '../config/schema.js';
 import { ConfigError, shownRemoteText } from '../errors.js';
-import { isConfigWord, sanitizeRemoteText } from '../text.js';
+import { isConfigWord, printableQuoted, sanitizeRemoteText } from '../text.js';
 import { all, any, argv, type Step } from './command.js';
 
 /**
@@ -73,7 +73,7 @@ export function parseFleetUrl(url: string, defaultPort: number): { host: string;
 }
 
 function printable(text: string): string {
-  return JSON.stringify(text.slice(0, 200)).slice(1, -1);
+  return printableQuoted(text.slice(0, 200)).slice(1, -1);
 }
 
 export function serverAddress(server: { host: string; port: number }): string {

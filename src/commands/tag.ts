@@ -1,5 +1,6 @@
 import semver from 'semver';
 import { UsageError } from '../errors.js';
+import { printableQuoted } from '../text.js';
 
 /** Release tags look like v1.5.0 or v1.5.1-rc.1: a strict shape first, then semver proper. */
 const tagShape = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
@@ -32,10 +33,10 @@ export function compareTags(a: string, b: string): -1 | 0 | 1 {
 /**
  * The preflight problem when a host's deployed release (read back from it: git describe or the
  * rsync marker) is not a release tag, else undefined. Such a host has nothing to go back to, and
- * "newer than" means nothing for it. The text is shown JSON-quoted: it came from the host.
+ * "newer than" means nothing for it. The text is shown quoted and escaped: it came from the host.
  */
 export function deployedTagProblem(host: string, path: string, deployed: string | null): string | undefined {
   if (deployed !== null && isValidTag(deployed)) return undefined;
-  const where = deployed === null ? 'is not at a release tag' : `is at ${JSON.stringify(deployed.slice(0, 100))}, which is not a release tag (vMAJOR.MINOR.PATCH)`;
+  const where = deployed === null ? 'is not at a release tag' : `is at ${printableQuoted(deployed.slice(0, 100))}, which is not a release tag (vMAJOR.MINOR.PATCH)`;
   return `${host}: ${path} ${where}, so there would be nothing to go back to`;
 }

@@ -40,6 +40,7 @@ describe('tags', () => {
     expect(deployedTagProblem('fleet1', '/opt/voxcore', 'main\u001b]0;pwned\u0007')).toBe(
       'fleet1: /opt/voxcore is at "main\\u001b]0;pwned\\u0007", which is not a release tag (vMAJOR.MINOR.PATCH), so there would be nothing to go back to',
     );
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'v1.5.0\u202e')).toMatch(/is at "v1\.5\.0\\u202e", which/);
   });
 });
 

@@ -5,7 +5,7 @@ import { nginxErrorLines } from '../../src/commands/nginx.js';
 import { parseHealthProbe } from '../../src/commands/worker.js';
 import { lastLine, RemoteCommandError, tail } from '../../src/errors.js';
 import { redactSecrets, redactUrl } from '../../src/redact.js';
-import { hasControlCharacter, sanitizeRemoteText } from '../../src/text.js';
+import { hasControlCharacter, printableQuoted, sanitizeRemoteText } from '../../src/text.js';
 import { anyCharacter } from './arbitraries.js';
 
 const ESC = '\u001b';
@@ -112,5 +112,14 @@ describe('redactSecrets', () => {
     const stderr = "fatal: unable to access 'https://oauth2:glpat-xyz@gitlab.example.com/voice/api.git/': The requested URL returned error: 403\n";
     expect(lastLine(stderr)).toBe("fatal: unable to access 'https://oauth2:***@gitlab.example.com/voice/api.git/': The requested URL returned error: 403");
     expect(tail(stderr)).not.toContain('glpat-xyz');
+  });
+});
+
+describe('printableQuoted', () => {
+  it('JSON-quotes text from elsewhere with every control and format character escaped (JSON.stringify leaves C1 and bidi as they are)', () => {
+    expect(printableQuoted('main\u001b]0;x\u0007')).toBe('"main\\u001b]0;x\\u0007"');
+    expect(printableQuoted('v1\u202e0.5.1v')).toBe('"v1\\u202e0.5.1v"');
+    expect(printableQuoted('\u009b2J')).toBe('"\\u009b2J"');
+    expect(printableQuoted('naïve "x" \\')).toBe('"naïve \\"x\\" \\\\"');
   });
 });
