@@ -4,12 +4,13 @@ import { inventorySchema } from '../../src/config/schema.js';
 
 export type KeyPath = (string | number)[];
 
-/** The documented example, with every optional key that is interpolated somewhere set. */
+const documented = parse(readFileSync('examples/voxops.yaml', 'utf8'));
+documented.ssh.identityFile = 'keys/voxops_ed25519';
+documented.ssh.jumpHost = { host: 'bastion.example.com', user: 'ops' };
+
+/** The documented example, with every optional key that is interpolated somewhere set (a fresh copy: callers change it). */
 export function example(): Record<string, any> {
-  const doc = parse(readFileSync('examples/voxops.yaml', 'utf8'));
-  doc.ssh.identityFile = 'keys/voxops_ed25519';
-  doc.ssh.jumpHost = { host: 'bastion.example.com', user: 'ops' };
-  return doc;
+  return structuredClone(documented);
 }
 
 export function setIn(doc: Record<string, any>, path: KeyPath, value: unknown): void {
