@@ -92,7 +92,7 @@ function expectedNginxSite(upstream: string, sockets: readonly string[]): NginxS
   ];
 }
 
-/** Every line of the text is one of the expected directives' lines: nothing was added. */
+/** The text's lines that are neither blank nor comments: as many as the directives meant, so no value added a line. */
 function lineCount(text: string): number {
   return text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).length;
 }
@@ -125,7 +125,10 @@ const numericPaths: [KeyPath, number][] = [
   ...Array.from({ length: FLEET_HOSTS }, (_, i): [KeyPath, number] => [['environments', 'staging', 'hosts', 'fleet', i, 'workers'], 4]),
 ];
 
-/** defaultEnvironment names an environment; it is rendered nowhere, and a fuzzed one would only name a missing environment */
+/**
+ * Every interpolated string but defaultEnvironment (rendered nowhere: a fuzzed one would only name a
+ * missing environment), with the fleet hosts' names and addresses for every fleet host.
+ */
 const stringPaths: KeyPath[] = [
   ...interpolated.filter((p) => dotted(p) !== 'defaultEnvironment' && !dotted(p).startsWith('environments.')),
   ...Array.from({ length: FLEET_HOSTS }, (_, i): KeyPath[] => [
