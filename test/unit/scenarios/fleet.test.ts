@@ -178,7 +178,9 @@ describe('deploy fleet', () => {
     const plan = eventsOf(run, 'command').filter((e) => e.host === 'fleet1').map((e) => e.command);
     expect(plan).toContain('git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0 && rm -f -- /opt/voxcore/.voxops-release');
     expect(plan).toContain('cd /opt/voxcore && uv sync --frozen');
-    expect(plan).toContain('{ test -S /tmp/voxcore_2.sock && mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining && touch -- /tmp/voxcore_2.sock && chown --reference=/tmp/voxcore_2.sock.draining -- /tmp/voxcore_2.sock; } || test -S /tmp/voxcore_2.sock.draining');
+    expect(plan).toContain(
+      "{ test -S /tmp/voxcore_2.sock && test '!' -L /tmp/voxcore_2.sock && mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining && dd if=/dev/null of=/tmp/voxcore_2.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_2.sock.draining -- /tmp/voxcore_2.sock; } || test -S /tmp/voxcore_2.sock.draining",
+    );
     expect(plan).toContain('systemctl restart -- voxcore@4');
     expect(run.events[0]).toMatchObject({ type: 'start', dryRun: true });
     expect(run.summary!.hosts.map((h) => h.outcome)).toEqual(['planned', 'planned']);
