@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { MAX_SECONDS } from '../config/schema.js';
 import { ConfigError, shownRemoteText } from '../errors.js';
 import { isConfigWord, printableQuoted, sanitizeRemoteText } from '../text.js';
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /**
  * The WSS ingress: HAProxy in front of every fleet host's nginx. A pure renderer of the whole

@@ -1,4 +1,4 @@
-import { all, argv, type Step } from './command.js';
+import { all, argv, type Step } from '../exec/command.js';
 import { sanitizeRemoteText } from '../text.js';
 import { stateDir } from './state.js';
 

@@ -1,6 +1,6 @@
 import { lastLine } from '../errors.js';
 import { sanitizeRemoteText } from '../text.js';
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /** Fleet worker builders. Unit and socket names come from inventory patterns, never from constants. */
 export function workerUnit(pattern: string, index: number): string {

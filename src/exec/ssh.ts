@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
-import type { Step } from '../commands/command.js';
+import type { Step } from './command.js';
 import type { Host, ResolvedSsh } from '../config/inventory.js';
 import { HostKeyError, shownRemoteText, UnreachableError } from '../errors.js';
 import { checkResult, OutputBuffer, type CommandListener, type CommandResult, type Executor, type HostSession } from './executor.js';

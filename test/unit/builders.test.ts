@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Step } from '../../src/commands/command.js';
+import type { Step } from '../../src/exec/command.js';
 import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
 import { isValidUnit, journalTail, resetAndRestartUnit, restartUnit, unitStates } from '../../src/commands/systemd.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Command } from '../../../src/commands/command.js';
+import type { Command } from '../../../src/exec/command.js';
 import { servedAndBuiltDigests } from '../../../src/commands/console.js';
 import { setEnvVariable } from '../../../src/commands/env-file.js';
 import { currentTag, writeReleaseMarker } from '../../../src/commands/git.js';
