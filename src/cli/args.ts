@@ -124,6 +124,11 @@ function changeOptions(y: Yargs, { source }: { source: boolean }): Yargs {
   });
 }
 
+/** What a command line says before `--`: after it, nothing is a flag. */
+export function beforeDoubleDash(args: readonly string[]): readonly string[] {
+  return args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+}
+
 function positiveInt(value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -196,6 +201,10 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
   // known here, not global: typed before the command name they still parse as flags, and the
   // command then offers them or refuses them
   for (const name of Object.keys(OFFERS)) y.option(name, { type: 'boolean', hidden: true, global: false });
+  // yargs renders the chosen command's help on every parse, to keep it for a failing handler (we
+  // have none); unwrapped it costs half as much, and it is only ever shown with --help
+  const flags = beforeDoubleDash(args);
+  if (!flags.includes('--help') && !flags.includes('-h')) y.wrap(null);
   const withCommands = y
     .command('deploy <role>', 'deploy a release tag (fleet: worker by worker)', (y) =>
       changeOptions(y, { source: true })
@@ -293,8 +302,9 @@ const WITH_SUBCOMMANDS = ['lock', 'ingress', 'config'];
 /** The words of a command line that name commands: what is left without options and their values. */
 function commandWords(args: readonly string[]): string[] {
   const words: string[] = [];
-  for (let i = 0; i < args.length && args[i] !== '--'; i += 1) {
-    const arg = args[i]!;
+  const flags = beforeDoubleDash(args);
+  for (let i = 0; i < flags.length; i += 1) {
+    const arg = flags[i]!;
     // the only options known before a command that take a value
     if (['-i', '--inventory', '-e', '--env'].includes(arg)) i += 1;
     else if (!arg.startsWith('-')) words.push(arg);

@@ -8,7 +8,7 @@ import { stopOnSignals } from '../engine/signals.js';
 import { ExitCode, HealthGateError, ProblemListError, VoxopsError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import type { CommandListener, Executor } from '../exec/executor.js';
-import { parseArgs, type ParsedCommand } from './args.js';
+import { beforeDoubleDash, parseArgs, type ParsedCommand } from './args.js';
 import { noColour, paintFor, type Paint } from './colour.js';
 import { hostsToConnect, requireSshCredentials } from './ssh-credentials.js';
 
@@ -51,7 +51,7 @@ export async function main(args: readonly string[], env = process.env, wiring: P
   const line = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   const stop = stopOnSignals(io.stderr);
   // until the arguments parse, their error is said as they asked for it
-  const flags = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined);
+  const flags = beforeDoubleDash(args);
   let verbose = flags.includes('--verbose') || flags.includes('-v');
   let json = flags.includes('--json');
   let reporter: Reporter | undefined;
@@ -70,8 +70,8 @@ export async function main(args: readonly string[], env = process.env, wiring: P
       const { configCheck } = await import('./config-check.js');
       return configCheck(inventory, parsed.json, line, paint);
     }
-    const [{ chooseReporter }, { change, inspect }] = await Promise.all([import('./reporters.js'), import('./commands.js')]);
-    const out = await chooseReporter(parsed, env, io.stdout, io.terminal.stdout);
+    const { change, inspect } = await import('./commands.js');
+    const out = await chooseReporter(parsed, env, io);
     reporter = out;
     const connect = () =>
       io.executor(inventory, {
@@ -95,6 +95,18 @@ export async function main(args: readonly string[], env = process.env, wiring: P
     await reporter?.close();
     stop.dispose();
   }
+}
+
+/** listr2 (and its dependencies) load only for a person at a terminal, never for Jenkins or --json. */
+async function chooseReporter(options: { json: boolean; verbose: boolean }, env: NodeJS.ProcessEnv, io: Wiring): Promise<Reporter> {
+  const { JsonReporter, PlainReporter } = await import('./reporters.js');
+  if (options.json) return new JsonReporter(io.stdout);
+  const paint = paintFor(io.terminal.stdout, env, false);
+  if (io.terminal.stdout && !env.CI && !env.JENKINS_URL) {
+    const { TtyReporter } = await import('./tty-reporter.js');
+    return new TtyReporter(paint);
+  }
+  return new PlainReporter(io.stdout, options.verbose, paint);
 }
 
 /** package.json's version. main runs from src/cli (tests) and from dist/src/cli (bin/voxops), so it looks upwards. */

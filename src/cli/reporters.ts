@@ -1,8 +1,8 @@
 import type { OperationEvent, Reporter } from '../events.js';
-import { noColour, paintFor, type Paint } from './colour.js';
+import { noColour, type Paint } from './colour.js';
 import { describeEvent, formatSummary } from './format.js';
 
-export type Write = (text: string) => void;
+type Write = (text: string) => void;
 
 /** Jenkins and pipes: one timestamped line per event. */
 export class PlainReporter implements Reporter {
@@ -30,15 +30,4 @@ export class JsonReporter implements Reporter {
     this.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
   }
   async close(): Promise<void> {}
-}
-
-/** listr2 (and its dependencies) load only for a person at a terminal, never for Jenkins or --json. */
-export async function chooseReporter(options: { json?: boolean; verbose?: boolean }, env: NodeJS.ProcessEnv, write: Write, terminal: boolean): Promise<Reporter> {
-  if (options.json) return new JsonReporter(write);
-  const paint = paintFor(terminal, env, false);
-  if (terminal && !env.CI && !env.JENKINS_URL) {
-    const { TtyReporter } = await import('./tty-reporter.js');
-    return new TtyReporter(paint);
-  }
-  return new PlainReporter(write, options.verbose, paint);
 }
