@@ -21,7 +21,7 @@ function staticImports(entry: string): { files: string[]; packages: string[] } {
       else if (!specifier!.startsWith('node:')) packages.add(specifier!);
     }
   };
-  visit('src/cli/main.ts');
+  visit(entry);
   return { files: [...files].map((f) => relative('.', f)).sort(), packages: [...packages].sort() };
 }
 
