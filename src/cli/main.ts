@@ -123,7 +123,7 @@ function ownVersion(): string | undefined {
 }
 
 /** The one error a run ends with, as --json reports it: the same facts as the text line, on stderr. */
-export interface ErrorReport {
+export interface ErrorFacts {
   exitCode: number;
   message: string;
   next: string | null;
@@ -132,7 +132,7 @@ export interface ErrorReport {
   stack?: string;
 }
 
-export function errorReport(error: unknown, verbose: boolean): ErrorReport {
+function errorFacts(error: unknown, verbose: boolean): ErrorFacts {
   const stack = verbose && error instanceof Error && error.stack ? { stack: error.stack } : {};
   if (!(error instanceof VoxopsError)) {
     return { exitCode: ExitCode.internal, message: `internal error: ${(error as Error)?.message ?? String(error)}`, next: 're-run with --verbose and report it', problems: [], ...stack };
@@ -145,7 +145,7 @@ export function errorReport(error: unknown, verbose: boolean): ErrorReport {
 }
 
 /** The error as one line: what happened, then what to run next. */
-export function errorLine(facts: ErrorReport, paint: Paint = noColour): string {
+export function errorLine(facts: ErrorFacts, paint: Paint = noColour): string {
   // "did you mean deploy?" needs no full stop after it
   const joint = /[.?!]$/.test(facts.message) ? ' ' : '. ';
   return `${paint('error', `voxops: ${facts.message}`)}${facts.next ? `${joint}Next: ${facts.next}` : ''}`;
@@ -153,7 +153,7 @@ export function errorLine(facts: ErrorReport, paint: Paint = noColour): string {
 
 /** The only place that prints an error: one line of what happened and what to run next, details under it. */
 function report(write: (text: string) => void, error: unknown, options: { verbose: boolean; json: boolean; paint: Paint }): number {
-  const facts = errorReport(error, options.verbose);
+  const facts = errorFacts(error, options.verbose);
   if (options.json) {
     write(`${JSON.stringify(facts)}\n`);
     return facts.exitCode;
