@@ -82,7 +82,7 @@ describe('deploy fleet', () => {
     expect(run.error).toBe(
       "voxops: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.1-badhealth after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
     );
-    expect(run.stderr).toMatch(/journal of fleet1 worker 1:\n[\s\S]*ERROR health check fails: RELEASE_FLAVOUR=badhealth/);
+    expect(run.jsonError?.journal).toMatchObject({ host: 'fleet1', worker: 1, text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
     expect(eventsOf(run, 'host').map((e) => `${e.host} ${e.phase}`)).toEqual(['fleet1 start', 'fleet1 rolling-back', 'fleet1 rolled-back']);
     expect(run.summary).toMatchObject({ exitCode: 4, hosts: [{ host: 'fleet1', outcome: 'rolled-back' }, { host: 'fleet2', outcome: 'not-started' }] });
     // fleet1: back on v1.4.2; worker 1 was restarted twice (new pid), the others never moved

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { main } from '../../../src/cli/main.js';
+import { errorLine, main, type ErrorFacts } from '../../../src/cli/main.js';
 import type { OperationEvent, OperationSummary } from '../../../src/deploy/events.js';
 import { SimExecutor } from './executor.js';
 import type { Sim } from './sim.js';
@@ -14,8 +14,10 @@ export interface Run {
   stderr: string;
   /** the JSON events (with --json), in order */
   events: OperationEvent[];
-  /** the one error line (`voxops: ... Next: ...`), if the run failed (after a Ctrl-C notice, if any) */
+  /** the one error line (`voxops: ... Next: ...`), if the run failed (after a Ctrl-C notice, if any); with --json, the same words from its JSON object */
   error: string | undefined;
+  /** with --json: the error as the JSON object on stderr */
+  jsonError: ErrorFacts | undefined;
   /** the last summary event */
   summary: OperationSummary | undefined;
 }
@@ -63,12 +65,15 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
     });
     if (sim.gaps.length > 0) throw sim.gaps[0]!;
     const summaries = events.filter((e): e is Extract<OperationEvent, { type: 'summary' }> => e.type === 'summary');
+    const jsonLine = stderr.split('\n').filter((l) => l.startsWith('{"exitCode":')).pop();
+    const jsonError = jsonLine ? (JSON.parse(jsonLine) as ErrorFacts) : undefined;
     return {
       exitCode,
       stdout,
       stderr,
       events,
-      error: stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
+      jsonError,
+      error: jsonError ? errorLine(jsonError) : stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
       summary: summaries[summaries.length - 1]?.summary,
     };
   } finally {
