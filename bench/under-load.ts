@@ -14,6 +14,8 @@ export interface UnderLoad {
   longestCallSeconds: number;
   /** most calls any worker held at once (from the deploy's own summary: not known; see maxSeen) */
   stderr: string;
+  /** every JSON event voxops printed */
+  events: Record<string, unknown>[];
 }
 
 export function voxops(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -70,5 +72,6 @@ export async function deployUnderLoad(args: string[], options: { via: TargetSet;
     calls,
     longestCallSeconds,
     stderr: run.stderr,
+    events: run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }

@@ -70,7 +70,9 @@ export function freeSlots(workers: readonly WorkerView[], now: number): number {
 export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, now: number): ScheduleDecision {
   const free = freeSlots(workers, now);
   const floor = Math.max(0, Math.min(limits.minFree, workers.length - 1));
-  const out = workers.filter(outOfRotation).length;
+  // a worker nginx shut out (a failed connect, read from its error log) serves nothing until its
+  // fail_timeout has passed: it is out as much as one that is restarting
+  const out = workers.filter((w) => outOfRotation(w) || isShutOut(w, now)).length;
   const hungOnes = workers.filter((w) => w.stage === 'old' && (w.calls ?? 0) > 0 && w.busySince !== undefined && now - w.busySince >= limits.maxCallAgeMs);
   const hungIndices = hungOnes.map((w) => w.index);
   const force = limits.onHungCall === 'force' ? hungIndices : [];
