@@ -60,6 +60,22 @@ export function parseRound(stdout: string, sockets: number): RoundAnswer {
   return { probes: probes.slice(0, sockets), failedConnects: [...new Set(failedConnects)], logSize };
 }
 
+/**
+ * Sockets a killed run left moved aside: `moved` when the worker still serves only on the moved
+ * path (the real one holds a placeholder), `stale` when a new process serves on the real path and
+ * the moved file is garbage. One line per leftover; nothing when there is none.
+ */
+export function movedAsideSockets(sockets: readonly string[]): Step {
+  const script = 'for s do if [ -e "$s.draining" ]; then if [ -S "$s" ] && [ ! -L "$s" ]; then echo "stale $s"; else echo "moved $s"; fi; fi; done';
+  return { name: 'look for sockets left moved aside', command: argv('sh', '-c', script, 'voxops-leftovers', ...sockets), readOnly: true };
+}
+
+export function parseMovedAside(stdout: string): { moved: string[]; stale: string[] } {
+  const lines = stdout.split('\n').map((l) => l.trim().split(' '));
+  const of = (kind: string) => lines.filter(([k, s]) => k === kind && s).map(([, s]) => s!);
+  return { moved: of('moved'), stale: of('stale') };
+}
+
 /** The error log's size now: where reading its new lines starts. */
 export function errorLogSize(errorLog: string): Step {
   return {

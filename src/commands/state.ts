@@ -5,6 +5,7 @@ import type { HeldLock, LockHolder } from '../errors.js';
 export const stateDir = '/var/lib/voxops';
 export const lockFile = `${stateDir}/lock.json`;
 export const historyFile = `${stateDir}/history.jsonl`;
+export const journalFile = `${stateDir}/journal.json`;
 
 /**
  * Atomic lock: write the holder to a private temp file, then hard-link it to lock.json. link(2)
@@ -113,6 +114,53 @@ export interface HistoryEntry {
   user: string;
   buildUrl?: string;
   detail?: string;
+}
+
+/**
+ * Where one host's change stands, kept on the host while it runs: what it was changing from and to,
+ * and what is done. Gone when the change ends well; left behind by a run that was killed, cut off or
+ * failed, so `--resume` knows what the host was before and what need not be done again.
+ */
+export interface Journal {
+  /** the run (its lock id) */
+  run: string;
+  role: string;
+  action: HistoryEntry['action'];
+  from: string | null;
+  to: string;
+  startedAt: string;
+  /** the commit whose install finished on this host */
+  installed?: string;
+}
+
+/** Written whole to a temp file and renamed: a reader never sees half a journal. */
+export function writeJournal(journal: Journal): Step {
+  const temp = `${journalFile}.tmp`;
+  return {
+    name: 'record progress',
+    command: all(argv('mkdir', '-p', stateDir), argv('dd', `of=${temp}`, 'status=none'), argv('mv', '-f', '--', temp, journalFile)),
+    stdin: `${JSON.stringify(journal)}\n`,
+  };
+}
+
+export function readJournal(): Step {
+  return { name: 'read progress', command: argv('cat', '--', journalFile), okExitCodes: [1], readOnly: true };
+}
+
+export function clearJournal(): Step {
+  return { name: 'clear progress', command: argv('rm', '-f', '--', journalFile) };
+}
+
+/** A journal read back from a host is its text: only a well-formed one counts. */
+export function parseJournal(stdout: string): Journal | undefined {
+  try {
+    const j = JSON.parse(stdout) as Partial<Journal>;
+    const text = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length < 200;
+    if (!text(j.run) || !text(j.role) || !text(j.action) || !text(j.to) || !(j.from === null || text(j.from))) return undefined;
+    return j as Journal;
+  } catch {
+    return undefined;
+  }
 }
 
 export function appendHistory(entry: HistoryEntry): Step {

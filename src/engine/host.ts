@@ -40,6 +40,8 @@ export function hostContext(
     worker: (worker, phase, message) => reporter.emit({ type: 'worker', host: name, worker, phase, ...(message ? { message } : {}) }),
     record,
     uninterruptible: () => hostContext(ctx, session, workspace, record, neverAborts),
+    // outside a change there is nothing to record; changeHost gives each change its own
+    journal: async () => {},
   };
   return host;
 }

@@ -8,20 +8,21 @@ import {
   LockLostError,
   PreflightError,
   RollbackFailedError,
+  UnreachableError,
   UsageError,
 } from '../errors.js';
 import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js';
 import type { HeldLock } from '../errors.js';
 import { poll } from '../wait.js';
 import type { HostSession } from '../exec/executor.js';
-import { appendHistory, type HistoryEntry } from '../commands/state.js';
+import { appendHistory, clearJournal, parseJournal, readJournal, writeJournal, type HistoryEntry, type Journal } from '../commands/state.js';
 import { ReleaseWorkspace } from '../release/workspace.js';
 import type { AnyDriver, HostContext, HostFacts, HostPlan, HostResult, OperationRequest, RoleDefinition } from '../roles/contract.js';
 import { definitionOf } from '../roles/registry.js';
 import { makeHolder, stopSignal, whoAmI, type OperationContext } from './context.js';
 import { agreeOnLastKnownGood, readLastKnownGood } from './history.js';
 import { hostContext } from './host.js';
-import { acquireAll, canTakeOver, keepLeases, leaseLeft, lockHeldError, readHolder, releaseAll } from './locks.js';
+import { acquireAll, canTakeOver, keepLeases, leaseLeft, lockHeldError, lockIsStale, readHolder, releaseAll } from './locks.js';
 import { printPlan } from './printer.js';
 import { closeAll, connectAll } from './sessions.js';
 import { runHosts } from './strategy.js';
@@ -84,16 +85,20 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     const facts: HostFacts<unknown>[] = await Promise.all(
       hosts.map(async (host) => {
         const hc = contexts.get(host.name)!;
-        const [lock, found] = await Promise.all([readHolder(hc), driver.inspect(hc, resolved)]);
-        return { host, ...(lock ? { lock } : {}), facts: found };
+        const [lock, journal, found] = await Promise.all([readHolder(hc), readJournalOf(hc), driver.inspect(hc, resolved)]);
+        return { host, ...(lock ? { lock } : {}), ...(journal ? { journal } : {}), facts: found };
       }),
     );
     const expired = new Map<string, HeldLock>();
     for (const f of facts) {
       if (!f.lock) continue;
+      // --resume after a run of ours that was killed here: its process is gone, its lock need not run down
+      const ours = request.resume === true && lockIsStale(f.lock) && /^[0-9a-f]{1,64}$/.test(f.lock.id);
+      if (ours) f.lock = { ...f.lock, expired: true, leaseSeconds: 0 };
       if (canTakeOver(f.lock)) {
         expired.set(f.host.name, f.lock);
-        reporter.emit({ type: 'warning', host: f.host.name, message: `the lock of ${describeHolder(f.lock)} ${leaseLeft(f.lock)}: this run takes it over` });
+        const why = ours ? 'was taken by a run on this machine whose process is gone' : leaseLeft(f.lock);
+        reporter.emit({ type: 'warning', host: f.host.name, message: `the lock of ${describeHolder(f.lock)} ${why}: this run takes it over` });
         continue;
       }
       if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock, ctx.clock.now());
@@ -137,7 +142,7 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
         leaseLost.abort('lock lost');
       });
       try {
-        const change = (plan: HostPlan) => changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results);
+        const change = (plan: HostPlan) => changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results, holder.id, timelines);
         const notStarted = await runHosts(active, request.parallel, signal, change);
         if (notStarted.length > 0) throw new InterruptedError(`interrupted before ${notStarted.join(', ')} started`);
       } finally {
@@ -166,6 +171,17 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
   }
 }
 
+/** A host cut off in the middle of its change: say how far it got, that its lock runs down by itself, and how to finish. */
+function cutOff(error: UnreachableError, name: string, request: OperationRequest, plan: HostPlan, timelines: readonly WorkerTimeline[], leaseSeconds: number): UnreachableError {
+  const rolled = timelines.filter((t) => t.host === name && t.outcome === 'rolled').length;
+  const how = rolled > 0 ? `; it was left part-way (${rolled} worker(s) already on ${plan.to})` : '; it may be left part-way';
+  const again = `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
+  return new UnreachableError(`${error.message}${how}; its lock expires by itself ${leaseSeconds}s after this run's last renewal`, {
+    cause: error,
+    next: `when ${name} answers again: voxops status --host ${name}, then ${request.action === 'restart' ? `voxops restart ${request.role} --host ${name}` : again}`,
+  });
+}
+
 /** `--lock-wait S`: wait until no host's lock is held (or it has expired), for at most S seconds. */
 async function waitForLocks(ctx: OperationContext, hosts: readonly HostContext[], seconds: number): Promise<void> {
   const held = async () => (await Promise.all(hosts.map(async (h) => ({ host: h.host.name, lock: await readHolder(h) })))).filter((x) => x.lock && !canTakeOver(x.lock));
@@ -184,6 +200,11 @@ async function waitForLocks(ctx: OperationContext, hosts: readonly HostContext[]
 }
 
 const LOCK_WAIT_POLL_MS = 2_000;
+
+async function readJournalOf(host: HostContext): Promise<Journal | undefined> {
+  const read = await host.run(readJournal());
+  return read.exitCode === 0 ? parseJournal(read.stdout) : undefined;
+}
 
 /** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
 async function resolveLastKnownGood(definition: RoleDefinition, hosts: readonly HostContext[]): Promise<string> {
@@ -210,11 +231,22 @@ async function changeHost(
   request: OperationRequest,
   outcomes: Map<string, HostOutcome>,
   results: Map<string, HostResult>,
+  runId: string,
+  timelines: readonly WorkerTimeline[],
 ): Promise<void> {
   const name = plan.host.name;
   const { reporter, clock } = ctx;
   const startedAt = clock.now();
-  const change = driver.change(host, plan, request);
+  let journal: Journal = { run: runId, role: request.role, action: request.action, from: plan.from, to: plan.to, startedAt: new Date(startedAt).toISOString() };
+  const journaled: HostContext = {
+    ...host,
+    journal: async (done) => {
+      journal = { ...journal, ...done };
+      await host.run(writeJournal(journal));
+    },
+  };
+  await host.run(writeJournal(journal));
+  const change = driver.change(journaled, plan, request);
   let outcome: HistoryEntry['outcome'] = 'failed';
   let result: HostResult | undefined;
   let failure: unknown;
@@ -223,9 +255,10 @@ async function changeHost(
     result = await change.apply();
     results.set(name, result);
     outcome = 'success';
+    await host.run(clearJournal()).catch(() => undefined);
     reporter.emit({ type: 'host', host: name, phase: 'done', ...(result.message ? { message: result.message } : {}) });
   } catch (error) {
-    failure = error;
+    failure = error instanceof UnreachableError ? cutOff(error, name, request, plan, timelines, ctx.inventory.lock.leaseSeconds) : error;
     const undone = await undo(change, error, name, plan);
     if (error instanceof InterruptedError) outcome = 'interrupted';
     else if (undone) outcome = 'rolled-back';

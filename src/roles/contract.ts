@@ -1,9 +1,9 @@
 import type { Clock } from '../clock.js';
 import type { Step } from '../exec/command.js';
-import type { HistoryEntry } from '../commands/state.js';
+import type { HistoryEntry, Journal } from '../commands/state.js';
 import type { Host, Inventory } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';
-import type { LockHolder, VoxopsError } from '../errors.js';
+import type { HeldLock, VoxopsError } from '../errors.js';
 import type { OperationEvent, WorkerPhase, WorkerTimeline } from '../events.js';
 import type { ReleaseTarget } from '../release/place.js';
 import type { ReleaseSource } from '../release/source.js';
@@ -59,7 +59,9 @@ export interface OperationRequest {
 /** What every host's inspection starts with, read by the engine. */
 export interface HostFacts<F> {
   host: Host;
-  lock?: LockHolder;
+  lock?: HeldLock;
+  /** where an earlier change of this host stopped (killed, cut off, failed), if one did */
+  journal?: Journal;
   facts: F;
 }
 
@@ -136,6 +138,8 @@ export interface HostContext extends ReleaseTarget {
   record(timeline: WorkerTimeline): void;
   /** the same host whose signal never aborts: a rollback is never abandoned half-way */
   uninterruptible(): HostContext;
+  /** record on the host what this change has done, so --resume need not do it again */
+  journal(done: Pick<Journal, 'installed'>): Promise<void>;
 }
 
 export interface RoleDriver<F = unknown, P extends HostPlan = HostPlan> {

@@ -172,7 +172,7 @@ describe('the engine: one operation runner', () => {
     await runOperation({ ...ctx, dryRun: true }, deploy, def);
     expect(applied).toBe(0);
     expect(rehearsed).toBe(2);
-    for (const state of states.values()) expect(state.commands).toEqual(['read the deploy lock']);
+    for (const state of states.values()) expect(state.commands).toEqual(['read the deploy lock', 'read progress']);
     const printed = events.filter((e) => e.type === 'command').map((e) => (e as { step: string }).step);
     expect(printed).toEqual(['take the deploy lock', 'record history', 'release the deploy lock', 'take the deploy lock', 'record history', 'release the deploy lock']);
     expect(events.some((e) => e.type === 'info' && e.message === 'would change app-2')).toBe(true);
@@ -203,7 +203,7 @@ describe('the engine: one operation runner', () => {
     const { ctx, states, summary } = setup(['app-1']);
     const noop = definition(succeed, { judge: (all) => ({ plans: all.map(({ host }) => ({ host, from: 'v1', to: 'v1', noop: 'already there' })), problems: [], warnings: [], notes: [] }) });
     await runOperation(ctx, deploy, noop);
-    expect(states.get('app-1')!.commands).toEqual(['read the deploy lock']);
+    expect(states.get('app-1')!.commands).toEqual(['read the deploy lock', 'read progress']);
     expect(summary()).toMatchObject({ hosts: [{ outcome: 'success', message: 'already there' }] });
   });
 

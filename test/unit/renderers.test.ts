@@ -177,7 +177,7 @@ function ingressServers(inventory: Inventory, settings: IngressSettings): FleetS
   const servers: FleetServer[] = [];
   for (const host of inventory.hosts.filter((h) => h.role === 'fleet')) {
     try {
-      // what src/deploy/ingress.ts does: a host HAProxy cannot address is refused there
+      // what the ingress driver does (inventoryServers): a host HAProxy cannot address is refused there
       servers.push({ name: host.name, host: validateFleetHost(host.address), port: settings.fleetPort, ...(host.workers ? { maxconn: host.workers } : {}) });
     } catch (error) {
       if (!(error instanceof FleetUrlError)) throw error;

@@ -4,6 +4,7 @@ import type { FleetRoleConfig } from '../../config/schema.js';
 import { DrainTimeoutError, HealthGateError, InterruptedError } from '../../errors.js';
 import type { WorkerTimeline } from '../../events.js';
 import { probeRound } from '../../commands/probe.js';
+import { removeDrainedSocket, undrainWorker, workerSocket } from '../../commands/worker.js';
 import { releaseSteps, workerSteps, type WorkerSteps } from '../../plan/fleet.js';
 import { placeRelease } from '../../release/place.js';
 import { chooseSource, lookUpTag, type SourceChoice } from '../../release/source.js';
@@ -87,7 +88,9 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     const moved: number[] = [];
     return {
       async apply() {
-        if (plan.release) await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
+        await putBackLeftovers(host, role, plan.leftovers);
+        if (plan.release?.installed) host.info(`${plan.to} is checked out and installed already (${plan.release.installed.slice(0, 12)}): resuming with the workers`);
+        else if (plan.release) await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
         if (plan.schedule === 'call-aware') {
           await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) => moved.push(index));
           return { message: `${moved.length} workers on ${plan.to}` };
@@ -163,9 +166,11 @@ async function placeFleetRelease(host: HostContext, role: FleetRoleConfig, choic
   const head = await placeRelease(host, { path: role.path, tag, choice, workspace: host.workspace, role: 'fleet', repo: role, preserve });
   if (build && preferKeptBuild && (await host.run(hasBuild('fleet', head))).exitCode === 0) {
     await host.step(restoreBuild('fleet', head, role.path, build.outputs));
+    await host.journal({ installed: head });
     return;
   }
   await host.step(install(role.path, role.install));
+  await host.journal({ installed: head });
   if (!build) return;
   try {
     await host.step(saveBuild('fleet', head, role.path, build.outputs));
@@ -176,6 +181,19 @@ async function placeFleetRelease(host: HostContext, role: FleetRoleConfig, choic
     // a full disk must not fail a deploy whose install succeeded; the next rollback just installs
     host.warn(`could not keep this build for rollback: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A killed run can leave a worker's socket moved aside: the worker then serves nothing new. Put it
+ * back in rotation (its call, if any, goes on), or drop the moved file when a new process already
+ * serves on the real path.
+ */
+async function putBackLeftovers(host: HostContext, role: FleetRoleConfig, leftovers: FleetPlan['leftovers']): Promise<void> {
+  for (const index of leftovers.moved) {
+    await host.run(undrainWorker(workerSocket(role.workers.socket, index)));
+    host.worker(index, 'undrained', 'left moved aside by an interrupted run: back in rotation');
+  }
+  for (const index of leftovers.stale) await host.run(removeDrainedSocket(workerSocket(role.workers.socket, index)));
 }
 
 /** A failed gate: the previous release back on the host, and every worker already moved rolled back onto it. */

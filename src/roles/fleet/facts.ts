@@ -1,10 +1,10 @@
 import pLimit from 'p-limit';
 import { currentTag } from '../../commands/git.js';
-import { errorLogSize, nginxErrorLog } from '../../commands/probe.js';
+import { errorLogSize, movedAsideSockets, nginxErrorLog, parseMovedAside } from '../../commands/probe.js';
 import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../../commands/state.js';
 import { unitStates } from '../../commands/systemd.js';
-import { parseHealthProbe, probeHealth, readEnvVariable, workerSocket, workerUnit, type HealthProbe } from '../../commands/worker.js';
+import { drainedSocket, parseHealthProbe, probeHealth, readEnvVariable, workerSocket, workerUnit, type HealthProbe } from '../../commands/worker.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
 import { workerIndices } from '../../plan/fleet.js';
 import { lookUpTag, type TagLookup } from '../../release/source.js';
@@ -34,6 +34,8 @@ export interface FleetHostFacts {
   /** where nginx logs its failed connects, and how long that log is now */
   errorLog: string;
   errorLogSize: number;
+  /** workers whose socket a killed run left moved aside: still serving there, or already replaced */
+  leftovers: { moved: number[]; stale: number[] };
 }
 
 /** Where to look for a tag: origin for a deploy, the host's clone first for a rollback, nowhere for a restart. */
@@ -46,6 +48,10 @@ export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig,
   const sockets = indices.map((i) => workerSocket(role.workers.socket, i));
   const limit = pLimit(4);
   const run = (step: Parameters<HostContext['run']>[0]) => limit(() => host.run(step));
+  // a worker a killed run left moved aside answers on the moved path only
+  const aside = parseMovedAside((await host.run(movedAsideSockets(sockets))).stdout);
+  const indexOf = (socket: string) => indices[sockets.indexOf(socket)]!;
+  const leftovers = { moved: aside.moved.map(indexOf), stale: aside.stale.map(indexOf) };
   const [current, disk, states, nginx, countLine, tagLookup, ...probes] = await Promise.all([
     run(currentTag(role.path)),
     run(freeDisk(role.path)),
@@ -53,7 +59,7 @@ export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig,
     run(dumpNginxConfig()),
     role.workers.envFile ? run(readEnvVariable(role.workers.envFile, role.workers.countVariable)) : Promise.resolve(undefined),
     tag && search !== 'none' ? limit(() => lookUpTag((s) => host.run(s), role.path, tag, search === 'local-then-origin')) : Promise.resolve(undefined),
-    ...sockets.map((socket) => run(probeHealth(socket, role.health.path))),
+    ...sockets.map((socket) => run(probeHealth(aside.moved.includes(socket) ? drainedSocket(socket) : socket, role.health.path))),
   ]);
   const activeLines = states.stdout.trim().split('\n');
   const facts: FleetHostFacts = {
@@ -70,6 +76,7 @@ export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig,
     failTimeoutSeconds: upstreamFailTimeoutSeconds(nginx.stdout, role.nginx.upstream),
     errorLog: nginxErrorLog(nginx.stdout),
     errorLogSize: 0,
+    leftovers,
   };
   facts.errorLogSize = Number((await host.run(errorLogSize(facts.errorLog))).stdout.trim()) || 0;
   const free = parseFreeDiskMb(disk.stdout);

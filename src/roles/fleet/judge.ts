@@ -1,3 +1,4 @@
+import type { Journal } from '../../commands/state.js';
 import type { Inventory } from '../../config/inventory.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
 import { planWorkers, type WorkerPlan } from '../../plan/fleet.js';
@@ -9,8 +10,13 @@ import { fleetConfig, workerCount } from './config.js';
 import type { FleetHostFacts } from './facts.js';
 
 export interface FleetPlan extends HostPlan, WorkerPlan {
-  /** how the tag reaches the host; absent for a rolling restart, which keeps the code as it is */
-  release?: { choice: SourceChoice };
+  /**
+   * How the tag reaches the host; absent for a rolling restart, which keeps the code as it is.
+   * `installed`: a resumed change whose checkout and install already finished (nothing to place).
+   */
+  release?: { choice: SourceChoice; installed?: string };
+  /** sockets a killed run left moved aside: put back (or their garbage removed) before the roll */
+  leftovers: FleetHostFacts['leftovers'];
   schedule: 'call-aware' | 'one-at-a-time';
   /** after a batch is healthy, nginx takes it back only this much later (fail_timeout) */
   readmitDelayMs: number;
@@ -57,6 +63,11 @@ export function judgeFleetFacts(
   return { problems, warnings, ...(choice ? { choice } : {}) };
 }
 
+/** A journal this run may continue: --resume, the same role and action, to the same release. */
+export function resumable(journal: Journal | undefined, request: OperationRequest, to: string): boolean {
+  return request.resume === true && journal !== undefined && journal.role === request.role && journal.action === request.action && journal.to === to;
+}
+
 /** Deploy, rollback and rolling restart of the fleet: every rule, for every host, then one plan per host. */
 export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: OperationRequest, inventory: Inventory): Judgement<FleetPlan> {
   const role = fleetConfig(inventory);
@@ -64,7 +75,7 @@ export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: O
   const problems: string[] = [];
   const warnings: Note[] = [];
   const notes: Note[] = [];
-  const plans = all.map(({ host, facts }): FleetPlan => {
+  const plans = all.map(({ host, facts, journal }): FleetPlan => {
     const workers = workerCount(role, host);
     // a restart is how an unhealthy worker comes back, so it never refuses one
     const judged = judgeFleetFacts(facts, role, { tag: request.tag, workers, source: request.source, allowUnhealthy: request.allowUnhealthy || restart });
@@ -87,12 +98,25 @@ export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: O
           : '';
     notes.push({ host: host.name, message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}` });
     const to = restart ? (facts.currentTag ?? '(no tag)') : request.tag!;
+    const resume = resumable(journal, request, to);
+    if (journal && !resume) {
+      warnings.push({ host: host.name, message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; voxops ${journal.action} fleet ${journal.action === 'rollback' ? '--to' : '--tag'} ${journal.to} --resume continues it` });
+    }
+    if (request.resume && !journal) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
+    const moved = facts.leftovers.moved;
+    if (moved.length > 0) warnings.push({ host: host.name, message: `worker ${moved.join(', ')} left moved aside by an interrupted run: put back in rotation before the roll` });
+    // resuming: the workers that already serve the tag (and are not moved aside) are done
+    const done = resume ? facts.workers.filter((w) => isHealthy(w.health) && w.health.body?.version === to && !moved.includes(w.index)).map((w) => w.index) : [];
+    const only = (request.workers ?? facts.workers.map((w) => w.index)).filter((i) => !done.includes(i));
+    if (resume) notes.push({ host: host.name, message: `resuming the ${journal!.action} to ${to} from ${journal!.from ?? '(no tag)'}: ${done.length} worker(s) already on it${journal!.installed && facts.currentTag === to ? ', its install done' : ''}` });
+    const installed = resume && journal!.installed && facts.currentTag === to ? { installed: journal!.installed } : {};
     return {
       host,
-      from: facts.currentTag,
+      from: resume ? journal!.from : facts.currentTag,
       to,
-      ...planWorkers(role, host, { batch: request.batch ?? 1, ...(request.workers ? { workers: request.workers } : {}) }),
-      ...(restart ? {} : { release: { choice: judged.choice ?? { source: 'git', skipFetch: false } } }),
+      ...planWorkers(role, host, { batch: request.batch ?? 1, workers: only }),
+      ...(restart ? {} : { release: { choice: judged.choice ?? { source: 'git', skipFetch: false }, ...installed } }),
+      leftovers: facts.leftovers,
       schedule,
       readmitDelayMs: facts.failTimeoutSeconds * 1000,
       nginx: { failTimeoutSeconds: facts.failTimeoutSeconds, errorLog: facts.errorLog, errorLogSize: facts.errorLogSize },

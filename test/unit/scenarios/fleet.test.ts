@@ -268,7 +268,9 @@ describe('deploy fleet', () => {
     });
 
     expect(run.exitCode).toBe(6);
-    expect(run.error).toBe('voxops: fleet1: SSH connection lost during a command (read ECONNRESET)');
+    expect(run.error).toBe(
+      "voxops: fleet1: SSH connection lost during a command (read ECONNRESET); it was left part-way (1 worker(s) already on v1.5.0); its lock expires by itself 120s after this run's last renewal. Next: when fleet1 answers again: voxops status --host fleet1, then voxops deploy fleet --tag v1.5.0 --resume",
+    );
     expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual(
       expect.arrayContaining([expect.stringMatching(/^could not record history: fleet1: SSH connection lost/), 'could not release the lock on fleet1: run voxops lock release']),
     );
@@ -381,7 +383,7 @@ describe('a call that outlasts the drain timeout', () => {
 });
 
 describe('a hung worker', () => {
-  // real time today: 10 s (HUNG_AFTER_MS in src/deploy/roll-worker.ts is measured with Date.now)
+  // 10 s of silence (HUNG_AFTER_MS) on the virtual clock: no real time
   it('that accepts but never answers /health is restarted once it has been silent for 10 s', async () => {
     const { sim, fleet1 } = oneFleetHost();
     const hung = fleet1.worker(2)!;

@@ -141,8 +141,7 @@ describe('deploy console', () => {
   });
 
   describe('when the URL does not serve the new build', () => {
-    // one run (real time today: 10 s, VERIFY_TIMEOUT_MS in src/recipes/console.ts is measured with
-    // Date.now), two sets of assertions: what works, and the bug
+    // one run (its 10 s verify timeout on the virtual clock), two sets of assertions
     let run: Run;
     const { sim, console1, dir } = consoleHost();
     beforeAll(async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { errorLine, type ErrorFacts } from '../../../src/cli/failure.js';
 import { main } from '../../../src/cli/main.js';
-import type { OperationEvent, OperationSummary } from '../../../src/deploy/events.js';
+import type { OperationEvent, OperationSummary } from '../../../src/events.js';
 import { SimExecutor } from './executor.js';
 import type { Sim } from './sim.js';
 
@@ -27,6 +27,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** called with each JSON event as it is printed (drive faults from what voxops does) */
   onEvent?: (event: OperationEvent) => void;
+  /** called with each command a host is sent, before it runs (drive faults from what voxops asks) */
+  onCommand?: (host: string, step: string) => void;
 }
 
 /**
@@ -50,7 +52,11 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
   };
   try {
     const exitCode = await main([...args, '--inventory', inventory], { USER: 'tester', CI: '1', XDG_CACHE_HOME: join(dir, 'cache'), ...options.env }, {
-      executor: (_inventory, wiring) => new SimExecutor(sim, wiring.onCommand),
+      executor: (_inventory, wiring) =>
+        new SimExecutor(sim, (host, step, rendered) => {
+          options.onCommand?.(host.name, step.name);
+          wiring.onCommand?.(host, step, rendered);
+        }),
       stdout: (text) => {
         stdout += text;
         pending += text;

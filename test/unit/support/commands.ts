@@ -4,7 +4,7 @@ import { servedAndBuiltDigests } from '../../../src/commands/console.js';
 import { setEnvVariable } from '../../../src/commands/env-file.js';
 import { currentTag, writeReleaseMarker } from '../../../src/commands/git.js';
 import { showStat } from '../../../src/commands/haproxy.js';
-import { errorLogSize, probeRound } from '../../../src/commands/probe.js';
+import { errorLogSize, movedAsideSockets, probeRound } from '../../../src/commands/probe.js';
 import { forceReleaseLock, readLock, takeOverLock } from '../../../src/commands/state.js';
 import { baseOf, describeFsError, FsError } from './fs.js';
 import type { HttpAnswer, SimHost, Unit } from './host.js';
@@ -27,6 +27,7 @@ const scripts = {
   markerAwk: argvOf(currentTag('/x').command)[1]!,
   runtimeClient: argvOf(showStat('/x').command)[2]!,
   logSize: argvOf(errorLogSize('/x').command)[2]!,
+  movedAside: argvOf(movedAsideSockets(['/x']).command)[2]!,
   readLock: argvOf(readLock().command)[2]!,
   takeOver: argvOf(takeOverLock({ id: 'a', user: 'u', machine: 'm', pid: 1, startedAt: 's', action: 'a' }, 'b', 1).command)[2]!,
   forceUnlock: argvOf(forceReleaseLock().command)[2]!,
@@ -316,6 +317,13 @@ const sh: Handler = (host, argv, ctx) => {
   if (script === scripts.forceUnlock && args.length === 2) {
     host.fs.remove(args[0]!, false);
     return ok();
+  }
+  if (script === scripts.movedAside) {
+    const lines = args.filter((s) => host.fs.lstat(`${s}.draining`)).map((s) => {
+      const node = host.fs.lstat(s);
+      return node?.kind === 'socket' ? `stale ${s}` : `moved ${s}`;
+    });
+    return ok(lines.map((l) => `${l}\n`).join(''));
   }
   if (script === scripts.logSize && args.length === 1) {
     return ok(`${host.fs.exists(args[0]!) ? host.fs.read(args[0]!).length : 0}\n`);

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { journalFile, lockFile } from '../../../src/commands/state.js';
+import { eventsOf, voxops } from '../support/cli.js';
+import { Sim } from '../support/sim.js';
+
+/** One fleet host of four workers on v1.4.2; worker 3 holds a call that lasts until the test ends it. */
+function fleetWithLongCall() {
+  const sim = new Sim();
+  const fleet1 = sim.addFleetHost('fleet1');
+  const caller = fleet1.startCall(3, Infinity);
+  return { sim, fleet1, caller };
+}
+
+describe('--resume', () => {
+  it('finishes an interrupted deploy: no second install, only the workers not yet on the tag, history from the release before it', async () => {
+    const { sim, fleet1, caller } = fleetWithLongCall();
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], {
+      onEvent: (e) => {
+        if (e.type === 'worker' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
+      },
+    });
+    expect(first.exitCode).toBe(130);
+    expect(JSON.parse(fleet1.fs.read(journalFile))).toMatchObject({ role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', installed: expect.stringMatching(/^[0-9a-f]{40}$/) });
+
+    // a plain re-run is told about the interrupted one
+    const plain = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--dry-run', '--json']);
+    expect(eventsOf(plain, 'warning').map((e) => e.message)).toContainEqual(expect.stringContaining('--tag v1.5.0 --resume continues it'));
+
+    caller.call = { remaining: 2 };
+    const before = fleet1.log.length;
+    const resumed = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json']);
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const sent = fleet1.log.slice(before).map((c) => c.step);
+    expect(sent).not.toContain('install');
+    expect(sent.filter((s) => s.startsWith('restart voxcore@')).sort()).toEqual(['restart voxcore@3', 'restart voxcore@4']);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
+    expect(fleet1.dropped).toEqual([]);
+    // the history says what the host ran before the deploy, so last-known-good stays v1.4.2
+    expect(sim.historyOf('fleet1').at(-1)).toMatchObject({ action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' });
+    expect(fleet1.fs.exists(journalFile)).toBe(false);
+    expect(fleet1.fs.exists(lockFile)).toBe(false);
+  });
+
+  it('puts a socket a killed run left moved aside back in rotation before the roll', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    // what a SIGKILL right after a drain leaves: the socket moved aside, a placeholder at the real path
+    const socket = fleet1.socketOf(2);
+    fleet1.fs.rename(socket, `${socket}.draining`);
+    fleet1.fs.write(socket, '');
+
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringContaining('worker 2 left moved aside by an interrupted run'));
+    expect(fleet1.drainLeftovers()).toEqual([]);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
+  });
+});
+
+describe('locks are leases', () => {
+  const held = (sim: Sim, idleSeconds: number) => {
+    const holder = sim.lock('fleet1', { id: 'dead00beef', leaseSeconds: 120 });
+    // the holder last renewed it this long ago, by the host's clock
+    sim.host('fleet1').fs.touch(lockFile);
+    sim.clock.advance(idleSeconds * 1000);
+    return holder;
+  };
+
+  it('refuses a lock its holder still renews, and says when it frees itself', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    held(sim, 30);
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0']);
+    expect(run.exitCode).toBe(3);
+    expect(run.error).toMatch(/--lock-wait <seconds>/);
+    expect(fleet1.changes()).toEqual([]);
+    const status = await voxops(sim, ['lock', 'status']);
+    expect(status.stdout).toMatch(/fleet1: locked by alice@jenkins-7 .*expires 90s from now unless its holder renews it/);
+  });
+
+  it('takes over a lock whose holder stopped renewing it', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    held(sim, 150);
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringMatching(/the lock of alice@jenkins-7 .*EXPIRED 30s ago: its holder stopped renewing it: this run takes it over/));
+    expect(fleet1.changes().map((c) => c.step)).toContain('take over the expired deploy lock');
+    expect(fleet1.fs.exists(lockFile)).toBe(false);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
+  });
+
+  it('--lock-wait waits for a held lock to go, then runs', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    held(sim, 0);
+    let reads = 0;
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--lock-wait', '60', '--json'], {
+      onCommand: (host, step) => {
+        // the other run finishes while this one waits
+        if (host === 'fleet1' && step === 'read the deploy lock' && ++reads === 3) fleet1.fs.remove(lockFile, false);
+      },
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(reads).toBeGreaterThanOrEqual(3);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
+  });
+
+  it('--lock-wait gives up after its time with the holder named (exit 3)', async () => {
+    const sim = new Sim();
+    sim.addFleetHost('fleet1');
+    held(sim, 0);
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--lock-wait', '20']);
+    expect(run.exitCode).toBe(3);
+    expect(run.error).toMatch(/^voxops: lock on fleet1 is held by alice@jenkins-7/);
+  });
+});
