@@ -139,7 +139,7 @@ const fleetRole = z.strictObject({
     .prefault({}),
   roll: z
     .strictObject({
-      schedule: z.enum(['call-aware', 'one-at-a-time']).default('one-at-a-time'),
+      schedule: z.enum(['call-aware', 'one-at-a-time']).default('call-aware'),
       /** idle workers a host keeps in rotation: slots, or a percentage of its workers; default from live load */
       minFree: z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a number of slots or a percentage like 25%')]).optional(),
       /** workers out of rotation at once (call-aware); default a quarter of the host's workers */

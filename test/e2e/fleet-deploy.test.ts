@@ -5,8 +5,8 @@ import { currentTagOf, fleetHosts, inventoryFile, lastHistory, resetFleetHost, v
 
 const hosts = fleetHosts();
 
-/** Keep about 75% of the fleet's capacity busy until `until` settles, then stop placing calls. */
-async function underLoad<T>(until: () => Promise<T>): Promise<{ result: T; calls: CallStats }> {
+/** Keep about 75% of the fleet's capacity busy with calls held `hold` seconds until `until` settles, then stop placing calls. */
+async function underLoad<T>(until: () => Promise<T>, hold: [number, number] = [1, 4]): Promise<{ result: T; calls: CallStats }> {
   const lab = readLabFile();
   const controller = new AbortController();
   const load = runCalls({
@@ -14,7 +14,7 @@ async function underLoad<T>(until: () => Promise<T>): Promise<{ result: T; calls
     load: 0.75,
     capacity: labCapacity(lab),
     durationSeconds: 600,
-    holdSeconds: [1, 4],
+    holdSeconds: hold,
     signal: controller.signal,
   });
   // let the load settle so workers really hold calls when the roll starts
@@ -45,14 +45,12 @@ describe('voxops deploy fleet (rolling, in the lab)', () => {
     await Promise.all(hosts.map((h) => resetFleetHost(h, 'v1.4.2')));
   });
 
-  it('rolls v1.4.2 -> v1.5.0 on every fleet host under 75% call load with zero dropped calls', async () => {
+  it('rolls v1.4.2 -> v1.5.0 call-aware on every fleet host at once, under 75% load of 10-30 s calls: zero dropped, none double-booked', async () => {
     // the reset restarted every worker without a drain, so nginx shut them out for fail_timeout:
     // let that pass, so the call figures measure the deploy and not the reset
     await new Promise((r) => setTimeout(r, 11_000));
     const before = await allWorkers();
-    const { result: run, calls } = await underLoad(() =>
-      voxops(['deploy', 'fleet', '--rolling', '--tag', 'v1.5.0', '-i', inventoryFile, '--json']),
-    );
+    const { result: run, calls } = await underLoad(() => voxops(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'auto', '-i', inventoryFile, '--json']), [10, 30]);
     const summary = run.events.find((e) => e.type === 'summary')?.summary as { durationMs: number; workers: { downtimeMs: number; outOfRotationMs: number }[] };
     console.log(`rolling deploy: exit ${run.code} in ${(summary?.durationMs / 1000).toFixed(1)}s; calls: ${describeCalls(calls)}`);
     if (summary) {

@@ -47,16 +47,17 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     if (plan.schedule === 'call-aware') {
       const aware = callAwareSettings(role, request, plan.host, plan.nginx, plan.to);
       const floor = aware.minFree === undefined ? 'a floor of free workers from live load (at least 1)' : `${aware.minFree} free worker(s)`;
-      lines.push({ note: `call-aware: workers ${plan.workers.map((w) => w.index).join(', ')}, each the moment it is idle, keeping ${floor}, at most ${aware.maxOut} out at once; busy workers are left alone (calls older than ${aware.maxCallAgeSeconds}s: ${aware.onDrainTimeout}); every ${aware.roundMs} ms one probe of every worker and of ${aware.errorLog}; for each worker:` });
-      const w = plan.workers[0]!;
-      lines.push(
-        { step: probeRound(plan.workers.map((x) => x.socket), aware.healthPath, aware.errorLog, aware.errorLogOffset), prefix: 'every round: ' },
-        { step: w.drain, prefix: 'when idle: ' },
-        { step: w.probeDrained, prefix: 'still idle? ' },
-        { step: w.restart },
-        { step: w.probeLive, prefix: `until 200, version ${plan.to}, new pid (at most ${settings.gateTimeoutSeconds}s): ` },
-        { step: w.cleanup },
-      );
+      lines.push({ note: `call-aware: workers ${plan.workers.map((w) => w.index).join(', ')}, each the moment it is idle, keeping ${floor}, at most ${aware.maxOut} out at once; busy workers are left alone (calls older than ${aware.maxCallAgeSeconds}s: ${aware.onDrainTimeout}); every ${aware.roundMs} ms one probe of every worker and of ${aware.errorLog}` });
+      lines.push({ step: probeRound(plan.workers.map((x) => x.socket), aware.healthPath, aware.errorLog, aware.errorLogOffset), prefix: 'every round: ' });
+      for (const w of plan.workers) {
+        lines.push(
+          { step: w.drain, prefix: `when worker ${w.index} is idle: ` },
+          { step: w.probeDrained, prefix: 'still idle? ' },
+          { step: w.restart },
+          { step: w.probeLive, prefix: `until 200, version ${plan.to}, new pid (at most ${settings.gateTimeoutSeconds}s): ` },
+          { step: w.cleanup },
+        );
+      }
       return lines;
     }
     for (const batch of plan.batches) {

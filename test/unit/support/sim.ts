@@ -259,6 +259,9 @@ export class Sim implements Estate, SimHosts {
         workers: { count: 4, unit: FLEET.unitPattern, socket: FLEET.socketPattern, envFile: FLEET.envFile, countVariable: FLEET.countVariable },
         health: { path: '/health', gateTimeoutSeconds: 1, pollMilliseconds: 10 },
         drain: { timeoutSeconds: 30, onTimeout: 'wait' },
+        // the scenarios model calls by probes of a drained socket (one-at-a-time's drain); a
+        // call-aware scenario asks for its schedule with --schedule call-aware
+        roll: { schedule: 'one-at-a-time' },
         nginx: { config: FLEET.nginxConfig, upstream: FLEET.upstream },
         minFreeDiskMb: 1024,
       };
