@@ -27,7 +27,8 @@ async function must(host: string, script: string): Promise<string> {
   return r.stdout;
 }
 
-const pidOf = (i: number | string) => `curl -s --max-time 1 --unix-socket /tmp/voxcore_${i}.sock http://localhost/health | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p'`;
+const pidOf = (i: number | string) =>
+  `curl -s --max-time 1 --unix-socket /tmp/voxcore_${i}.sock http://localhost/health | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p'`;
 
 function floorScript(workers: number): string {
   return `set -e
@@ -50,7 +51,10 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
 
 function voxops(args: string[]): Promise<void> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [resolve('bin/voxops'), ...args, '-i', inventory], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true' } });
+    const child = spawn(process.execPath, [resolve('bin/voxops'), ...args, '-i', inventory], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, CI: 'true' },
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', (code) => (code === 0 ? done() : fail(new Error(`voxops ${args.join(' ')}: exit ${code}: ${err}`))));
@@ -76,22 +80,37 @@ async function main(): Promise<void> {
   for (const h of fleets) backups.set(h.name, await must(h.name, `cat ${nginxConf}`));
   try {
     for (const h of fleets) {
-      await must(h.name, `sed -i 's/max_conns=1 fail_timeout=10;/max_conns=1 max_fails=0 fail_timeout=10;/' ${nginxConf} && nginx -t -q && systemctl reload nginx`);
+      await must(
+        h.name,
+        `sed -i 's/max_conns=1 fail_timeout=10;/max_conns=1 max_fails=0 fail_timeout=10;/' ${nginxConf} && nginx -t -q && systemctl reload nginx`,
+      );
     }
     await new Promise((r) => setTimeout(r, 11_000)); // let earlier fail marks expire
     const results: Record<string, number[]> = { floor: [], naive: [], voxops: [] };
     for (let run = 0; run < runs; run++) {
-      results.floor!.push(await timeIt(async () => { for (const h of fleets) await must(h.name, floorScript(h.workers ?? 4)); }));
-      results.naive!.push(await timeIt(async () => { for (const h of fleets) await naive(h.name, h.workers ?? 4); }));
+      results.floor!.push(
+        await timeIt(async () => {
+          for (const h of fleets) await must(h.name, floorScript(h.workers ?? 4));
+        }),
+      );
+      results.naive!.push(
+        await timeIt(async () => {
+          for (const h of fleets) await naive(h.name, h.workers ?? 4);
+        }),
+      );
       results.voxops!.push(await timeIt(() => voxops(['restart', 'fleet'])));
     }
     const workers = fleets.reduce((n, h) => n + (h.workers ?? 4), 0);
     const floor = median(results.floor!);
-    console.log(`rolling restart of ${fleets.length} hosts x ${workers / fleets.length} workers, hosts one at a time, no load, median of ${runs} runs`);
+    console.log(
+      `rolling restart of ${fleets.length} hosts x ${workers / fleets.length} workers, hosts one at a time, no load, median of ${runs} runs`,
+    );
     console.log('method   median    per worker  ratio to floor');
     for (const [name, xs] of Object.entries(results)) {
       const m = median(xs);
-      console.log(`${name.padEnd(8)} ${(m / 1000).toFixed(2).padStart(6)} s  ${(m / workers).toFixed(0).padStart(6)} ms   ${(m / floor).toFixed(2)}x`);
+      console.log(
+        `${name.padEnd(8)} ${(m / 1000).toFixed(2).padStart(6)} s  ${(m / workers).toFixed(0).padStart(6)} ms   ${(m / floor).toFixed(2)}x`,
+      );
     }
   } finally {
     for (const h of fleets) {

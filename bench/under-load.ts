@@ -38,7 +38,10 @@ export function voxops(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
  * wait `warmSeconds` so workers hold calls, run `voxops <args> --json`, then stop placing calls and
  * let the running ones end. Bounded: the load stops when voxops exits, or after `maxSeconds`.
  */
-export async function deployUnderLoad(args: string[], options: { via: TargetSet; hold: [number, number]; load?: number; warmSeconds?: number; maxSeconds?: number }): Promise<UnderLoad> {
+export async function deployUnderLoad(
+  args: string[],
+  options: { via: TargetSet; hold: [number, number]; load?: number; warmSeconds?: number; maxSeconds?: number },
+): Promise<UnderLoad> {
   const lab = readLabFile();
   const controller = new AbortController();
   const started = Date.now();
@@ -72,6 +75,9 @@ export async function deployUnderLoad(args: string[], options: { via: TargetSet;
     calls,
     longestCallSeconds,
     stderr: run.stderr,
-    events: run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    events: run.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }

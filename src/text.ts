@@ -15,7 +15,10 @@ export function hasControlCharacter(text: string): boolean {
  * format character escaped: JSON.stringify alone leaves C1 (an 8-bit CSI) and bidi overrides raw.
  */
 export function printableQuoted(text: string): string {
-  return JSON.stringify(text).replace(new RegExp(`${controlCharacter.source}|[\u2028\u2029]`, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(text).replace(
+    new RegExp(`${controlCharacter.source}|[\u2028\u2029]`, 'g'),
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** One token of a config line or a command line: not empty, no control character, no whitespace of any script. */

@@ -18,8 +18,7 @@ export interface PollOptions<T, R> {
 }
 
 export type PollResult<T, R> =
-  | { outcome: 'done'; result: R; last: T; waitedMs: number }
-  | { outcome: 'timeout' | 'aborted'; last: T; waitedMs: number };
+  { outcome: 'done'; result: R; last: T; waitedMs: number } | { outcome: 'timeout' | 'aborted'; last: T; waitedMs: number };
 
 export async function poll<T, R>(options: PollOptions<T, R>): Promise<PollResult<T, R>> {
   const { clock, signal } = options;

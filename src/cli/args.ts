@@ -75,7 +75,10 @@ const OFFERS = {
 type Offer = keyof typeof OFFERS;
 
 const ERROR_AS_JSON = '; an error is one JSON object on stderr';
-const reportOption = { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' } as const;
+const reportOption = {
+  type: 'string',
+  describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory',
+} as const;
 const hostsOption = { alias: 'host', type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' } as const;
 
 function offer(y: Yargs, name: Offer, describe?: string): Yargs {
@@ -83,9 +86,17 @@ function offer(y: Yargs, name: Offer, describe?: string): Yargs {
     case 'json':
       return y.option('json', { type: 'boolean', default: false, describe: `${describe}${ERROR_AS_JSON}` });
     case 'dry-run':
-      return y.option('dry-run', { type: 'boolean', default: false, describe: 'connect and check, print every command that would change a host, change nothing' });
+      return y.option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'connect and check, print every command that would change a host, change nothing',
+      });
     case 'accept-new-host-keys':
-      return y.option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'trust and record keys of hosts not yet in known_hosts (changed keys are always refused)' });
+      return y.option('accept-new-host-keys', {
+        type: 'boolean',
+        default: false,
+        describe: 'trust and record keys of hosts not yet in known_hosts (changed keys are always refused)',
+      });
   }
 }
 
@@ -102,22 +113,47 @@ function reading(y: Yargs, json: string): Yargs {
 function changeOptions(y: Yargs, { source }: { source: boolean }): Yargs {
   const common = changing(y)
     .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
-    .option('parallel', { type: 'string', describe: 'hosts at once: a number (default 1), or auto (every host, each keeping its own free workers)' })
-    .option('batch', { type: 'number', describe: 'fleet: workers out of rotation at once (one-at-a-time: default 1; call-aware: default a quarter of the host)' })
+    .option('parallel', {
+      type: 'string',
+      describe: 'hosts at once: a number (default 1), or auto (every host, each keeping its own free workers)',
+    })
+    .option('batch', {
+      type: 'number',
+      describe: 'fleet: workers out of rotation at once (one-at-a-time: default 1; call-aware: default a quarter of the host)',
+    })
     .option('schedule', {
       choices: ['call-aware', 'one-at-a-time'] as const,
-      describe: 'fleet: restart each worker the moment it is idle (call-aware, the default), or one after another paced by nginx fail_timeout',
+      describe:
+        'fleet: restart each worker the moment it is idle (call-aware, the default), or one after another paced by nginx fail_timeout',
     })
-    .option('min-free', { type: 'string', describe: 'fleet, call-aware: idle workers each host keeps in rotation: slots or a percentage (25%); default from live load, at least 1' })
-    .option('max-call-age', { type: 'number', describe: 'fleet, call-aware: a call older than this many seconds is hung; --on-drain-timeout decides (default: inventory drain.maxCallAgeSeconds)' })
-    .option('drain-timeout', { type: 'number', describe: "seconds to wait for a worker's call to end (default: inventory drain.timeoutSeconds)" })
+    .option('min-free', {
+      type: 'string',
+      describe:
+        'fleet, call-aware: idle workers each host keeps in rotation: slots or a percentage (25%); default from live load, at least 1',
+    })
+    .option('max-call-age', {
+      type: 'number',
+      describe:
+        'fleet, call-aware: a call older than this many seconds is hung; --on-drain-timeout decides (default: inventory drain.maxCallAgeSeconds)',
+    })
+    .option('drain-timeout', {
+      type: 'number',
+      describe: "seconds to wait for a worker's call to end (default: inventory drain.timeoutSeconds)",
+    })
     .option('on-drain-timeout', {
       choices: ['wait', 'skip', 'force'] as const,
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
     .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
-    .option('lock-wait', { type: 'number', describe: 'seconds to wait for a lock another run holds, instead of refusing at once (CI races)' })
-    .option('resume', { type: 'boolean', default: false, describe: 'fleet: continue an interrupted or failed deploy: skip the release already installed and the workers already on the tag' })
+    .option('lock-wait', {
+      type: 'number',
+      describe: 'seconds to wait for a lock another run holds, instead of refusing at once (CI races)',
+    })
+    .option('resume', {
+      type: 'boolean',
+      default: false,
+      describe: 'fleet: continue an interrupted or failed deploy: skip the release already installed and the workers already on the tag',
+    })
     .option('report', reportOption);
   // a restart places no release, so it has no source to choose
   if (!source) return common;
@@ -148,7 +184,8 @@ function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
   const maxCallAge = positiveInt(p['max-call-age'], '--max-call-age');
   const lockWait = positiveInt(p['lock-wait'], '--lock-wait');
   const minFree = p['min-free'] === undefined ? undefined : String(p['min-free']);
-  if (minFree !== undefined && !/^(\d{1,3}%|\d+)$/.test(minFree)) throw new UsageError(`--min-free ${minFree}: a number of slots or a percentage such as 25%`, { next: 'voxops --help' });
+  if (minFree !== undefined && !/^(\d{1,3}%|\d+)$/.test(minFree))
+    throw new UsageError(`--min-free ${minFree}: a number of slots or a percentage such as 25%`, { next: 'voxops --help' });
   return {
     ...(batch !== undefined ? { batch } : {}),
     ...(p.schedule ? { schedule: p.schedule as 'call-aware' | 'one-at-a-time' } : {}),
@@ -168,7 +205,10 @@ function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
 
 function hostList(value: string[] | string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+  const list = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   return list.length > 0 ? list : undefined;
 }
 
@@ -215,17 +255,29 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
   const withCommands = y
     .command('deploy <role>', 'deploy a release tag (fleet: worker by worker)', (y) =>
       changeOptions(y, { source: true })
-        .usage('$0 deploy <role> --tag <tag> [options]\n\nDeploy a release tag (fleet: rolling, worker by worker, drained and gated). deploy ingress takes no tag.')
+        .usage(
+          '$0 deploy <role> --tag <tag> [options]\n\nDeploy a release tag (fleet: rolling, worker by worker, drained and gated). deploy ingress takes no tag.',
+        )
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
         .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 [required, except for deploy ingress]' })
-        .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' })
+        .option('rolling', {
+          type: 'boolean',
+          default: true,
+          describe: 'fleet: one worker at a time (the only mode; accepted for clarity)',
+        })
         .example('$0 deploy fleet --tag v1.5.0', 'worker by worker, drained and gated')
         .example('$0 deploy all --tag v1.5.0', 'every role in order; stops at the first failure'),
     )
     .command('rollback [roles..]', 'back to a tag, or each host to its last-known-good', (y) =>
       changeOptions(y, { source: true })
-        .usage('$0 rollback [roles..] [--to <tag>] [options]\n\nRoll roles back to a tag, or each host to its last-known-good, with the same drain, gates, lock and history as a deploy. No role, or all: every role, in reverse deploy order.')
-        .positional('roles', { choices: rollbackRoles, array: true, describe: 'roles to roll back (default, or all: every role, in reverse deploy order)' })
+        .usage(
+          '$0 rollback [roles..] [--to <tag>] [options]\n\nRoll roles back to a tag, or each host to its last-known-good, with the same drain, gates, lock and history as a deploy. No role, or all: every role, in reverse deploy order.',
+        )
+        .positional('roles', {
+          choices: rollbackRoles,
+          array: true,
+          describe: 'roles to roll back (default, or all: every role, in reverse deploy order)',
+        })
         .option('to', { type: 'string', describe: 'release tag to go back to (default: last-known-good from history)' })
         .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' })
         .example('$0 rollback fleet --to v1.4.2', 'the fleet back to v1.4.2, drained and gated')
@@ -233,25 +285,33 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
     )
     .command('restart <role>', 'restart without a deploy, drained and gated', (y) =>
       changeOptions(y, { source: false })
-        .usage('$0 restart <role> [options]\n\nRestart without a deploy: the fleet rolling, drained and gated; api and dialler gated. all: api, fleet, dialler.')
+        .usage(
+          '$0 restart <role> [options]\n\nRestart without a deploy: the fleet rolling, drained and gated; api and dialler gated. all: api, fleet, dialler.',
+        )
         .positional('role', { choices: restartableRoles })
         .option('host', { type: 'string', array: true, describe: 'only this host' })
         .option('worker', { type: 'number', describe: 'only this worker (index)' })
         .example('$0 restart fleet --host fleet1', 'its workers one at a time, drained and gated'),
     )
     .command('status [roles..]', 'tags, last-known-good, locks, every worker', (y) =>
-      reading(y, 'the status as one JSON document on stdout (the shape in the README)').positional('roles', { choices: ROLE_NAMES, array: true }).option('hosts', hostsOption),
+      reading(y, 'the status as one JSON document on stdout (the shape in the README)')
+        .positional('roles', { choices: ROLE_NAMES, array: true })
+        .option('hosts', hostsOption),
     )
     .command('health [roles..]', 'check everything: exit 10, one line per problem', (y) =>
-      reading(y, '{"ok", "problems"} as JSON on stdout').positional('roles', { choices: ROLE_NAMES, array: true }).option('hosts', hostsOption),
+      reading(y, '{"ok", "problems"} as JSON on stdout')
+        .positional('roles', { choices: ROLE_NAMES, array: true })
+        .option('hosts', hostsOption),
     )
     .command('history', 'deploy history recorded on the hosts', (y) =>
-      reading(y, 'the history as JSON on stdout').option('hosts', hostsOption).option('lines', { alias: 'n', type: 'number', default: 20, describe: 'entries per host' }),
+      reading(y, 'the history as JSON on stdout')
+        .option('hosts', hostsOption)
+        .option('lines', { alias: 'n', type: 'number', default: 20, describe: 'entries per host' }),
     )
     .command('lock', 'lock status | lock release [--force]', (y) =>
       y
         .command('status', 'who holds the lock on each host', (y) => reading(y, 'the locks as JSON on stdout').option('hosts', hostsOption))
-        .command('release', 'release your own locks (--force: anybody\'s)', (y) =>
+        .command('release', "release your own locks (--force: anybody's)", (y) =>
           reading(y, 'what was released as JSON on stdout')
             .option('hosts', hostsOption)
             .option('force', { type: 'boolean', default: false, describe: "release somebody else's lock" }),
@@ -268,7 +328,9 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
     )
     .command('scale <role>', "a fleet host's worker count, with no call dropped", (y) =>
       changing(y)
-        .usage('$0 scale fleet --host <host> --workers <n> [options]\n\nChange the number of workers on one fleet host (nginx upstream, units, env file), with no call dropped.')
+        .usage(
+          '$0 scale fleet --host <host> --workers <n> [options]\n\nChange the number of workers on one fleet host (nginx upstream, units, env file), with no call dropped.',
+        )
         .positional('role', { choices: ['fleet'] as const })
         .option('host', { type: 'string', demandOption: true, describe: 'the fleet host' })
         .option('workers', { type: 'number', demandOption: true, describe: 'the new worker count' })
@@ -278,7 +340,9 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
     .command('ingress', 'ingress add-fleet URL | remove-fleet URL', (y) =>
       y
         .command('add-fleet <url>', 'add a fleet host to the ingress, once it answers from the ingress host', (y) =>
-          changing(y).positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" }).option('report', reportOption),
+          changing(y)
+            .positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" })
+            .option('report', reportOption),
         )
         .command('remove-fleet <url>', 'drain a fleet host out of the ingress, then remove it', (y) =>
           changing(y)
@@ -289,7 +353,9 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
         .demandCommand(1, 'name one: ingress add-fleet URL, or ingress remove-fleet URL'),
     )
     .command('config', 'config check: validate the inventory', (y) =>
-      y.command('check', 'validate the inventory and print what it describes', (y) => offer(y, 'json', 'the hosts as JSON on stdout')).demandCommand(1, 'name one: config check'),
+      y
+        .command('check', 'validate the inventory and print what it describes', (y) => offer(y, 'json', 'the hosts as JSON on stdout'))
+        .demandCommand(1, 'name one: config check'),
     )
     .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
     .recommendCommands()
@@ -340,7 +406,9 @@ function usageError(message: string, args: readonly string[]): UsageError {
   const command = nested && second ? `${first} ${second}` : first;
   const shown = names.map((n) => (words.includes(n) ? n : `--${n}`));
   const elsewhere = names.filter((n): n is Offer => n in OFFERS).map((n) => `--${n} is for ${listed(OFFERS[n])}`);
-  return new UsageError(`Unknown argument for ${command}: ${shown.join(', ')}${elsewhere.length > 0 ? ` (${elsewhere.join('; ')})` : ''}`, { next: `voxops ${command} --help` });
+  return new UsageError(`Unknown argument for ${command}: ${shown.join(', ')}${elsewhere.length > 0 ? ` (${elsewhere.join('; ')})` : ''}`, {
+    next: `voxops ${command} --help`,
+  });
 }
 
 function listed(names: readonly string[]): string {
@@ -359,7 +427,10 @@ function refuseEmptyValues(p: Record<string, unknown>, command: string, args: re
   if (empty.length === 0) return;
   // an option and its alias (--host, --hosts) are both empty: name the one typed
   const key = empty.find((k) => args.some((a) => a === `--${k}` || a.startsWith(`--${k}=`))) ?? empty[0]!;
-  if (key === 'to') throw new UsageError('--to is empty: name the tag to go back to, or leave --to out to roll each host back to its last-known-good', { next: 'voxops rollback <role> --to <tag>' });
+  if (key === 'to')
+    throw new UsageError('--to is empty: name the tag to go back to, or leave --to out to roll each host back to its last-known-good', {
+      next: 'voxops rollback <role> --to <tag>',
+    });
   throw new UsageError(`${key === 'url' ? 'the URL' : `--${key}`} is empty`, { next: `voxops ${command} --help` });
 }
 
@@ -368,7 +439,8 @@ export async function parseArgs(args: readonly string[], options: { version?: st
   const parsed = await parser(args, options.version).parseAsync([...args], {}, (_err, _argv, out) => {
     output = out;
   });
-  if (output) return { command: 'help', output: parsed.help && parsed._.length === 0 ? `${output}\n\n${EXAMPLES}\n\n${EXIT_CODES}` : output };
+  if (output)
+    return { command: 'help', output: parsed.help && parsed._.length === 0 ? `${output}\n\n${EXAMPLES}\n\n${EXIT_CODES}` : output };
   const [first, second] = parsed._.map(String);
   const p = parsed as typeof parsed & Record<string, unknown>;
   refuseEmptyValues(p, [first, second].filter(Boolean).join(' '), args);
@@ -387,14 +459,29 @@ export async function parseArgs(args: readonly string[], options: { version?: st
   switch (first) {
     case 'deploy': {
       const role = String(p.role);
-      if (p.tag === undefined && role !== 'ingress') throw new UsageError(`deploy ${role} needs --tag`, { next: `voxops deploy ${role} --tag <tag>` });
-      return { command: 'deploy', role: role as RoleName | 'all', ...(p.tag !== undefined ? { tag: String(p.tag) } : {}), ...parseChangeFlags(p), ...base };
+      if (p.tag === undefined && role !== 'ingress')
+        throw new UsageError(`deploy ${role} needs --tag`, { next: `voxops deploy ${role} --tag <tag>` });
+      return {
+        command: 'deploy',
+        role: role as RoleName | 'all',
+        ...(p.tag !== undefined ? { tag: String(p.tag) } : {}),
+        ...parseChangeFlags(p),
+        ...base,
+      };
     }
     case 'scale': {
       const workers = positiveInt(p.workers, '--workers')!;
       if (workers > 256) throw new UsageError(`--workers ${workers}: must be a whole number from 1 to 256`, { next: 'voxops --help' });
       const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
-      return { command: 'scale', role: 'fleet', host: String(p.host), workers, ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
+      return {
+        command: 'scale',
+        role: 'fleet',
+        host: String(p.host),
+        workers,
+        ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}),
+        ...report,
+        ...base,
+      };
     }
     case 'ingress': {
       const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
@@ -402,10 +489,23 @@ export async function parseArgs(args: readonly string[], options: { version?: st
       return { command, url: String(p.url), ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
     }
     case 'rollback':
-      return { command: 'rollback', roles, force: Boolean(p.force), ...(p.to !== undefined ? { to: String(p.to) } : {}), ...parseChangeFlags(p), ...base };
+      return {
+        command: 'rollback',
+        roles,
+        force: Boolean(p.force),
+        ...(p.to !== undefined ? { to: String(p.to) } : {}),
+        ...parseChangeFlags(p),
+        ...base,
+      };
     case 'restart': {
       const worker = positiveInt(p.worker, '--worker');
-      return { command: 'restart', role: String(p.role) as RoleName | 'all', ...(worker ? { worker } : {}), ...parseChangeFlags({ ...p, hosts: p.hosts ?? p.host }), ...base };
+      return {
+        command: 'restart',
+        role: String(p.role) as RoleName | 'all',
+        ...(worker ? { worker } : {}),
+        ...parseChangeFlags({ ...p, hosts: p.hosts ?? p.host }),
+        ...base,
+      };
     }
     case 'status':
     case 'health':
@@ -413,10 +513,19 @@ export async function parseArgs(args: readonly string[], options: { version?: st
     case 'history':
       return { command: 'history', lines: positiveInt(p.lines, '--lines') ?? 20, ...withHosts, ...base };
     case 'lock':
-      return second === 'status' ? { command: 'lock-status', ...withHosts, ...base } : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
+      return second === 'status'
+        ? { command: 'lock-status', ...withHosts, ...base }
+        : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
     case 'logs': {
       const worker = positiveInt(p.worker, '--worker');
-      return { command: 'logs', role: String(p.role) as RoleName, host: String(p.host), lines: positiveInt(p.lines, '--lines') ?? 200, ...(worker ? { worker } : {}), ...base };
+      return {
+        command: 'logs',
+        role: String(p.role) as RoleName,
+        host: String(p.host),
+        lines: positiveInt(p.lines, '--lines') ?? 200,
+        ...(worker ? { worker } : {}),
+        ...base,
+      };
     }
     case 'config':
       return { command: 'config-check', ...base };

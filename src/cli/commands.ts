@@ -30,7 +30,10 @@ export function sharedRequest(action: Action, flags: Partial<ChangeFlags>, extra
 }
 
 /** The commands that change hosts, each one engine call. */
-export async function change(ctx: OperationContext, parsed: Extract<ParsedCommand, { command: 'deploy' | 'rollback' | 'restart' | 'scale' | 'ingress-add-fleet' | 'ingress-remove-fleet' }>): Promise<void> {
+export async function change(
+  ctx: OperationContext,
+  parsed: Extract<ParsedCommand, { command: 'deploy' | 'rollback' | 'restart' | 'scale' | 'ingress-add-fleet' | 'ingress-remove-fleet' }>,
+): Promise<void> {
   switch (parsed.command) {
     case 'deploy': {
       const shared = sharedRequest('deploy', parsed, parsed.tag !== undefined ? { tag: parsed.tag } : {});
@@ -39,17 +42,25 @@ export async function change(ctx: OperationContext, parsed: Extract<ParsedComman
       return;
     }
     case 'rollback':
-      await rollbackRoles(ctx, parsed.roles, sharedRequest('rollback', parsed, { force: parsed.force, ...(parsed.to !== undefined ? { tag: parsed.to } : {}) }));
+      await rollbackRoles(
+        ctx,
+        parsed.roles,
+        sharedRequest('rollback', parsed, { force: parsed.force, ...(parsed.to !== undefined ? { tag: parsed.to } : {}) }),
+      );
       return;
     case 'restart': {
-      if (parsed.worker && parsed.role !== 'fleet') throw new UsageError('--worker is for the fleet only', { next: `voxops restart fleet --host H --worker ${parsed.worker}` });
+      if (parsed.worker && parsed.role !== 'fleet')
+        throw new UsageError('--worker is for the fleet only', { next: `voxops restart fleet --host H --worker ${parsed.worker}` });
       const shared = sharedRequest('restart', parsed, parsed.worker ? { workers: [parsed.worker] } : {});
       if (parsed.role === 'all') await restartAll(ctx, shared);
       else await runOperation(ctx, { ...shared, role: parsed.role });
       return;
     }
     case 'scale':
-      await runOperation(ctx, { ...sharedRequest('scale', { ...parsed, hosts: [parsed.host] }, { scaleTo: parsed.workers }), role: 'fleet' });
+      await runOperation(ctx, {
+        ...sharedRequest('scale', { ...parsed, hosts: [parsed.host] }, { scaleTo: parsed.workers }),
+        role: 'fleet',
+      });
       return;
     case 'ingress-add-fleet':
     case 'ingress-remove-fleet': {
@@ -61,7 +72,12 @@ export async function change(ctx: OperationContext, parsed: Extract<ParsedComman
 }
 
 /** The read-only commands: they print what they found. */
-export async function inspect(ctx: OperationContext, parsed: Extract<ParsedCommand, { command: 'status' | 'health' | 'history' | 'lock-status' | 'lock-release' | 'logs' }>, write: (text: string) => void, paint: Paint = noColour): Promise<number> {
+export async function inspect(
+  ctx: OperationContext,
+  parsed: Extract<ParsedCommand, { command: 'status' | 'health' | 'history' | 'lock-status' | 'lock-release' | 'logs' }>,
+  write: (text: string) => void,
+  paint: Paint = noColour,
+): Promise<number> {
   switch (parsed.command) {
     case 'status': {
       const status = await collectStatus(ctx, parsed.roles, parsed.hosts);
@@ -77,7 +93,8 @@ export async function inspect(ctx: OperationContext, parsed: Extract<ParsedComma
           next: 'voxops status shows the details; a dead worker comes back with voxops restart fleet --host H --worker N',
         });
       }
-      if (!parsed.json) write(`${paint('ok', 'healthy')}: ${status.hosts.length} hosts, ${status.hosts.reduce((n, h) => n + h.workers.length, 0)} workers`);
+      if (!parsed.json)
+        write(`${paint('ok', 'healthy')}: ${status.hosts.length} hosts, ${status.hosts.reduce((n, h) => n + h.workers.length, 0)} workers`);
       return ExitCode.ok;
     }
     case 'history': {
@@ -102,7 +119,9 @@ export async function inspect(ctx: OperationContext, parsed: Extract<ParsedComma
       else for (const r of results) write(`${r.host}: ${r.released ? `released the lock of ${describeHolder(r.holder!)}` : r.reason}`);
       const refused = results.filter((r) => !r.released && r.holder);
       if (refused.length > 0) {
-        throw new UsageError(`${refused.length} lock(s) belong to somebody else and were kept`, { next: 'make sure that deploy is dead (voxops lock status), then: voxops lock release --force' });
+        throw new UsageError(`${refused.length} lock(s) belong to somebody else and were kept`, {
+          next: 'make sure that deploy is dead (voxops lock status), then: voxops lock release --force',
+        });
       }
       return ExitCode.ok;
     }

@@ -8,7 +8,10 @@ export function configCheck(inventory: Inventory, json: boolean, write: (text: s
     write(JSON.stringify({ ok: true, file: inventory.file, environment: inventory.environment, hosts: inventory.hosts }));
     return ExitCode.ok;
   }
-  write(`${inventory.file}: ${paint('ok', 'ok')} (environment ${inventory.environment}; environments: ${inventory.environments.join(', ')})`);
-  for (const host of inventory.hosts) write(`  ${host.role.padEnd(8)} ${host.name} ${host.address}:${host.port}${host.workers ? ` (${host.workers} workers)` : ''}`);
+  write(
+    `${inventory.file}: ${paint('ok', 'ok')} (environment ${inventory.environment}; environments: ${inventory.environments.join(', ')})`,
+  );
+  for (const host of inventory.hosts)
+    write(`  ${host.role.padEnd(8)} ${host.name} ${host.address}:${host.port}${host.workers ? ` (${host.workers} workers)` : ''}`);
   return ExitCode.ok;
 }

@@ -14,13 +14,32 @@ export interface ErrorFacts {
 function errorFacts(error: unknown, verbose: boolean): ErrorFacts {
   const stack = verbose && error instanceof Error && error.stack ? { stack: error.stack } : {};
   if (!(error instanceof VoxopsError)) {
-    return { exitCode: ExitCode.internal, message: `internal error: ${(error as Error)?.message ?? String(error)}`, next: 're-run with --verbose and report it', problems: [], ...stack };
+    return {
+      exitCode: ExitCode.internal,
+      message: `internal error: ${(error as Error)?.message ?? String(error)}`,
+      next: 're-run with --verbose and report it',
+      problems: [],
+      ...stack,
+    };
   }
   const journal =
     error instanceof HealthGateError && error.details.journal
-      ? { journal: { host: error.details.host, ...(error.details.worker !== undefined ? { worker: error.details.worker } : {}), text: error.details.journal } }
+      ? {
+          journal: {
+            host: error.details.host,
+            ...(error.details.worker !== undefined ? { worker: error.details.worker } : {}),
+            text: error.details.journal,
+          },
+        }
       : {};
-  return { exitCode: error.exitCode, message: error.message, next: error.next ?? null, problems: error instanceof ProblemListError ? error.problems : [], ...journal, ...stack };
+  return {
+    exitCode: error.exitCode,
+    message: error.message,
+    next: error.next ?? null,
+    problems: error instanceof ProblemListError ? error.problems : [],
+    ...journal,
+    ...stack,
+  };
 }
 
 /** The error as one line: what happened, then what to run next. */
@@ -31,7 +50,11 @@ export function errorLine(facts: ErrorFacts, paint: Paint = noColour): string {
 }
 
 /** The only place that prints an error: one line of what happened and what to run next, details under it. */
-export function printFailure(write: (text: string) => void, error: unknown, options: { verbose: boolean; json: boolean; paint: Paint }): number {
+export function printFailure(
+  write: (text: string) => void,
+  error: unknown,
+  options: { verbose: boolean; json: boolean; paint: Paint },
+): number {
   const facts = errorFacts(error, options.verbose);
   if (options.json) {
     write(`${JSON.stringify(facts)}\n`);

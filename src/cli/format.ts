@@ -34,7 +34,10 @@ export function describeEvent(event: OperationEvent): string | undefined {
 /** "fleet3: 9/16 on v1.5.0, waiting on 3 calls (longest 2m10s), 4 free, about 1m30s left" */
 export function describeProgress(host: string, p: HostProgress): string {
   const longest = p.waitingOn[0];
-  const waiting = p.waitingOn.length > 0 ? `, waiting on ${p.waitingOn.length} call${p.waitingOn.length === 1 ? '' : 's'} (longest ${duration(longest!.callMs)})` : '';
+  const waiting =
+    p.waitingOn.length > 0
+      ? `, waiting on ${p.waitingOn.length} call${p.waitingOn.length === 1 ? '' : 's'} (longest ${duration(longest!.callMs)})`
+      : '';
   const out = p.out > 0 ? `, ${p.out} restarting` : '';
   const eta = p.etaMs !== undefined ? `, about ${duration(p.etaMs)} left` : '';
   return `${host}: ${p.done}/${p.total} on ${p.tag}${waiting}${out}, ${p.free} free${eta}`;
@@ -50,7 +53,14 @@ export function duration(ms: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function formatSummary(summary: OperationSummary, paint: Paint = noColour): string {
@@ -90,7 +100,9 @@ export function formatStatus(status: StatusReport, paint: Paint = noColour): str
     const lock = host.lock ? `locked by ${host.lock.user}@${host.lock.machine} since ${host.lock.startedAt}` : 'unlocked';
     const capacity = host.capacity ? `, capacity ${host.capacity.healthy}/${host.capacity.configured}` : '';
     const health = host.health ? `, health ${host.health}` : '';
-    const lines = [`${host.name} (${host.role}): ${host.tag ?? '(no tag)'}, last-known-good ${host.lastKnownGood ?? '-'}, ${lock}${capacity}${health}`];
+    const lines = [
+      `${host.name} (${host.role}): ${host.tag ?? '(no tag)'}, last-known-good ${host.lastKnownGood ?? '-'}, ${lock}${capacity}${health}`,
+    ];
     if (host.workersSetting) {
       const s = host.workersSetting;
       lines.push(`  ${s.variable}=${s.value ?? '(unset)'}, ${s.enabledUnits} units enabled${s.matches ? '' : '  <-- MISMATCH'}`);
@@ -99,7 +111,15 @@ export function formatStatus(status: StatusReport, paint: Paint = noColour): str
       lines.push(
         table([
           ['  worker', 'unit', 'active', 'socket', 'health', 'version', 'calls'],
-          ...host.workers.map((w) => [`  ${w.index}`, w.unit, w.active, w.socket ? 'yes' : 'NO', w.health, w.version ?? '-', w.activeCalls === null ? '-' : String(w.activeCalls)]),
+          ...host.workers.map((w) => [
+            `  ${w.index}`,
+            w.unit,
+            w.active,
+            w.socket ? 'yes' : 'NO',
+            w.health,
+            w.version ?? '-',
+            w.activeCalls === null ? '-' : String(w.activeCalls),
+          ]),
         ]),
       );
     }
@@ -107,7 +127,13 @@ export function formatStatus(status: StatusReport, paint: Paint = noColour): str
       lines.push(
         table([
           ['  backend', 'address', 'status', 'calls', 'maxconn'],
-          ...host.backends.map((b) => [`  ${b.name}`, b.address, b.status, b.sessions === null ? '-' : String(b.sessions), b.maxconn === null ? '-' : String(b.maxconn)]),
+          ...host.backends.map((b) => [
+            `  ${b.name}`,
+            b.address,
+            b.status,
+            b.sessions === null ? '-' : String(b.sessions),
+            b.maxconn === null ? '-' : String(b.maxconn),
+          ]),
         ]),
       );
     }

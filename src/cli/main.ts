@@ -8,7 +8,10 @@ import { printFailure } from './failure.js';
 import { hostsToConnect } from './ssh-credentials.js';
 import { chooseReporter, ownVersion, processWiring, type Wiring } from './wiring.js';
 
-type ChangeCommand = Extract<ParsedCommand, { command: 'deploy' | 'rollback' | 'restart' | 'scale' | 'ingress-add-fleet' | 'ingress-remove-fleet' }>;
+type ChangeCommand = Extract<
+  ParsedCommand,
+  { command: 'deploy' | 'rollback' | 'restart' | 'scale' | 'ingress-add-fleet' | 'ingress-remove-fleet' }
+>;
 const changes = new Set<string>(['deploy', 'rollback', 'restart', 'scale', 'ingress-add-fleet', 'ingress-remove-fleet']);
 const isChange = (parsed: ParsedCommand): parsed is ChangeCommand => changes.has(parsed.command);
 
@@ -49,14 +52,21 @@ export async function main(args: readonly string[], env = process.env, wiring: P
         acceptNewHostKeys: parsed.acceptNewHostKeys,
         env,
         hosts: hostsToConnect(parsed, inventory),
-        ...(parsed.verbose ? { onCommand: (host, step, command) => out.emit({ type: 'command', host: host.name, step: step.name, command }) } : {}),
+        ...(parsed.verbose
+          ? { onCommand: (host, step, command) => out.emit({ type: 'command', host: host.name, step: step.name, command }) }
+          : {}),
       });
     const ctx = { inventory, reporter: out, signal: stop.signal, dryRun: parsed.dryRun, env, clock: io.clock };
     if (!isChange(parsed)) return await inspect({ ...ctx, executor: await connect() }, parsed, line, paint);
-    const what = { operation: parsed.command, role: 'role' in parsed ? parsed.role : 'roles' in parsed ? parsed.roles.join(',') || 'all' : 'ingress' };
+    const what = {
+      operation: parsed.command,
+      role: 'role' in parsed ? parsed.role : 'roles' in parsed ? parsed.roles.join(',') || 'all' : 'ingress',
+    };
     const { withReports } = await import('./reports.js');
     // connecting inside: a run refused for its credentials still writes the report Jenkins reads
-    await withReports(out, parsed.report, what, inventory, async (capturing) => change({ ...ctx, executor: await connect(), reporter: capturing } satisfies OperationContext, parsed));
+    await withReports(out, parsed.report, what, inventory, async (capturing) =>
+      change({ ...ctx, executor: await connect(), reporter: capturing } satisfies OperationContext, parsed),
+    );
     return ExitCode.ok;
   } catch (error) {
     await reporter?.close();
@@ -67,4 +77,3 @@ export async function main(args: readonly string[], env = process.env, wiring: P
     stop.dispose();
   }
 }
-

@@ -18,7 +18,11 @@ export async function withReports(
   const fleet = inventory.roles.fleet?.health.gateTimeoutSeconds;
   const gateTimeoutMs: Record<string, number> = {
     ...(fleet ? { fleet: fleet * 1000 } : {}),
-    ...Object.fromEntries((['api', 'dialler'] as const).flatMap((role) => (inventory.roles[role] ? [[role, inventory.roles[role]!.health.gateTimeoutSeconds * 1000]] : []))),
+    ...Object.fromEntries(
+      (['api', 'dialler'] as const).flatMap((role) =>
+        inventory.roles[role] ? [[role, inventory.roles[role]!.health.gateTimeoutSeconds * 1000]] : [],
+      ),
+    ),
   };
   let last: OperationSummary | undefined;
   const capturing: Reporter = {
@@ -32,7 +36,15 @@ export async function withReports(
   try {
     await work(capturing);
   } catch (error) {
-    last ??= { ...what, startedAt: new Date(startedAt).toISOString(), durationMs: Date.now() - startedAt, exitCode: exitCodeOf(error), error: errorOf(error), hosts: [], workers: [] };
+    last ??= {
+      ...what,
+      startedAt: new Date(startedAt).toISOString(),
+      durationMs: Date.now() - startedAt,
+      exitCode: exitCodeOf(error),
+      error: errorOf(error),
+      hosts: [],
+      workers: [],
+    };
     throw error;
   } finally {
     if (dir && last) {

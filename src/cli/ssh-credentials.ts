@@ -18,22 +18,31 @@ export function requireSshCredentials(inventory: Inventory, env: NodeJS.ProcessE
     try {
       accessSync(identityFile, constants.R_OK);
     } catch (error) {
-      throw new UsageError(`cannot read the SSH key${forHosts}: ssh.identityFile ${identityFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-        next: `fix ssh.identityFile in ${inventory.file}`,
-      });
+      throw new UsageError(
+        `cannot read the SSH key${forHosts}: ssh.identityFile ${identityFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        {
+          next: `fix ssh.identityFile in ${inventory.file}`,
+        },
+      );
     }
     return;
   }
   const agent = env.SSH_AUTH_SOCK;
   if (!agent) {
-    throw new UsageError(`no SSH credentials${forHosts}: ssh.identityFile is not set (environment ${inventory.environment}) and SSH_AUTH_SOCK is empty`, {
-      next: `set ssh.identityFile in ${inventory.file}, or start an agent: eval "$(ssh-agent)" && ssh-add (Jenkins: run voxops inside sshagent)`,
-    });
+    throw new UsageError(
+      `no SSH credentials${forHosts}: ssh.identityFile is not set (environment ${inventory.environment}) and SSH_AUTH_SOCK is empty`,
+      {
+        next: `set ssh.identityFile in ${inventory.file}, or start an agent: eval "$(ssh-agent)" && ssh-add (Jenkins: run voxops inside sshagent)`,
+      },
+    );
   }
   if (!isSocket(agent)) {
-    throw new UsageError(`no SSH credentials${forHosts}: ssh.identityFile is not set (environment ${inventory.environment}) and the agent at SSH_AUTH_SOCK=${agent} is gone`, {
-      next: 'start an agent: eval "$(ssh-agent)" && ssh-add, or set ssh.identityFile',
-    });
+    throw new UsageError(
+      `no SSH credentials${forHosts}: ssh.identityFile is not set (environment ${inventory.environment}) and the agent at SSH_AUTH_SOCK=${agent} is gone`,
+      {
+        next: 'start an agent: eval "$(ssh-agent)" && ssh-add, or set ssh.identityFile',
+      },
+    );
   }
 }
 

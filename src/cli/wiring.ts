@@ -57,4 +57,3 @@ export function ownVersion(): string | undefined {
   }
   return undefined;
 }
-

@@ -12,7 +12,12 @@ export function buildDir(role: string, commit: string): string {
 
 /** Exit 0: a complete kept build exists for this commit. */
 export function hasBuild(role: string, commit: string): Step {
-  return { name: 'look for a kept build', command: argv('test', '-f', `${buildDir(role, commit)}/.complete`), okExitCodes: [1], readOnly: true };
+  return {
+    name: 'look for a kept build',
+    command: argv('test', '-f', `${buildDir(role, commit)}/.complete`),
+    okExitCodes: [1],
+    readOnly: true,
+  };
 }
 
 export function saveBuild(role: string, commit: string, path: string, outputs: readonly string[]): Step {

@@ -43,7 +43,10 @@ export function localTagExists(path: string, tag: string): Step {
 export function checkoutTag(path: string, tag: string): Step {
   return {
     name: `checkout ${tag}`,
-    command: all(argv('git', '-C', path, 'checkout', '--quiet', '--force', '--detach', `refs/tags/${tag}`), argv('rm', '-f', '--', releaseMarker(path))),
+    command: all(
+      argv('git', '-C', path, 'checkout', '--quiet', '--force', '--detach', `refs/tags/${tag}`),
+      argv('rm', '-f', '--', releaseMarker(path)),
+    ),
   };
 }
 

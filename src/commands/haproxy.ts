@@ -61,7 +61,9 @@ export function validateFleetHost(raw: string): string {
 export function parseFleetUrl(url: string, defaultPort: number): { host: string; port: number } {
   const match = /^http:\/\/(\[[^\]/]*\]|[^/:[\]]+)(?::(\d{1,5}))?\/?$/.exec(url);
   if (!match) {
-    throw new FleetUrlError(`"${printable(url)}" is not a fleet URL: expected http://HOST[:PORT] (scheme http, a host name or IP, an optional port, nothing after it)`);
+    throw new FleetUrlError(
+      `"${printable(url)}" is not a fleet URL: expected http://HOST[:PORT] (scheme http, a host name or IP, an optional port, nothing after it)`,
+    );
   }
   const rawHost = match[1]!;
   const bracketed = rawHost.startsWith('[');
@@ -90,7 +92,10 @@ export function sameServer(a: { host: string; port: number }, b: { host: string;
 
 /** A server name from a host that is not in the inventory: only safe characters, unique among `taken`. */
 export function deriveServerName(server: { host: string; port: number }, defaultPort: number, taken: readonly string[] = []): string {
-  const base = `fleet-${server.host.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '')}${server.port === defaultPort ? '' : `-${server.port}`}`;
+  const base = `fleet-${server.host
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')}${server.port === defaultPort ? '' : `-${server.port}`}`;
   let name = base;
   for (let n = 2; taken.includes(name); n++) name = `${base}-${n}`;
   return name;
@@ -111,13 +116,15 @@ const MAX_SERVER_MAXCONN = 100_000;
  * words, or cut short, instead of as itself.
  */
 function haproxyWord(what: string, value: string): string {
-  if (!isConfigWord(value) || /[#'"\\$]/.test(value)) throw new ConfigError(`${what} cannot go into haproxy.cfg as one word: ${JSON.stringify(value)}`);
+  if (!isConfigWord(value) || /[#'"\\$]/.test(value))
+    throw new ConfigError(`${what} cannot go into haproxy.cfg as one word: ${JSON.stringify(value)}`);
   return value;
 }
 
 /** HAProxy reads whole numbers; 1e300 would be written as 1e+300. */
 function haproxyNumber(what: string, value: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new ConfigError(`${what} must be a whole number in 1..${max} to go into haproxy.cfg, not ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max)
+    throw new ConfigError(`${what} must be a whole number in 1..${max} to go into haproxy.cfg, not ${value}`);
   return value;
 }
 
@@ -137,9 +144,14 @@ export function renderHaproxyConfig(settings: IngressSettings, servers: readonly
   const healthPath = haproxyWord(setting('health.path'), settings.health.path);
   const lines = servers.map((s) => {
     const name = s.name;
-    if (!isValidServerName(name)) throw new ConfigError(`server name ${JSON.stringify(name)} cannot go into haproxy.cfg: letters, digits, dot, dash or underscore`);
-    const address = serverAddress({ host: haproxyWord(`the host of server ${name}`, s.host), port: haproxyNumber(`the port of server ${name}`, s.port, 65_535) });
-    const maxconn = s.maxconn === undefined ? '' : ` maxconn ${haproxyNumber(`the maxconn of server ${name}`, s.maxconn, MAX_SERVER_MAXCONN)}`;
+    if (!isValidServerName(name))
+      throw new ConfigError(`server name ${JSON.stringify(name)} cannot go into haproxy.cfg: letters, digits, dot, dash or underscore`);
+    const address = serverAddress({
+      host: haproxyWord(`the host of server ${name}`, s.host),
+      port: haproxyNumber(`the port of server ${name}`, s.port, 65_535),
+    });
+    const maxconn =
+      s.maxconn === undefined ? '' : ` maxconn ${haproxyNumber(`the maxconn of server ${name}`, s.maxconn, MAX_SERVER_MAXCONN)}`;
     return `    server ${name} ${address}${maxconn}`;
   });
   return `# Rendered by voxops (voxops deploy ingress / ingress add-fleet / remove-fleet).
@@ -276,12 +288,23 @@ export function writeCandidate(config: string, rendered: string): Step {
 
 /** `haproxy -c`: exit 0 valid, anything else rejected (its reasons on stderr). */
 export function checkCandidate(config: string): Step {
-  return { name: 'haproxy -c the candidate', command: argv('haproxy', '-c', '-f', candidatePath(config)), okExitCodes: 'any', readOnly: true };
+  return {
+    name: 'haproxy -c the candidate',
+    command: argv('haproxy', '-c', '-f', candidatePath(config)),
+    okExitCodes: 'any',
+    readOnly: true,
+  };
 }
 
 /** The same check on text fed to stdin: writes nothing, so dry runs use it. */
 export function checkRendered(rendered: string): Step {
-  return { name: 'haproxy -c the rendered config', command: argv('haproxy', '-c', '-f', '/dev/stdin'), stdin: rendered, okExitCodes: 'any', readOnly: true };
+  return {
+    name: 'haproxy -c the rendered config',
+    command: argv('haproxy', '-c', '-f', '/dev/stdin'),
+    stdin: rendered,
+    okExitCodes: 'any',
+    readOnly: true,
+  };
 }
 
 export function removeCandidate(config: string): Step {

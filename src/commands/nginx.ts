@@ -152,7 +152,8 @@ export function renderScaledUpstream(config: string, scaled: ScaledUpstream): Re
   const bad = scaled.sockets.find((s) => !safeSocket.test(s));
   if (bad !== undefined) return { ok: false, problem: `socket path ${JSON.stringify(bad)} cannot go into an nginx server line` };
   if (scaled.sockets.length === 0) return { ok: false, problem: 'an upstream needs at least one server' };
-  if (!Number.isInteger(scaled.tries) || scaled.tries < 1) return { ok: false, problem: `proxy_next_upstream_tries ${scaled.tries} is not a positive integer` };
+  if (!Number.isInteger(scaled.tries) || scaled.tries < 1)
+    return { ok: false, problem: `proxy_next_upstream_tries ${scaled.tries} is not a positive integer` };
 
   const lines = config.split('\n');
   const header = new RegExp(`^\\s*upstream\\s+${name}\\s*\\{(.*)$`);
@@ -181,7 +182,8 @@ export function renderScaledUpstream(config: string, scaled: ScaledUpstream): Re
   for (let i = start + 1; i < end; i++) {
     const text = code(lines[i]!);
     if (!text.trim()) continue;
-    if ((text.match(/;/g) ?? []).length > 1) return { ok: false, problem: `upstream ${name}: write one directive per line (line ${i + 1})` };
+    if ((text.match(/;/g) ?? []).length > 1)
+      return { ok: false, problem: `upstream ${name}: write one directive per line (line ${i + 1})` };
     if (/^\s*zone\s+\S+/.test(text)) hasZone = true;
     if (!/^\s*server\s/.test(text)) continue;
     const m = serverLine.exec(text);
@@ -261,7 +263,11 @@ export function reloadNginx(): Step {
 
 /** nginx's own error lines from `nginx -t` stderr (the `[emerg]` lines, else the whole tail). */
 export function nginxErrorLines(stderr: string): string {
-  const lines = sanitizeRemoteText(stderr).trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = sanitizeRemoteText(stderr)
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => /\[(emerg|alert|crit|error)\]/.test(l));
   return (errors.length > 0 ? errors : lines.slice(-3)).join('; ') || 'no message';
 }

@@ -66,7 +66,8 @@ export function parseRound(stdout: string, sockets: number): RoundAnswer {
  * the moved file is garbage. One line per leftover; nothing when there is none.
  */
 export function movedAsideSockets(sockets: readonly string[]): Step {
-  const script = 'for s do if [ -e "$s.draining" ]; then if [ -S "$s" ] && [ ! -L "$s" ]; then echo "stale $s"; else echo "moved $s"; fi; fi; done';
+  const script =
+    'for s do if [ -e "$s.draining" ]; then if [ -S "$s" ] && [ ! -L "$s" ]; then echo "stale $s"; else echo "moved $s"; fi; fi; done';
   return { name: 'look for sockets left moved aside', command: argv('sh', '-c', script, 'voxops-leftovers', ...sockets), readOnly: true };
 }
 
@@ -87,6 +88,11 @@ export function errorLogSize(errorLog: string): Step {
 
 /** The error log nginx writes its failed connects to: the first `error_log` of `nginx -T`. */
 export function nginxErrorLog(dump: string, fallback = '/var/log/nginx/error.log'): string {
-  const match = /^\s*error_log\s+(\/[^\s;]+)/m.exec(dump.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n'));
+  const match = /^\s*error_log\s+(\/[^\s;]+)/m.exec(
+    dump
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'))
+      .join('\n'),
+  );
   return match?.[1] ?? fallback;
 }

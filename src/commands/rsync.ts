@@ -9,7 +9,18 @@ import { hasControlCharacter } from '../text.js';
  * What belongs to a host and not to a release: an rsync push never sends, replaces or deletes these
  * (rsync protects excluded paths from --delete). A leading / anchors at the checkout's root.
  */
-export const HOST_OWNED_PATHS = ['/.git/', '/.env', '/.env.*', '.venv/', 'venv/', 'node_modules/', 'logs/', '*.log', '__pycache__/', `/${RELEASE_MARKER}`] as const;
+export const HOST_OWNED_PATHS = [
+  '/.git/',
+  '/.env',
+  '/.env.*',
+  '.venv/',
+  'venv/',
+  'node_modules/',
+  'logs/',
+  '*.log',
+  '__pycache__/',
+  `/${RELEASE_MARKER}`,
+] as const;
 
 export interface RsyncTarget {
   address: string;
@@ -31,14 +42,17 @@ export function renderSshConfig(ssh: ResolvedSsh): string {
   const refuse = (what: string, value: string, why: string) =>
     new ConfigError(`ssh.${what} ${why}, which an ssh_config cannot hold: ${JSON.stringify(value)}`);
   const path = (what: string, value: string) => {
-    if (!value || hasControlCharacter(value) || /"|\$\{/.test(value)) throw refuse(what, value, 'is empty or contains a control character, a double quote or ${');
+    if (!value || hasControlCharacter(value) || /"|\$\{/.test(value))
+      throw refuse(what, value, 'is empty or contains a control character, a double quote or ${');
     return `"${value.replace(/\\/g, '\\\\').replace(/%/g, '%%')}"`;
   };
   const jump = (jumpHost: NonNullable<ResolvedSsh['jumpHost']>) => {
-    if (jumpHost.user !== undefined && !userNamePattern.test(jumpHost.user)) throw refuse('jumpHost.user', jumpHost.user, 'is not a plain user name');
+    if (jumpHost.user !== undefined && !userNamePattern.test(jumpHost.user))
+      throw refuse('jumpHost.user', jumpHost.user, 'is not a plain user name');
     if (!hostAddressPattern.test(jumpHost.host)) throw refuse('jumpHost.host', jumpHost.host, 'is not a host name or address');
     const host = jumpHost.host.includes(':') ? `[${jumpHost.host}]` : jumpHost.host;
-    if (!Number.isInteger(jumpHost.port) || jumpHost.port < 1 || jumpHost.port > 65_535) throw refuse('jumpHost.port', String(jumpHost.port), 'is not a port');
+    if (!Number.isInteger(jumpHost.port) || jumpHost.port < 1 || jumpHost.port > 65_535)
+      throw refuse('jumpHost.port', String(jumpHost.port), 'is not a port');
     return `${jumpHost.user ? `${jumpHost.user}@` : ''}${host}:${jumpHost.port}`;
   };
   // OpenSSH reads these as ints; a ceil'ed 1e300 would be written as 1e+300
@@ -76,7 +90,8 @@ export function rsyncPushArgv(sourceDir: string, target: RsyncTarget, preserve: 
     '--checksum',
     '--itemize-changes',
     // rsync splits -e on spaces; the config file lives in voxops' own temporary directory
-    '-e', `ssh -F ${quoteWord(sshConfigFile)} -p ${target.port}`,
+    '-e',
+    `ssh -F ${quoteWord(sshConfigFile)} -p ${target.port}`,
     ...(target.ssh.sudo ? ['--rsync-path', 'sudo -n rsync'] : []),
     ...excludes.map((p) => `--exclude=${p}`),
     '--',

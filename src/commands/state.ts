@@ -65,7 +65,17 @@ export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds
   ].join('\n');
   return {
     name: 'take over the expired deploy lock',
-    command: argv('sh', '-c', script, 'voxops-takeover', lockFile, `${stateDir}/lock.takeover.${expiredId}`, `${stateDir}/lock.${holder.id}.tmp`, expiredId, String(leaseSeconds)),
+    command: argv(
+      'sh',
+      '-c',
+      script,
+      'voxops-takeover',
+      lockFile,
+      `${stateDir}/lock.takeover.${expiredId}`,
+      `${stateDir}/lock.${holder.id}.tmp`,
+      expiredId,
+      String(leaseSeconds),
+    ),
     stdin: `${JSON.stringify(holder)}\n`,
     okExitCodes: [1],
   };
@@ -82,7 +92,10 @@ export function releaseOwnLock(id: string): Step {
 
 export function forceReleaseLock(): Step {
   // a takeover that died half-way leaves its token: it would block every later takeover of that holder
-  return { name: 'force-release the deploy lock', command: argv('sh', '-c', 'rm -f -- "$1" "$2"/lock.takeover.*', 'voxops-unlock', lockFile, stateDir) };
+  return {
+    name: 'force-release the deploy lock',
+    command: argv('sh', '-c', 'rm -f -- "$1" "$2"/lock.takeover.*', 'voxops-unlock', lockFile, stateDir),
+  };
 }
 
 export function parseLock(stdout: string): HeldLock | undefined {

@@ -37,6 +37,9 @@ export function compareTags(a: string, b: string): -1 | 0 | 1 {
  */
 export function deployedTagProblem(host: string, path: string, deployed: string | null): string | undefined {
   if (deployed !== null && isValidTag(deployed)) return undefined;
-  const where = deployed === null ? 'is not at a release tag' : `is at ${printableQuoted(deployed.slice(0, 100))}, which is not a release tag (vMAJOR.MINOR.PATCH)`;
+  const where =
+    deployed === null
+      ? 'is not at a release tag'
+      : `is at ${printableQuoted(deployed.slice(0, 100))}, which is not a release tag (vMAJOR.MINOR.PATCH)`;
   return `${host}: ${path} ${where}, so there would be nothing to go back to`;
 }

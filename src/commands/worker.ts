@@ -23,7 +23,17 @@ export function drainedSocket(socket: string): string {
 export function probeHealth(socket: string, healthPath: string, timeoutSeconds = 2): Step {
   return {
     name: `GET ${healthPath} over ${socket}`,
-    command: argv('curl', '-sS', '--max-time', String(timeoutSeconds), '-w', '\\n%{http_code}', '--unix-socket', socket, `http://localhost${healthPath}`),
+    command: argv(
+      'curl',
+      '-sS',
+      '--max-time',
+      String(timeoutSeconds),
+      '-w',
+      '\\n%{http_code}',
+      '--unix-socket',
+      socket,
+      `http://localhost${healthPath}`,
+    ),
     okExitCodes: 'any',
     readOnly: true,
   };

@@ -43,7 +43,13 @@ export interface Inventory {
   environments: string[];
   ssh: ResolvedSsh;
   lock: { leaseSeconds: number };
-  roles: { fleet?: FleetRoleConfig; api?: ServiceRoleConfig; console?: ConsoleRoleConfig; dialler?: ServiceRoleConfig; ingress?: IngressRoleConfig };
+  roles: {
+    fleet?: FleetRoleConfig;
+    api?: ServiceRoleConfig;
+    console?: ConsoleRoleConfig;
+    dialler?: ServiceRoleConfig;
+    ingress?: IngressRoleConfig;
+  };
   hosts: Host[];
 }
 
@@ -91,7 +97,8 @@ function readInventoryText(file: string): string {
     throw new ConfigError(`cannot read inventory ${file}: ${(error as Error).message}`);
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new ConfigError(`inventory ${file} is not a regular file`, [], { next: 'pass --inventory with the path of a YAML file' });
+    if (!fstatSync(fd).isFile())
+      throw new ConfigError(`inventory ${file} is not a regular file`, [], { next: 'pass --inventory with the path of a YAML file' });
     const buffer = Buffer.alloc(MAX_INVENTORY_BYTES + 1);
     let length = 0;
     while (length < buffer.length) {
@@ -99,7 +106,10 @@ function readInventoryText(file: string): string {
       if (n === 0) break;
       length += n;
     }
-    if (length > MAX_INVENTORY_BYTES) throw new ConfigError(`inventory ${file} is larger than ${MAX_INVENTORY_BYTES / 1024 / 1024} MiB`, [], { next: 'pass --inventory with the path of the inventory YAML file' });
+    if (length > MAX_INVENTORY_BYTES)
+      throw new ConfigError(`inventory ${file} is larger than ${MAX_INVENTORY_BYTES / 1024 / 1024} MiB`, [], {
+        next: 'pass --inventory with the path of the inventory YAML file',
+      });
     return buffer.toString('utf8', 0, length);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -114,7 +124,9 @@ export function parseInventory(text: string, file: string, environment?: string)
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`);
+    const problems = doc.errors.map(
+      (e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
     throw new ConfigError(`${file}: not valid YAML`, problems, { next: `fix the YAML, then run voxops config check` });
   }
   let data: unknown;
@@ -122,7 +134,9 @@ export function parseInventory(text: string, file: string, environment?: string)
     data = doc.toJS();
   } catch (error) {
     // the yaml library refuses to expand an alias bomb (a few lines that would expand to millions of nodes)
-    throw new ConfigError(`${file}: cannot read the YAML: ${(error as Error).message}`, [], { next: 'write the inventory without nested aliases (&anchor / *alias)' });
+    throw new ConfigError(`${file}: cannot read the YAML: ${(error as Error).message}`, [], {
+      next: 'write the inventory without nested aliases (&anchor / *alias)',
+    });
   }
   const result = inventorySchema.safeParse(data);
   if (!result.success) {
@@ -210,7 +224,8 @@ function normalise(
     listed.add(key);
     const first = addressOf.get(host.name);
     if (first === undefined) addressOf.set(host.name, host.address);
-    else if (first !== host.address) problems.push(`environments.${environment}.hosts: host "${host.name}" has two addresses (${first}, ${host.address})`);
+    else if (first !== host.address)
+      problems.push(`environments.${environment}.hosts: host "${host.name}" has two addresses (${first}, ${host.address})`);
   }
   if (problems.length > 0) {
     throw new ConfigError(`${file}: ${problems.length} problem(s) in the inventory`, [...new Set(problems)], {

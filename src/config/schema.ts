@@ -10,7 +10,10 @@ import { hasControlCharacter, isConfigWord } from '../text.js';
  * into a config file or a command line (ssh_config, HAProxy, nginx, unit names, paths, users, hosts,
  * URLs) must not be read as two.
  */
-const nonEmpty = z.string().min(1).refine((s) => !hasControlCharacter(s), { message: 'must not contain control characters (newline, tab, NUL, escape...)', abort: true });
+const nonEmpty = z
+  .string()
+  .min(1)
+  .refine((s) => !hasControlCharacter(s), { message: 'must not contain control characters (newline, tab, NUL, escape...)', abort: true });
 const word = nonEmpty.refine(isConfigWord, { message: 'must be one word (no spaces)', abort: true });
 /** what a command would read as an option */
 const notAnOption = { check: (s: string) => !s.startsWith('-'), message: 'must not start with -' };
@@ -141,7 +144,9 @@ const fleetRole = z.strictObject({
     .strictObject({
       schedule: z.enum(['call-aware', 'one-at-a-time']).default('call-aware'),
       /** idle workers a host keeps in rotation: slots, or a percentage of its workers; default from live load */
-      minFree: z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a number of slots or a percentage like 25%')]).optional(),
+      minFree: z
+        .union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a number of slots or a percentage like 25%')])
+        .optional(),
       /** workers out of rotation at once (call-aware); default a quarter of the host's workers */
       maxOut: z.number().int().min(1).max(256).optional(),
     })

@@ -39,9 +39,13 @@ export function agreeOnLastKnownGood(role: RoleName, found: readonly { host: str
   }
   const tags = [...new Set(found.map((f) => f.lkg!))];
   if (tags.length > 1) {
-    throw new PreflightError(`the ${role} hosts disagree on last-known-good; nothing was changed`, found.map((f) => `${f.host}: ${f.lkg}`), {
-      next: `pick one: voxops rollback ${role} --to <tag>`,
-    });
+    throw new PreflightError(
+      `the ${role} hosts disagree on last-known-good; nothing was changed`,
+      found.map((f) => `${f.host}: ${f.lkg}`),
+      {
+        next: `pick one: voxops rollback ${role} --to <tag>`,
+      },
+    );
   }
   return tags[0]!;
 }

@@ -57,7 +57,12 @@ export function lockHeldError(host: string, holder: HeldLock | undefined, now: n
  * Take the lock on every host, or on none: a host that refuses releases the ones already taken. A
  * lock whose holder stopped renewing it (`expired`, seen at preflight) is taken over instead.
  */
-export async function acquireAll(sessions: readonly HostSession[], holder: LockHolder, now: number, expired: ReadonlyMap<string, HeldLock> = new Map()): Promise<void> {
+export async function acquireAll(
+  sessions: readonly HostSession[],
+  holder: LockHolder,
+  now: number,
+  expired: ReadonlyMap<string, HeldLock> = new Map(),
+): Promise<void> {
   const taken: HostSession[] = [];
   for (const session of sessions) {
     const old = expired.get(session.host.name);
@@ -122,7 +127,13 @@ export async function lockStatus(sessions: readonly HostSession[], now: number):
   return Promise.all(
     sessions.map(async (session) => {
       const holder = (await readHolder(session)) ?? null;
-      return { host: session.host.name, holder, stale: holder ? lockIsStale(holder) : false, age: holder ? lockAge(holder, now) : null, lease: holder ? (leaseLeft(holder) ?? null) : null };
+      return {
+        host: session.host.name,
+        holder,
+        stale: holder ? lockIsStale(holder) : false,
+        age: holder ? lockAge(holder, now) : null,
+        lease: holder ? (leaseLeft(holder) ?? null) : null,
+      };
     }),
   );
 }
@@ -138,14 +149,23 @@ export interface LockRelease {
  * Release locks. Without force only "your own" lock goes: same user on the same machine (a deploy
  * of yours that crashed). With force anyone's, and the report says whose it was.
  */
-export async function releaseLocks(sessions: readonly HostSession[], me: { user: string; machine: string }, force: boolean): Promise<LockRelease[]> {
+export async function releaseLocks(
+  sessions: readonly HostSession[],
+  me: { user: string; machine: string },
+  force: boolean,
+): Promise<LockRelease[]> {
   return Promise.all(
     sessions.map(async (session) => {
       const holder = (await readHolder(session)) ?? null;
       if (!holder) return { host: session.host.name, holder, released: false, reason: 'not locked' };
       const mine = holder.user === me.user && holder.machine === me.machine;
       if (!mine && !force) {
-        return { host: session.host.name, holder, released: false, reason: `held by ${holder.user}@${holder.machine}, not you (${me.user}@${me.machine}): add --force` };
+        return {
+          host: session.host.name,
+          holder,
+          released: false,
+          reason: `held by ${holder.user}@${holder.machine}, not you (${me.user}@${me.machine}): add --force`,
+        };
       }
       await session.run(force ? forceReleaseLock() : releaseOwnLock(holder.id));
       return { host: session.host.name, holder, released: true };

@@ -11,7 +11,13 @@ export function printPlan(reporter: Reporter, plan: HostPlan, action: string, li
   const host = plan.host.name;
   const show = (line: PlanLine) => {
     if ('note' in line) reporter.emit({ type: 'info', host, message: line.note });
-    else reporter.emit({ type: 'command', host, step: line.step.name, command: `${line.prefix ?? ''}${line.text ?? renderCommand(line.step.command)}` });
+    else
+      reporter.emit({
+        type: 'command',
+        host,
+        step: line.step.name,
+        command: `${line.prefix ?? ''}${line.text ?? renderCommand(line.step.command)}`,
+      });
   };
   reporter.emit({ type: 'info', host, message: `plan: ${plan.from ?? '(no tag)'} -> ${plan.to}` });
   if (plan.noop) {
@@ -21,6 +27,18 @@ export function printPlan(reporter: Reporter, plan: HostPlan, action: string, li
   const holder = { id: '<id>', user: '<you>', machine: '<this machine>', pid: 0, startedAt: '<now>', action };
   show({ step: acquireLock(holder) });
   lines.forEach(show);
-  show({ step: appendHistory({ at: '<now>', host, role: '<role>', action: 'deploy', from: plan.from, to: plan.to, outcome: 'success', durationMs: 0, user: '<you>' }) });
+  show({
+    step: appendHistory({
+      at: '<now>',
+      host,
+      role: '<role>',
+      action: 'deploy',
+      from: plan.from,
+      to: plan.to,
+      outcome: 'success',
+      durationMs: 0,
+      user: '<you>',
+    }),
+  });
   show({ step: releaseOwnLock('<id>') });
 }

@@ -39,11 +39,18 @@ export function selectHosts(ctx: OperationContext, roles: readonly RoleName[], o
   const hosts = chosen.flatMap((role) => hostsForRole(ctx.inventory, role));
   if (!only || only.length === 0) return hosts;
   const unknown = only.filter((name) => !hosts.some((h) => h.name === name));
-  if (unknown.length > 0) throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${ctx.inventory.environment}`, [], { next: 'voxops config check lists the hosts' });
+  if (unknown.length > 0)
+    throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${ctx.inventory.environment}`, [], {
+      next: 'voxops config check lists the hosts',
+    });
   return hosts.filter((h) => only.includes(h.name));
 }
 
-async function withSessions<T>(ctx: OperationContext, hosts: readonly Host[], work: (host: (h: Host) => HostContext, session: (h: Host) => HostSession) => Promise<T>): Promise<T> {
+async function withSessions<T>(
+  ctx: OperationContext,
+  hosts: readonly Host[],
+  work: (host: (h: Host) => HostContext, session: (h: Host) => HostSession) => Promise<T>,
+): Promise<T> {
   const sessions = await connectAll(ctx.executor, hosts);
   const workspace = new ReleaseWorkspace(ctx.inventory, ctx.env);
   try {
@@ -60,7 +67,11 @@ export async function collectStatus(ctx: OperationContext, roles: readonly RoleN
     Promise.all(
       hosts.map(async (h): Promise<HostStatus> => {
         const host = hostOf(h);
-        const [status, lock, history] = await Promise.all([definitionOf(h.role).observer.status(host), readHolder(host), host.run(readHistory(500))]);
+        const [status, lock, history] = await Promise.all([
+          definitionOf(h.role).observer.status(host),
+          readHolder(host),
+          host.run(readHistory(500)),
+        ]);
         const lkg = lastKnownGood(parseHistory(history.stdout), h.role, status.tag) ?? null;
         return { name: h.name, role: h.role, lastKnownGood: lkg, lock: lock ?? null, ...status, workers: status.workers ?? [] };
       }),
@@ -69,12 +80,24 @@ export async function collectStatus(ctx: OperationContext, roles: readonly RoleN
   return { environment: ctx.inventory.environment, hosts: statuses };
 }
 
-export async function collectHistory(ctx: OperationContext, only: readonly string[] | undefined, lines: number): Promise<{ host: string; entries: HistoryEntry[] }[]> {
+export async function collectHistory(
+  ctx: OperationContext,
+  only: readonly string[] | undefined,
+  lines: number,
+): Promise<{ host: string; entries: HistoryEntry[] }[]> {
   const hosts = [...new Map(selectHosts(ctx, [], only).map((h) => [h.name, h])).values()];
-  return withSessions(ctx, hosts, (hostOf) => Promise.all(hosts.map(async (h) => ({ host: h.name, entries: parseHistory((await hostOf(h).run(readHistory(lines))).stdout) }))));
+  return withSessions(ctx, hosts, (hostOf) =>
+    Promise.all(hosts.map(async (h) => ({ host: h.name, entries: parseHistory((await hostOf(h).run(readHistory(lines))).stdout) }))),
+  );
 }
 
-export async function collectLogs(ctx: OperationContext, role: RoleName, hostName: string, worker: number | undefined, lines: number): Promise<string> {
+export async function collectLogs(
+  ctx: OperationContext,
+  role: RoleName,
+  hostName: string,
+  worker: number | undefined,
+  lines: number,
+): Promise<string> {
   const [host] = hostsForRole(ctx.inventory, role, [hostName]);
   const unit = definitionOf(role).observer.logUnit(ctx.inventory, host!, worker);
   return withSessions(ctx, [host!], async (hostOf) => shownRemoteText((await hostOf(host!).run(journalTail(unit, lines))).stdout));

@@ -15,7 +15,15 @@ import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js
 import type { HeldLock } from '../errors.js';
 import { poll } from '../wait.js';
 import type { HostSession } from '../exec/executor.js';
-import { appendHistory, clearJournal, parseJournal, readJournal, writeJournal, type HistoryEntry, type Journal } from '../commands/state.js';
+import {
+  appendHistory,
+  clearJournal,
+  parseJournal,
+  readJournal,
+  writeJournal,
+  type HistoryEntry,
+  type Journal,
+} from '../commands/state.js';
 import { ReleaseWorkspace } from '../release/workspace.js';
 import type { AnyDriver, HostContext, HostFacts, HostPlan, HostResult, OperationRequest, RoleDefinition } from '../roles/contract.js';
 import { definitionOf } from '../roles/registry.js';
@@ -52,7 +60,11 @@ export function operationHosts(ctx: OperationContext, request: OperationRequest)
  * lock every host -> change each host in order, undo on failure -> one history line per host ->
  * release the locks -> the summary (the last event, whatever happened).
  */
-export async function runOperation(ctx: OperationContext, request: OperationRequest, definition = definitionOf(request.role)): Promise<OperationSummary> {
+export async function runOperation(
+  ctx: OperationContext,
+  request: OperationRequest,
+  definition = definitionOf(request.role),
+): Promise<OperationSummary> {
   const driver = driverFor(definition, request.action);
   const { reporter, clock } = ctx;
   const startedAt = clock.now();
@@ -67,7 +79,16 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
   const leaseLost = new AbortController();
   const signal = AbortSignal.any([ctx.signal, leaseLost.signal]);
   const finish = (error?: unknown) => {
-    const summary = summarise({ operation: request.action, role: request.role, tag, startedAt, endedAt: clock.now(), ...(error !== undefined ? { error } : {}), hosts: outcomes.values(), workers: timelines });
+    const summary = summarise({
+      operation: request.action,
+      role: request.role,
+      tag,
+      startedAt,
+      endedAt: clock.now(),
+      ...(error !== undefined ? { error } : {}),
+      hosts: outcomes.values(),
+      workers: timelines,
+    });
     reporter.emit({ type: 'summary', summary });
     return summary;
   };
@@ -80,7 +101,14 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     if (request.lockWaitSeconds && !ctx.dryRun) await waitForLocks(ctx, [...contexts.values()], request.lockWaitSeconds);
     if (request.action === 'rollback' && !tag) tag = await resolveLastKnownGood(definition, [...contexts.values()]);
     const resolved: OperationRequest = { ...request, ...(tag ? { tag } : {}) };
-    reporter.emit({ type: 'start', operation: request.action, role: request.role, ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
+    reporter.emit({
+      type: 'start',
+      operation: request.action,
+      role: request.role,
+      ...(tag ? { tag } : {}),
+      hosts: hosts.map((h) => h.name),
+      dryRun: ctx.dryRun,
+    });
 
     const facts: HostFacts<unknown>[] = await Promise.all(
       hosts.map(async (host) => {
@@ -98,7 +126,11 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
       if (canTakeOver(f.lock)) {
         expired.set(f.host.name, f.lock);
         const why = ours ? 'was taken by a run on this machine whose process is gone' : leaseLeft(f.lock);
-        reporter.emit({ type: 'warning', host: f.host.name, message: `the lock of ${describeHolder(f.lock)} ${why}: this run takes it over` });
+        reporter.emit({
+          type: 'warning',
+          host: f.host.name,
+          message: `the lock of ${describeHolder(f.lock)} ${why}: this run takes it over`,
+        });
         continue;
       }
       if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock, ctx.clock.now());
@@ -109,9 +141,13 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     for (const note of judgement.notes) reporter.emit({ type: 'info', ...note });
     for (const note of judgement.warnings) reporter.emit({ type: 'warning', ...note });
     if (judgement.problems.length > 0) {
-      throw new PreflightError(`preflight refused the ${request.action} of ${request.role}: ${judgement.problems.length} problem(s); nothing was changed`, judgement.problems, {
-        next: judgement.next ?? `fix the problems above (voxops status ${request.role} shows the hosts), then re-run`,
-      });
+      throw new PreflightError(
+        `preflight refused the ${request.action} of ${request.role}: ${judgement.problems.length} problem(s); nothing was changed`,
+        judgement.problems,
+        {
+          next: judgement.next ?? `fix the problems above (voxops status ${request.role} shows the hosts), then re-run`,
+        },
+      );
     }
     const plans: HostPlan[] = judgement.plans;
     for (const plan of plans) outcomes.set(plan.host.name, outcomeOf(request, plan, 'not-started'));
@@ -138,17 +174,24 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
       await acquireAll(locked, holder, ctx.clock.now(), expired);
       const stopLeases = keepLeases(locked, holder, (host) => {
         lost.add(host);
-        reporter.emit({ type: 'warning', host, message: 'this run lost its lock (it expired while the host was out of reach, and another run took it over): stopping at the next safe point' });
+        reporter.emit({
+          type: 'warning',
+          host,
+          message:
+            'this run lost its lock (it expired while the host was out of reach, and another run took it over): stopping at the next safe point',
+        });
         leaseLost.abort('lock lost');
       });
       try {
-        const change = (plan: HostPlan) => changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results, holder.id, timelines);
+        const change = (plan: HostPlan) =>
+          changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results, holder.id, timelines);
         const notStarted = await runHosts(active, request.parallel, signal, change);
         if (notStarted.length > 0) throw new InterruptedError(`interrupted before ${notStarted.join(', ')} started`);
       } finally {
         stopLeases();
         const stuck = await releaseAll(locked, holder);
-        if (stuck.length > 0) reporter.emit({ type: 'warning', message: `could not release the lock on ${stuck.join(', ')}: run voxops lock release` });
+        if (stuck.length > 0)
+          reporter.emit({ type: 'warning', message: `could not release the lock on ${stuck.join(', ')}: run voxops lock release` });
       }
     }
     for (const note of driver.afterwards?.(plans, results, resolved, ctx.inventory) ?? []) reporter.emit({ type: 'warning', ...note });
@@ -156,10 +199,13 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
   } catch (caught) {
     const error =
       caught instanceof InterruptedError && lost.size > 0
-        ? new LockLostError(`lost the lock on ${[...lost].join(', ')}: it expired while this run could not renew it, and another run took it over; this run stopped at a safe point`, {
-            cause: caught,
-            next: 'voxops lock status shows who holds it now',
-          })
+        ? new LockLostError(
+            `lost the lock on ${[...lost].join(', ')}: it expired while this run could not renew it, and another run took it over; this run stopped at a safe point`,
+            {
+              cause: caught,
+              next: 'voxops lock status shows who holds it now',
+            },
+          )
         : caught instanceof InterruptedError
           ? explainInterruption(ctx, request, tag, outcomes, caught)
           : caught;
@@ -172,7 +218,14 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
 }
 
 /** A host cut off in the middle of its change: say how far it got, that its lock runs down by itself, and how to finish. */
-function cutOff(error: UnreachableError, name: string, request: OperationRequest, plan: HostPlan, timelines: readonly WorkerTimeline[], leaseSeconds: number): UnreachableError {
+function cutOff(
+  error: UnreachableError,
+  name: string,
+  request: OperationRequest,
+  plan: HostPlan,
+  timelines: readonly WorkerTimeline[],
+  leaseSeconds: number,
+): UnreachableError {
   const rolled = timelines.filter((t) => t.host === name && t.outcome === 'rolled').length;
   const how = rolled > 0 ? `; it was left part-way (${rolled} worker(s) already on ${plan.to})` : '; it may be left part-way';
   const again = `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
@@ -184,7 +237,10 @@ function cutOff(error: UnreachableError, name: string, request: OperationRequest
 
 /** `--lock-wait S`: wait until no host's lock is held (or it has expired), for at most S seconds. */
 async function waitForLocks(ctx: OperationContext, hosts: readonly HostContext[], seconds: number): Promise<void> {
-  const held = async () => (await Promise.all(hosts.map(async (h) => ({ host: h.host.name, lock: await readHolder(h) })))).filter((x) => x.lock && !canTakeOver(x.lock));
+  const held = async () =>
+    (await Promise.all(hosts.map(async (h) => ({ host: h.host.name, lock: await readHolder(h) })))).filter(
+      (x) => x.lock && !canTakeOver(x.lock),
+    );
   const wait = await poll({
     clock: ctx.clock,
     signal: ctx.signal,
@@ -209,7 +265,10 @@ async function readJournalOf(host: HostContext): Promise<Journal | undefined> {
 /** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
 async function resolveLastKnownGood(definition: RoleDefinition, hosts: readonly HostContext[]): Promise<string> {
   const found = await Promise.all(
-    hosts.map(async (hc) => ({ host: hc.host.name, lkg: await readLastKnownGood(hc, definition.role, await definition.observer.readTag(hc)) })),
+    hosts.map(async (hc) => ({
+      host: hc.host.name,
+      lkg: await readLastKnownGood(hc, definition.role, await definition.observer.readTag(hc)),
+    })),
   );
   return agreeOnLastKnownGood(definition.role, found);
 }
@@ -237,7 +296,14 @@ async function changeHost(
   const name = plan.host.name;
   const { reporter, clock } = ctx;
   const startedAt = clock.now();
-  let journal: Journal = { run: runId, role: request.role, action: request.action, from: plan.from, to: plan.to, startedAt: new Date(startedAt).toISOString() };
+  let journal: Journal = {
+    run: runId,
+    role: request.role,
+    action: request.action,
+    from: plan.from,
+    to: plan.to,
+    startedAt: new Date(startedAt).toISOString(),
+  };
   const journaled: HostContext = {
     ...host,
     journal: async (done) => {
@@ -264,10 +330,14 @@ async function changeHost(
     else if (undone) outcome = 'rolled-back';
     if (undone) reporter.emit({ type: 'host', host: name, phase: 'rolled-back', message: `${request.role} is back on ${undone.to}` });
     if (undone && error instanceof HealthGateError) {
-      failure = new HealthGateError(`${error.message}; ${name} was rolled back to ${undone.to}`, error.details, { cause: error, ...(undone.next ? { next: undone.next } : {}) });
+      failure = new HealthGateError(`${error.message}; ${name} was rolled back to ${undone.to}`, error.details, {
+        cause: error,
+        ...(undone.next ? { next: undone.next } : {}),
+      });
     }
     // rolled-back is where a host that was undone ends; an interrupted one is not a failure
-    if (!undone && !(error instanceof InterruptedError)) reporter.emit({ type: 'host', host: name, phase: 'failed', message: (failure as Error).message });
+    if (!undone && !(error instanceof InterruptedError))
+      reporter.emit({ type: 'host', host: name, phase: 'failed', message: (failure as Error).message });
     throw failure;
   } finally {
     const durationMs = clock.now() - startedAt;
@@ -307,21 +377,40 @@ async function changeHost(
       const what = (error as Error).message;
       // the host's own errors start with its name already
       const said = what.startsWith(`${name}: `) ? what : `${name}: ${what}`;
-      throw new RollbackFailedError(`${said}; then going back to ${plan.from ?? 'the previous release'} failed too: ${(undoError as Error).message}`, {
-        cause: undoError,
-        next: `check the host now: voxops status --host ${name}`,
-      });
+      throw new RollbackFailedError(
+        `${said}; then going back to ${plan.from ?? 'the previous release'} failed too: ${(undoError as Error).message}`,
+        {
+          cause: undoError,
+          next: `check the host now: voxops status --host ${name}`,
+        },
+      );
     }
   }
 }
 
 /** An interrupted run says what state the hosts are in, and what to run to finish or undo it. */
-function explainInterruption(ctx: OperationContext, request: OperationRequest, tag: string | undefined, outcomes: Map<string, HostOutcome>, error: InterruptedError): InterruptedError {
+function explainInterruption(
+  ctx: OperationContext,
+  request: OperationRequest,
+  tag: string | undefined,
+  outcomes: Map<string, HostOutcome>,
+  error: InterruptedError,
+): InterruptedError {
   const signal = stopSignal(ctx.signal);
-  if (error.next) return error.exitCode === new InterruptedError('', { ...(signal ? { signal } : {}) }).exitCode ? error : new InterruptedError(error.message, { cause: error, next: error.next, ...(signal ? { signal } : {}) });
+  if (error.next)
+    return error.exitCode === new InterruptedError('', { ...(signal ? { signal } : {}) }).exitCode
+      ? error
+      : new InterruptedError(error.message, { cause: error, next: error.next, ...(signal ? { signal } : {}) });
   const from = [...outcomes.values()].find((o) => o.from)?.from;
   const state = tag && from && tag !== from ? `; every host is serving, some may run ${tag} and some ${from}` : '; every host is serving';
-  const again = request.action === 'restart' ? `voxops restart ${request.role}` : tag ? `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${tag}` : undefined;
-  const next = again ? `finish: ${again}${from && request.action === 'deploy' ? `, or undo: voxops rollback ${request.role} --to ${from}` : ''}` : `voxops status ${request.role}`;
+  const again =
+    request.action === 'restart'
+      ? `voxops restart ${request.role}`
+      : tag
+        ? `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${tag}`
+        : undefined;
+  const next = again
+    ? `finish: ${again}${from && request.action === 'deploy' ? `, or undo: voxops rollback ${request.role} --to ${from}` : ''}`
+    : `voxops status ${request.role}`;
   return new InterruptedError(`${error.message}${state}`, { cause: error, next, ...(signal ? { signal } : {}) });
 }

@@ -21,7 +21,10 @@ export function requestsFor(ctx: OperationContext, roles: readonly RoleName[], s
   const named = shared.hosts;
   if (named) {
     const unknown = named.filter((name) => !inventory.hosts.some((h) => h.name === name));
-    if (unknown.length > 0) throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${inventory.environment}`, [], { next: 'voxops config check lists the hosts' });
+    if (unknown.length > 0)
+      throw new ConfigError(`no host named ${unknown.join(', ')} in environment ${inventory.environment}`, [], {
+        next: 'voxops config check lists the hosts',
+      });
   }
   return roles
     .filter((role) => inventory.hosts.some((h) => h.role === role && (!named || named.includes(h.name))))
@@ -44,9 +47,14 @@ export function rollbackRoles(ctx: OperationContext, roles: readonly RoleName[],
   const chosen = (roles.length > 0 ? roles : [...able].reverse()).filter((role) => able.includes(role));
   const requests = requestsFor(ctx, chosen, shared);
   if (requests.length === 0) {
-    throw new UsageError(shared.hosts ? `none of ${shared.hosts.join(', ')} runs ${roles.join(', ') || 'a role that rolls back'}` : 'nothing to roll back: the ingress is config only (voxops deploy ingress)', {
-      next: 'voxops status shows which host runs which role',
-    });
+    throw new UsageError(
+      shared.hosts
+        ? `none of ${shared.hosts.join(', ')} runs ${roles.join(', ') || 'a role that rolls back'}`
+        : 'nothing to roll back: the ingress is config only (voxops deploy ingress)',
+      {
+        next: 'voxops status shows which host runs which role',
+      },
+    );
   }
   // a bare rollback covers the roles that have something to go back to
   const bare = roles.length === 0 && !shared.tag && requests.length > 1;
@@ -73,7 +81,12 @@ export interface RunRolesOptions {
   runOne?: (ctx: OperationContext, request: OperationRequest) => Promise<unknown>;
 }
 
-export async function runRoles(ctx: OperationContext, requests: readonly OperationRequest[], what: string, options: RunRolesOptions = {}): Promise<OperationSummary[]> {
+export async function runRoles(
+  ctx: OperationContext,
+  requests: readonly OperationRequest[],
+  what: string,
+  options: RunRolesOptions = {},
+): Promise<OperationSummary[]> {
   const runOne = options.runOne ?? runOperation;
   if (requests.length === 1) {
     await runOne(ctx, requests[0]!);
@@ -95,7 +108,10 @@ export async function runRoles(ctx: OperationContext, requests: readonly Operati
       await runOne(context, request);
     } catch (error) {
       if (!(error instanceof NoLastKnownGoodError && options.skipNeverDeployedTwice)) throw error;
-      context.reporter.emit({ type: 'warning', message: `${request.role}: skipped, no last-known-good in its hosts' history (voxops has not deployed it twice)` });
+      context.reporter.emit({
+        type: 'warning',
+        message: `${request.role}: skipped, no last-known-good in its hosts' history (voxops has not deployed it twice)`,
+      });
     }
   };
   const operation = requests[0]?.action ?? 'deploy';
@@ -107,10 +123,13 @@ export async function runRoles(ctx: OperationContext, requests: readonly Operati
       const notStarted = requests.slice(i + 1).map((r) => r.role);
       if (ctx.signal.aborted) {
         const signal = stopSignal(ctx.signal);
-        throw new InterruptedError(`${what}: interrupted before ${request.role}${done.length ? `; done: ${done.join(', ')}` : ''}; not started: ${[request.role, ...notStarted].join(', ')}`, {
-          next: 'voxops status',
-          ...(signal ? { signal } : {}),
-        });
+        throw new InterruptedError(
+          `${what}: interrupted before ${request.role}${done.length ? `; done: ${done.join(', ')}` : ''}; not started: ${[request.role, ...notStarted].join(', ')}`,
+          {
+            next: 'voxops status',
+            ...(signal ? { signal } : {}),
+          },
+        );
       }
       ctx.reporter.emit({ type: 'info', message: `${what}: ${request.role} (${i + 1} of ${requests.length})` });
       try {
@@ -142,9 +161,15 @@ async function preflightAll(
     try {
       await run(dry, request);
     } catch (error) {
-      if (error instanceof VoxopsError) Object.defineProperty(error, 'message', { value: `${what}: preflight of ${request.role} refused, before any role was changed: ${error.message}` });
+      if (error instanceof VoxopsError)
+        Object.defineProperty(error, 'message', {
+          value: `${what}: preflight of ${request.role} refused, before any role was changed: ${error.message}`,
+        });
       throw error;
     }
   }
-  ctx.reporter.emit({ type: 'info', message: `${what}: preflight of ${requests.map((r) => r.role).join(', ')} passed in ${((ctx.clock.now() - started) / 1000).toFixed(1)} s` });
+  ctx.reporter.emit({
+    type: 'info',
+    message: `${what}: preflight of ${requests.map((r) => r.role).join(', ')} passed in ${((ctx.clock.now() - started) / 1000).toFixed(1)} s`,
+  });
 }

@@ -7,7 +7,8 @@ export function exitCodeOf(error: unknown): number {
 
 /** The error as the CLI prints it, for the summary (and so for every report). */
 export function errorOf(error: unknown): OperationError {
-  if (!(error instanceof VoxopsError)) return { message: `internal error: ${(error as Error)?.message ?? String(error)}`, next: 're-run with --verbose and report it' };
+  if (!(error instanceof VoxopsError))
+    return { message: `internal error: ${(error as Error)?.message ?? String(error)}`, next: 're-run with --verbose and report it' };
   return {
     message: error.message,
     ...(error.next ? { next: error.next } : {}),
@@ -41,7 +42,13 @@ export function summarise(fields: {
 }
 
 /** One summary for a multi-role run, so --report covers all of it. */
-export function mergeSummaries(operation: string, summaries: readonly OperationSummary[], startedAt: number, endedAt: number, error?: unknown): OperationSummary {
+export function mergeSummaries(
+  operation: string,
+  summaries: readonly OperationSummary[],
+  startedAt: number,
+  endedAt: number,
+  error?: unknown,
+): OperationSummary {
   return summarise({
     operation,
     role: 'all',

@@ -11,7 +11,8 @@ export class LocalExecutor implements Executor {
     const timeoutMs = this.defaultTimeoutMs;
     return {
       host,
-      run: async (step: Step) => checkResult(host, step, await runLocal(renderCommand(step.command), step.stdin, step.timeoutMs ?? timeoutMs)),
+      run: async (step: Step) =>
+        checkResult(host, step, await runLocal(renderCommand(step.command), step.stdin, step.timeoutMs ?? timeoutMs)),
       close: async () => {},
     };
   }

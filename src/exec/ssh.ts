@@ -44,7 +44,13 @@ export class SshExecutor implements Executor {
       jump = await this.open(jumpTarget, ssh.jumpHost.user ?? ssh.user);
       sock = await new Promise<ClientChannel>((resolve, reject) =>
         jump!.forwardOut('127.0.0.1', 0, host.address, host.port, (err, channel) =>
-          err ? reject(new UnreachableError(`${host.name}: jump host ${ssh.jumpHost!.host} cannot reach ${host.address}:${host.port}: ${shownRemoteText(err.message)}`)) : resolve(channel),
+          err
+            ? reject(
+                new UnreachableError(
+                  `${host.name}: jump host ${ssh.jumpHost!.host} cannot reach ${host.address}:${host.port}: ${shownRemoteText(err.message)}`,
+                ),
+              )
+            : resolve(channel),
         ),
       );
     }
@@ -97,7 +103,12 @@ export class SshExecutor implements Executor {
       client.once('error', (error: Error & { level?: string }) => {
         client.end();
         if (verdict && verdict !== 'known' && !(verdict === 'unknown' && acceptNewHostKeys)) {
-          const refusal = describeHostKeyRefusal(verdict, { target: target.name, name, ...(presented ? { presented } : {}), knownHosts: ssh.knownHosts });
+          const refusal = describeHostKeyRefusal(verdict, {
+            target: target.name,
+            name,
+            ...(presented ? { presented } : {}),
+            knownHosts: ssh.knownHosts,
+          });
           reject(new HostKeyError(refusal.message, { next: refusal.next }));
           return;
         }
@@ -135,7 +146,9 @@ class SshSession implements HostSession {
 
   private exec(wire: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {
     if (this.lost || this.closed) {
-      return Promise.reject(new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost ? shownRemoteText(this.lost.message) : 'closed'})`));
+      return Promise.reject(
+        new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost ? shownRemoteText(this.lost.message) : 'closed'})`),
+      );
     }
     const started = Date.now();
     return new Promise((resolve, reject) => {

@@ -41,7 +41,9 @@ export async function placeRelease(target: ReleaseTarget, options: PlaceOptions)
   const { path, tag } = options;
   if (options.choice.source === 'rsync') {
     const tree = await target.timed(`build ${tag} locally`, () => options.workspace.tree(options.role, options.repo, tag));
-    const changed = await target.timed(`rsync ${tag}`, () => options.workspace.push(target.host, tree, path, options.preserve, RSYNC_TIMEOUT_MS));
+    const changed = await target.timed(`rsync ${tag}`, () =>
+      options.workspace.push(target.host, tree, path, options.preserve, RSYNC_TIMEOUT_MS),
+    );
     await target.step(writeReleaseMarker(path, tag, tree.commit));
     const kept = [...HOST_OWNED_PATHS, ...options.preserve].join(' ');
     target.info(`rsync pushed ${tag} (${tree.commit.slice(0, 12)}): ${changed} path(s) changed; ${kept} untouched`);

@@ -22,13 +22,21 @@ export interface TagLookup {
  * Ask the host's clone, then origin. Exit 2 from `ls-remote --exit-code` is an answer (no such tag);
  * anything else non-zero means origin is out of reach.
  */
-export async function lookUpTag(run: (step: Step) => Promise<CommandResult>, path: string, tag: string, localFirst: boolean): Promise<TagLookup> {
+export async function lookUpTag(
+  run: (step: Step) => Promise<CommandResult>,
+  path: string,
+  tag: string,
+  localFirst: boolean,
+): Promise<TagLookup> {
   if (localFirst && (await run(localTagExists(path, tag))).exitCode === 0) return { tagLocally: true, origin: 'not-asked' };
   const remote = await run({ ...remoteTagExists(path, tag), okExitCodes: 'any' });
   if (remote.exitCode === 0) return { tagLocally: false, origin: 'found' };
   if (remote.exitCode === 2) return { tagLocally: false, origin: 'missing' };
   // git's first line says why (ssh: connect to host ... refused); the rest is boilerplate
-  const why = shownRemoteText(remote.stderr).split('\n').map((l) => l.trim()).find(Boolean);
+  const why = shownRemoteText(remote.stderr)
+    .split('\n')
+    .map((l) => l.trim())
+    .find(Boolean);
   return { tagLocally: false, origin: 'unreachable', originError: why?.slice(0, 200) ?? `git ls-remote exit ${remote.exitCode}` };
 }
 
@@ -47,6 +55,7 @@ export function chooseSource(host: string, tag: string, requested: ReleaseSource
   if (lookup.origin === 'found' || lookup.origin === 'not-asked') return { source: 'git', skipFetch: false };
   if (lookup.origin === 'missing') return { source: 'git', skipFetch: false, problem: `${host}: tag ${tag} does not exist in origin` };
   const why = `${host} cannot fetch from origin (${lookup.originError ?? 'unreachable'})`;
-  if (requested === 'git') return { source: 'git', skipFetch: false, problem: `${why}; --source rsync pushes the release from a local clone` };
+  if (requested === 'git')
+    return { source: 'git', skipFetch: false, problem: `${why}; --source rsync pushes the release from a local clone` };
   return { source: 'rsync', skipFetch: true, warning: `${why}: pushing ${tag} with rsync instead` };
 }

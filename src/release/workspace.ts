@@ -98,7 +98,14 @@ export class ReleaseWorkspace {
     const rendered = renderCommand(command);
     const result = await runLocal(rendered, undefined, timeoutMs);
     if (result.exitCode !== 0) {
-      throw new RemoteCommandError({ host: 'localhost', step: what, command: rendered, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr });
+      throw new RemoteCommandError({
+        host: 'localhost',
+        step: what,
+        command: rendered,
+        exitCode: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+      });
     }
     return result.stdout;
   }
@@ -112,7 +119,10 @@ export class ReleaseWorkspace {
     const what = `rsync ${tree.tag} to ${host.name}:${path}`;
     const output = await this.local(argv(...(words as [string, ...string[]])), what, timeoutMs).catch((error: unknown) => {
       if (error instanceof RemoteCommandError) {
-        throw new RemoteCommandError({ ...error.facts, host: host.name }, { next: `check that ${host.name} is reachable over SSH and has rsync installed` });
+        throw new RemoteCommandError(
+          { ...error.facts, host: host.name },
+          { next: `check that ${host.name} is reachable over SSH and has rsync installed` },
+        );
       }
       throw error;
     });

@@ -65,9 +65,7 @@ export function roleGroups(summary: OperationSummary): RoleGroup[] {
 
 /** How one worker's roll ended, over all its attempts. */
 export type WorkerVerdict =
-  | { kind: 'passed'; rolledBack: boolean }
-  | { kind: 'failed'; rolledBack: boolean }
-  | { kind: 'skipped'; why: string };
+  { kind: 'passed'; rolledBack: boolean } | { kind: 'failed'; rolledBack: boolean } | { kind: 'skipped'; why: string };
 
 export function workerVerdict(w: WorkerAttempts): WorkerVerdict {
   const outcomes = w.attempts.map((a) => a.outcome);

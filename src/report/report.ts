@@ -118,7 +118,13 @@ const workerName = (operation: string, w: WorkerAttempts) => `${operation} worke
 function workerCase(operation: string, role: string, w: WorkerAttempts, hostMessage: string | undefined): Case {
   const verdict = workerVerdict(w);
   const first = w.attempts[0]!;
-  const base: Case = { kind: 'worker', classname: `${role}.${classPart(w.host)}`, name: workerName(operation, w), host: w.host, timeMs: first.outOfRotationMs ?? 0 };
+  const base: Case = {
+    kind: 'worker',
+    classname: `${role}.${classPart(w.host)}`,
+    name: workerName(operation, w),
+    host: w.host,
+    timeMs: first.outOfRotationMs ?? 0,
+  };
   if (verdict.kind === 'skipped') return { ...base, skipped: verdict.why };
   if (verdict.kind === 'passed') return base;
   const lines = [`worker ${w.worker} (${w.unit}) failed its health gate${verdict.rolledBack ? '; it was rolled back' : ''}`];
@@ -127,9 +133,22 @@ function workerCase(operation: string, role: string, w: WorkerAttempts, hostMess
   return { ...base, failure: { message: oneLine(lines[0]!), body: lines.join('\n') } };
 }
 
-function phases(w: { drainedAt?: number; idleAt?: number; restartedAt?: number; healthyAt?: number; inRotationAt?: number; version?: string }): string {
+function phases(w: {
+  drainedAt?: number;
+  idleAt?: number;
+  restartedAt?: number;
+  healthyAt?: number;
+  inRotationAt?: number;
+  version?: string;
+}): string {
   const at = (label: string, t: number | undefined) => (t === undefined ? undefined : `${label} ${clock(t)}`);
-  const parts = [at('drained', w.drainedAt), at('idle', w.idleAt), at('restarted', w.restartedAt), at('healthy', w.healthyAt), at('back in rotation', w.inRotationAt)].filter(Boolean);
+  const parts = [
+    at('drained', w.drainedAt),
+    at('idle', w.idleAt),
+    at('restarted', w.restartedAt),
+    at('healthy', w.healthyAt),
+    at('back in rotation', w.inRotationAt),
+  ].filter(Boolean);
   if (w.restartedAt !== undefined && w.healthyAt === undefined) parts.push('never healthy');
   if (w.version) parts.push(`on ${w.version}`);
   return parts.join(', ') || 'no phase recorded';
@@ -153,12 +172,24 @@ function cases(summary: OperationSummary): Case[] {
     for (const row of group.hosts) {
       const h = row.outcome;
       if (h) {
-        const base: Case = { kind: 'host', classname: `${classPart(row.role)}.${classPart(row.host)}`, name: `${op} ${row.role} on ${row.host}`, host: row.host, timeMs: h.durationMs };
+        const base: Case = {
+          kind: 'host',
+          classname: `${classPart(row.role)}.${classPart(row.host)}`,
+          name: `${op} ${row.role} on ${row.host}`,
+          host: row.host,
+          timeMs: h.durationMs,
+        };
         if (h.outcome === 'not-started') out.push({ ...base, skipped: 'not started: the run stopped before this host' });
         else if (h.outcome === 'success' || h.outcome === 'planned') out.push(base);
         else {
           const what = `${row.role} on ${row.host}: ${h.outcome}${hostStarted(h) ? ` after ${duration(h.durationMs)}` : ''}`;
-          out.push({ ...base, failure: { message: oneLine(`${what}${h.message ? `: ${h.message}` : ''}`), body: `${what}\n${printable(h.message ?? '')}`.trimEnd() } });
+          out.push({
+            ...base,
+            failure: {
+              message: oneLine(`${what}${h.message ? `: ${h.message}` : ''}`),
+              body: `${what}\n${printable(h.message ?? '')}`.trimEnd(),
+            },
+          });
         }
       }
       for (const w of row.workers) out.push(workerCase(op, row.role, w, h?.message));
@@ -170,7 +201,14 @@ function cases(summary: OperationSummary): Case[] {
     const hosts = failing.filter((c) => c.kind === 'host');
     const about = hosts.find((c) => c.host !== undefined && error.message.includes(c.host)) ?? hosts[0] ?? failing[0];
     if (about) about.failure!.body += `\n\n${errorText(error)}`;
-    else out.push({ kind: 'run', classname: `${classPart(summary.role)}.run`, name: `${op} ${summary.role}`, timeMs: summary.durationMs, failure: { message: oneLine(error.message), body: errorText(error) } });
+    else
+      out.push({
+        kind: 'run',
+        classname: `${classPart(summary.role)}.run`,
+        name: `${op} ${summary.role}`,
+        timeMs: summary.durationMs,
+        failure: { message: oneLine(error.message), body: errorText(error) },
+      });
   }
   return out;
 }
@@ -194,7 +232,8 @@ export function junit(summary: OperationSummary): string {
   properties.ele('property', { name: 'exitCode', value: String(summary.exitCode) });
   for (const c of all) {
     const tc = suite.ele('testcase', { classname: printable(c.classname), name: printable(c.name), time: seconds(c.timeMs).toFixed(3) });
-    if (c.failure) tc.ele('failure', { message: c.failure.message, type: summary.exitCode ? `exit ${summary.exitCode}` : 'failed' }).txt(c.failure.body);
+    if (c.failure)
+      tc.ele('failure', { message: c.failure.message, type: summary.exitCode ? `exit ${summary.exitCode}` : 'failed' }).txt(c.failure.body);
     else if (c.skipped !== undefined) tc.ele('skipped', { message: oneLine(c.skipped) });
   }
   if (summary.error) suite.ele('system-err').txt(errorText(summary.error));
@@ -205,7 +244,11 @@ const clock = (ms: number | undefined) => (ms === undefined ? '-' : new Date(ms)
 const cell = (text: string) => oneLine(text, 200).replace(/\|/g, '\\|');
 
 export function markdown(summary: OperationSummary): string {
-  const lines = [`# ${cell(title(summary))}: ${summary.exitCode === 0 ? 'ok' : `FAILED (exit ${summary.exitCode})`}`, '', `Started ${summary.startedAt}, took ${duration(summary.durationMs)}.`];
+  const lines = [
+    `# ${cell(title(summary))}: ${summary.exitCode === 0 ? 'ok' : `FAILED (exit ${summary.exitCode})`}`,
+    '',
+    `Started ${summary.startedAt}, took ${duration(summary.durationMs)}.`,
+  ];
   if (summary.error) {
     const text = errorText(summary.error);
     // a fence longer than any backtick run inside, so remote output cannot close it

@@ -70,7 +70,8 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
       const span = hostSpan(row, previousEnd);
       if (span.end !== undefined) previousEnd = span.end;
       rows.push({ kind: 'host', row, ...span });
-      for (const worker of row.workers) rows.push({ kind: 'worker', row, worker, ...(span.end !== undefined ? { hostEnd: span.end } : {}) });
+      for (const worker of row.workers)
+        rows.push({ kind: 'worker', row, worker, ...(span.end !== undefined ? { hostEnd: span.end } : {}) });
     }
   }
 
@@ -114,12 +115,32 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
   const counts = anyHostStarted(summary) ? [`${summary.hosts.length} host${summary.hosts.length === 1 ? '' : 's'}`] : ['no host changed'];
   const workers = new Set(summary.workers.map((w) => `${w.host}#${w.worker}`)).size;
   if (workers > 0) counts.push(`${workers} worker${workers === 1 ? '' : 's'}`);
-  text(doc, 16, 52, `started ${summary.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} · took ${duration(summary.durationMs)} · ${counts.join(' · ')}`, { fill: colour.muted });
+  text(
+    doc,
+    16,
+    52,
+    `started ${summary.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} · took ${duration(summary.durationMs)} · ${counts.join(' · ')}`,
+    { fill: colour.muted },
+  );
 
   if (errorLines.length > 0) {
     const top = 64;
-    doc.ele('rect', { x: 12, y: top, width: WIDTH - 24, height: errorLines.length * 17 + 12, rx: 4, fill: '#fff5f5', stroke: colour.error, 'stroke-width': 1.5 });
-    errorLines.forEach((line, i) => text(doc, 24, top + 20 + i * 17, line.text, { fill: line.strong ? colour.error : colour.text, ...(line.strong ? { 'font-weight': 'bold' } : {}) }));
+    doc.ele('rect', {
+      x: 12,
+      y: top,
+      width: WIDTH - 24,
+      height: errorLines.length * 17 + 12,
+      rx: 4,
+      fill: '#fff5f5',
+      stroke: colour.error,
+      'stroke-width': 1.5,
+    });
+    errorLines.forEach((line, i) =>
+      text(doc, 24, top + 20 + i * 17, line.text, {
+        fill: line.strong ? colour.error : colour.text,
+        ...(line.strong ? { 'font-weight': 'bold' } : {}),
+      }),
+    );
   }
 
   // the axis, top and bottom, with a grid the rows sit on
@@ -137,7 +158,9 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
   }
 
   let y = rowsTop;
-  const firstHostStart = Math.min(...rows.flatMap((r) => (r.kind === 'host' && r.start !== undefined && r.row.outcome && hostStarted(r.row.outcome) ? [r.start] : [])));
+  const firstHostStart = Math.min(
+    ...rows.flatMap((r) => (r.kind === 'host' && r.start !== undefined && r.row.outcome && hostStarted(r.row.outcome) ? [r.start] : [])),
+  );
   for (const r of rows) {
     const h = ROW_HEIGHT[r.kind];
     const mid = y + h / 2;
@@ -147,12 +170,23 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
       text(doc, 16, y + 19, r.role.toUpperCase(), { 'font-weight': 'bold', 'font-size': 11, 'letter-spacing': 1, fill: colour.muted });
     } else if (r.kind === 'preflight') {
       const refused = Boolean(summary.error) && !anyHostStarted(summary);
-      const style = outcomeStyle[refused ? 'refused' : summary.hosts.every((o) => o.outcome === 'planned') && summary.hosts.length > 0 ? 'planned' : 'passed'];
+      const style =
+        outcomeStyle[
+          refused ? 'refused' : summary.hosts.every((o) => o.outcome === 'planned') && summary.hosts.length > 0 ? 'planned' : 'passed'
+        ];
       if (refused) failedBand(doc, y, h);
       text(doc, 16, mid + 4, 'preflight', { fill: colour.text });
       status(doc, mid, style.label, style.stroke, refused);
       const end = Number.isFinite(firstHostStart) ? firstHostStart : runEnd;
-      bar(doc, x(runStart), x(end), mid - 6, 12, { fill: style.fill, stroke: style.stroke }, `preflight: ${style.label}, ${duration(end - runStart)}`);
+      bar(
+        doc,
+        x(runStart),
+        x(end),
+        mid - 6,
+        12,
+        { fill: style.fill, stroke: style.stroke },
+        `preflight: ${style.label}, ${duration(end - runStart)}`,
+      );
     } else if (r.kind === 'host') {
       const o = r.row.outcome;
       const style = outcomeStyle[o?.outcome ?? 'success'];
@@ -163,12 +197,30 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
       if (o?.outcome === 'not-started') {
         text(doc, PLOT_LEFT + 4, mid + 4, 'not started', { fill: colour.muted, 'font-style': 'italic' });
       } else if (r.start !== undefined && r.end !== undefined) {
-        const tip = o ? `${r.row.host} (${r.row.role}): ${o.from ?? '(none)'} -> ${o.to}, ${style.label}, ${duration(o.durationMs)}${o.message ? `: ${o.message}` : ''}` : r.row.host;
-        bar(doc, x(r.start), x(r.end), mid - 7, 14, { fill: style.fill, stroke: style.stroke, ...(o?.outcome === 'planned' ? { 'stroke-dasharray': '4 3' } : {}) }, tip);
+        const tip = o
+          ? `${r.row.host} (${r.row.role}): ${o.from ?? '(none)'} -> ${o.to}, ${style.label}, ${duration(o.durationMs)}${o.message ? `: ${o.message}` : ''}`
+          : r.row.host;
+        bar(
+          doc,
+          x(r.start),
+          x(r.end),
+          mid - 7,
+          14,
+          { fill: style.fill, stroke: style.stroke, ...(o?.outcome === 'planned' ? { 'stroke-dasharray': '4 3' } : {}) },
+          tip,
+        );
         if (o?.downMs !== undefined && o.downMs > 0) {
           // the down window closes the host's change: restart -> healthy is its last step
           const from = Math.max(r.start, r.end - o.downMs);
-          bar(doc, x(from), x(r.end), mid - 7, 14, { fill: colour.down }, `down (restart -> healthy, nothing served): ${duration(o.downMs)}`);
+          bar(
+            doc,
+            x(from),
+            x(r.end),
+            mid - 7,
+            14,
+            { fill: colour.down },
+            `down (restart -> healthy, nothing served): ${duration(o.downMs)}`,
+          );
           note(doc, [[x(r.start), x(r.end)]], x(r.end), x(r.start), mid + 4, `down ${duration(o.downMs)}`, colour.down);
         }
       }
@@ -177,10 +229,17 @@ export function svg(summary: OperationSummary, options: PictureOptions = {}): st
       if (verdict.kind === 'failed') failedBand(doc, y, h);
       text(doc, 34, mid + 4, fit(`worker ${r.worker.worker} · ${r.worker.unit}`, 24), { fill: colour.text, 'font-size': 11 });
       const said =
-        verdict.kind === 'failed' ? { text: 'GATE FAILED', colour: colour.error, strong: true }
-        : verdict.kind === 'skipped' ? { text: r.worker.attempts.at(-1)!.outcome === 'untouched' ? 'put back, unchanged' : 'skipped (call too long)', colour: '#e8590c', strong: false }
-        : verdict.rolledBack ? { text: 'rolled back', colour: colour.rollback, strong: false }
-        : { text: 'rolled', colour: colour.muted, strong: false };
+        verdict.kind === 'failed'
+          ? { text: 'GATE FAILED', colour: colour.error, strong: true }
+          : verdict.kind === 'skipped'
+            ? {
+                text: r.worker.attempts.at(-1)!.outcome === 'untouched' ? 'put back, unchanged' : 'skipped (call too long)',
+                colour: '#e8590c',
+                strong: false,
+              }
+            : verdict.rolledBack
+              ? { text: 'rolled back', colour: colour.rollback, strong: false }
+              : { text: 'rolled', colour: colour.muted, strong: false };
       status(doc, mid, said.text, said.colour, said.strong, 11);
       drawWorker(doc, x, mid, r, options);
     }
@@ -270,7 +329,13 @@ function hatch(defs: XMLBuilder, id: string, stroke: string, background: string)
   p.ele('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke, 'stroke-width': background === 'none' ? 1.5 : 3 });
 }
 
-function drawWorker(doc: XMLBuilder, x: (t: number) => number, mid: number, r: Extract<Row, { kind: 'worker' }>, options: PictureOptions): void {
+function drawWorker(
+  doc: XMLBuilder,
+  x: (t: number) => number,
+  mid: number,
+  r: Extract<Row, { kind: 'worker' }>,
+  options: PictureOptions,
+): void {
   const attempts = r.worker.attempts;
   const top = mid - 6;
   const lane: Lane = [];
@@ -287,13 +352,34 @@ function drawWorker(doc: XMLBuilder, x: (t: number) => number, mid: number, r: E
     const who = `worker ${a.worker}${rollback ? ' (rollback)' : ''}`;
     const idle = a.idleAt ?? a.restartedAt;
     if (a.drainedAt !== undefined && idle !== undefined) {
-      draw(x(a.drainedAt), x(idle), top, 12, { fill: colour.waiting, ...stroke }, `${who}: waiting for its call to end, ${duration(idle - a.drainedAt)}`);
+      draw(
+        x(a.drainedAt),
+        x(idle),
+        top,
+        12,
+        { fill: colour.waiting, ...stroke },
+        `${who}: waiting for its call to end, ${duration(idle - a.drainedAt)}`,
+      );
     }
     if (idle !== undefined && a.healthyAt !== undefined) {
-      draw(x(idle), x(a.healthyAt), top, 12, { fill: colour.down, ...stroke }, `${who}: down (restart -> healthy), ${duration(a.downtimeMs ?? a.healthyAt - idle)}`);
+      draw(
+        x(idle),
+        x(a.healthyAt),
+        top,
+        12,
+        { fill: colour.down, ...stroke },
+        `${who}: down (restart -> healthy), ${duration(a.downtimeMs ?? a.healthyAt - idle)}`,
+      );
     }
     if (a.healthyAt !== undefined && a.inRotationAt !== undefined) {
-      draw(x(a.healthyAt), x(a.inRotationAt), top, 12, { fill: colour.readmission, ...stroke }, `${who}: healthy, waiting out nginx fail_timeout, ${duration(a.inRotationAt - a.healthyAt)}`);
+      draw(
+        x(a.healthyAt),
+        x(a.inRotationAt),
+        top,
+        12,
+        { fill: colour.readmission, ...stroke },
+        `${who}: healthy, waiting out nginx fail_timeout, ${duration(a.inRotationAt - a.healthyAt)}`,
+      );
     }
     if (a.outcome === 'failed' && a.healthyAt === undefined) {
       const from = a.restartedAt ?? a.idleAt ?? a.drainedAt;
@@ -301,7 +387,14 @@ function drawWorker(doc: XMLBuilder, x: (t: number) => number, mid: number, r: E
       const timeout = options.gateTimeoutMs?.[r.row.role];
       const later = hostTimes.filter((t) => t > from);
       const until = timeout !== undefined ? from + timeout : later.length > 0 ? Math.min(...later) : (r.hostEnd ?? from + 1000);
-      draw(x(from), x(until), top - 2, 16, { fill: 'url(#gate-failed)', stroke: colour.gateFailed, 'stroke-width': 1.5 }, `${who}: health gate failed after ${duration(until - from)} (restarted, never healthy on the new release)`);
+      draw(
+        x(from),
+        x(until),
+        top - 2,
+        16,
+        { fill: 'url(#gate-failed)', stroke: colour.gateFailed, 'stroke-width': 1.5 },
+        `${who}: health gate failed after ${duration(until - from)} (restarted, never healthy on the new release)`,
+      );
       notes.push({ after: x(until), before: x(from), label: 'gate failed', fill: colour.gateFailed });
     }
     if (a.outcome === 'skipped' && a.drainedAt !== undefined) {
@@ -310,8 +403,21 @@ function drawWorker(doc: XMLBuilder, x: (t: number) => number, mid: number, r: E
     if (rollback) {
       const times = attemptTimes(a);
       if (times.length === 0) return;
-      bar(doc, x(Math.min(...times)), x(Math.max(...times)), top, 12, { fill: 'url(#rollback)' }, `${who}: back on ${a.version ?? 'the previous release'}`);
-      notes.push({ after: x(Math.max(...times)), before: x(Math.min(...times)), label: `rollback → ${a.version ?? 'previous'}`, fill: colour.rollback });
+      bar(
+        doc,
+        x(Math.min(...times)),
+        x(Math.max(...times)),
+        top,
+        12,
+        { fill: 'url(#rollback)' },
+        `${who}: back on ${a.version ?? 'the previous release'}`,
+      );
+      notes.push({
+        after: x(Math.max(...times)),
+        before: x(Math.min(...times)),
+        label: `rollback → ${a.version ?? 'previous'}`,
+        fill: colour.rollback,
+      });
     }
   });
   for (const n of notes) note(doc, lane, n.after, n.before, mid + 4, n.label, n.fill);
@@ -328,16 +434,25 @@ function legendItems(summary: OperationSummary, rows: Row[]): LegendItem[] {
   const items: LegendItem[] = [];
   const seen = new Set(summary.hosts.filter(hostStarted).map((h) => h.outcome));
   for (const outcome of ['success', 'rolled-back', 'failed', 'interrupted', 'planned'] as const) {
-    if (seen.has(outcome)) items.push({ fill: outcomeStyle[outcome].fill, stroke: outcomeStyle[outcome].stroke, label: `host ${outcomeStyle[outcome].label.toLowerCase()}` });
+    if (seen.has(outcome))
+      items.push({
+        fill: outcomeStyle[outcome].fill,
+        stroke: outcomeStyle[outcome].stroke,
+        label: `host ${outcomeStyle[outcome].label.toLowerCase()}`,
+      });
   }
   const attempts = rows.flatMap((r) => (r.kind === 'worker' ? r.worker.attempts : []));
   if (attempts.length > 0) items.push({ fill: colour.waiting, label: 'worker drained, waiting for its call' });
-  if (attempts.length > 0 || summary.hosts.some((h) => (h.downMs ?? 0) > 0)) items.push({ fill: colour.down, label: 'down: restart → healthy, nothing served' });
+  if (attempts.length > 0 || summary.hosts.some((h) => (h.downMs ?? 0) > 0))
+    items.push({ fill: colour.down, label: 'down: restart → healthy, nothing served' });
   if (attempts.length > 0) {
-    if (attempts.some((a) => a.inRotationAt !== undefined)) items.push({ fill: colour.readmission, label: 'healthy, waiting out nginx fail_timeout' });
+    if (attempts.some((a) => a.inRotationAt !== undefined))
+      items.push({ fill: colour.readmission, label: 'healthy, waiting out nginx fail_timeout' });
   }
-  if (attempts.some((a) => a.outcome === 'failed')) items.push({ fill: '#ffffff', stroke: colour.gateFailed, pattern: 'gate-failed', label: 'health gate failed' });
-  if (attempts.some((a) => a.outcome === 'rolled-back')) items.push({ fill: '#ffffff', stroke: colour.rollback, pattern: 'rollback', label: 'rollback to the previous release' });
+  if (attempts.some((a) => a.outcome === 'failed'))
+    items.push({ fill: '#ffffff', stroke: colour.gateFailed, pattern: 'gate-failed', label: 'health gate failed' });
+  if (attempts.some((a) => a.outcome === 'rolled-back'))
+    items.push({ fill: '#ffffff', stroke: colour.rollback, pattern: 'rollback', label: 'rollback to the previous release' });
   return items;
 }
 
@@ -345,10 +460,22 @@ function legendItems(summary: OperationSummary, rows: Row[]): LegendItem[] {
 function errorBlock(summary: OperationSummary): { text: string; strong: boolean }[] {
   const error = summary.error!;
   const width = Math.floor((WIDTH - 60) / CHAR);
-  const lines = wrap(oneLine(error.message, 2000), width).slice(0, 4).map((text) => ({ text, strong: true }));
-  if (error.next) lines.push(...wrap(`Next: ${oneLine(error.next, 1000)}`, width).slice(0, 2).map((text) => ({ text, strong: false })));
+  const lines = wrap(oneLine(error.message, 2000), width)
+    .slice(0, 4)
+    .map((text) => ({ text, strong: true }));
+  if (error.next)
+    lines.push(
+      ...wrap(`Next: ${oneLine(error.next, 1000)}`, width)
+        .slice(0, 2)
+        .map((text) => ({ text, strong: false })),
+    );
   const problems = error.problems ?? [];
-  for (const problem of problems.slice(0, 6)) lines.push(...wrap(`• ${oneLine(problem)}`, width).slice(0, 2).map((text, i) => ({ text: i === 0 ? text : `   ${text}`, strong: false })));
+  for (const problem of problems.slice(0, 6))
+    lines.push(
+      ...wrap(`• ${oneLine(problem)}`, width)
+        .slice(0, 2)
+        .map((text, i) => ({ text: i === 0 ? text : `   ${text}`, strong: false })),
+    );
   if (problems.length > 6) lines.push({ text: `… and ${problems.length - 6} more (voxops-summary.md has every one)`, strong: false });
   return lines;
 }
@@ -371,14 +498,25 @@ const fit = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 
 /** A step that gives 4 to 10 ticks, labelled the way the span is best read. */
 function ticks(spanMs: number): { step: number; label: (offsetMs: number) => string; caption: string } {
-  const steps = [100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000];
+  const steps = [
+    100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000,
+    14_400_000,
+  ];
   const step = steps.find((s) => spanMs / s <= 10) ?? 28_800_000;
   if (spanMs < 120_000) {
     const digits = step < 1000 ? 1 : 0;
     return { step, label: (ms) => `${(ms / 1000).toFixed(digits)} s`, caption: 'seconds since start' };
   }
   if (spanMs < 3 * 3_600_000) {
-    return { step, label: (ms) => `${Math.floor(ms / 60_000)}:${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}`, caption: 'min:s since start' };
+    return {
+      step,
+      label: (ms) => `${Math.floor(ms / 60_000)}:${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}`,
+      caption: 'min:s since start',
+    };
   }
-  return { step, label: (ms) => `${Math.floor(ms / 3_600_000)}:${String(Math.round((ms % 3_600_000) / 60_000)).padStart(2, '0')}`, caption: 'h:min since start' };
+  return {
+    step,
+    label: (ms) => `${Math.floor(ms / 3_600_000)}:${String(Math.round((ms % 3_600_000) / 60_000)).padStart(2, '0')}`,
+    caption: 'h:min since start',
+  };
 }

@@ -7,7 +7,8 @@
 // ESC-introduced sequences as a terminal consumes them (CSI, OSC, two-byte): noise once in a file
 const TERMINAL_SEQUENCE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])?/g;
 // C0 controls other than TAB, LF, CR; U+FFFE and U+FFFF; a surrogate without its pair
-const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const NOT_XML_CHAR =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** The replacement the reader sees where a character could not be kept. */
 export const REPLACEMENT = '\ufffd';
@@ -19,7 +20,10 @@ export function printable(text: string): string {
 
 /** One line, for attributes and table cells: a newline in an attribute is normalised away by parsers anyway. */
 export function oneLine(text: string, max = 300): string {
-  const line = printable(text).replace(/\s*\n\s*/g, ' / ').replace(/\s+/g, ' ').trim();
+  const line = printable(text)
+    .replace(/\s*\n\s*/g, ' / ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 

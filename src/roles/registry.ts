@@ -11,7 +11,13 @@ import { serviceDefinition } from './service/index.js';
  * fleet that takes calls, the dialler that places them, and the ingress config in front of the
  * fleet. A new role is a folder under src/roles and one line here.
  */
-export const ROLES: readonly RoleDefinition[] = [serviceDefinition('api'), consoleDefinition, fleetDefinition, serviceDefinition('dialler'), ingressDefinition];
+export const ROLES: readonly RoleDefinition[] = [
+  serviceDefinition('api'),
+  consoleDefinition,
+  fleetDefinition,
+  serviceDefinition('dialler'),
+  ingressDefinition,
+];
 
 export function definitionOf(role: RoleName): RoleDefinition {
   const found = ROLES.find((r) => r.role === role);

@@ -36,7 +36,11 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
     tagLookup: { tagLocally: false, origin: 'found' },
     workers: [1, 2].map((index) => ({ index, unit: `voxcore@${index}`, socket: `/tmp/voxcore_${index}.sock`, active: 'active', health: healthy })),
     nginx: [],
+    failTimeoutSeconds: 10,
     countVariable: 2,
+    errorLog: '/var/log/nginx/error.log',
+    errorLogSize: 0,
+    leftovers: { moved: [], stale: [] },
     ...overrides,
   };
 }

@@ -40,7 +40,7 @@ function suiteOf(summary: OperationSummary): { suite: Suite; cases: TestCase[]; 
 // xmlbuilder2's object form leaves entities as written
 const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 const failureText = (c: TestCase) => unescape(typeof c.failure === 'string' ? c.failure : (c.failure?.['#'] ?? ''));
-const ids = (cases: TestCase[]) => cases.map((c) => `${c.classname ?? c['@classname']} / ${c['@name']}`);
+const ids = (cases: TestCase[]) => cases.map((c) => `${c['@classname']} / ${c['@name']}`);
 
 const all = { fleetSuccess, gateFailure, preflightRefused, deployAll, deployAllFailed: () => deployAll({ fleetFails: true }), nastyFailure };
 

@@ -42,7 +42,12 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
   preserve(config) {
     const current = consoleCurrent(config);
     const inCheckout = (p: string) => (p.startsWith(`${config.path}/`) ? [`/${p.slice(config.path.length + 1)}`] : []);
-    return [...config.preserve, `/${config.output}/`, ...inCheckout(current), ...inCheckout(consoleReleasesDir(current)).map((p) => `${p}/`)];
+    return [
+      ...config.preserve,
+      `/${config.output}/`,
+      ...inCheckout(current),
+      ...inCheckout(consoleReleasesDir(current)).map((p) => `${p}/`),
+    ];
   },
   restoresItself: true,
   async readTag(host, config) {
@@ -56,7 +61,8 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
     const tested = await host.run(testNginxConfig());
     if (tested.exitCode !== 0) problems.push(`${host.host.name}: nginx -t fails before any change: ${nginxErrorLines(tested.stderr)}`);
     const current = consoleCurrent(config);
-    if (!(await servedTarget(host, current))) problems.push(`${host.host.name}: ${current} is not a symlink: nginx must serve the console from it`);
+    if (!(await servedTarget(host, current)))
+      problems.push(`${host.host.name}: ${current} is not a symlink: nginx must serve the console from it`);
     return { problems, warnings: [] };
   },
   async keptRelease(host, config, tag) {
@@ -71,7 +77,13 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
     const current = consoleCurrent(config);
     const name = releaseName(tag, '<commit>');
     const dir = `${consoleReleasesDir(current)}/${name}`;
-    return [copyBuild(config.path, config.output, current, name), testNginxConfig(), flipCurrent(current, dir), reloadNginx(), servedAndBuiltDigests(config.verifyUrl, dir)];
+    return [
+      copyBuild(config.path, config.output, current, name),
+      testNginxConfig(),
+      flipCurrent(current, dir),
+      reloadNginx(),
+      servedAndBuiltDigests(config.verifyUrl, dir),
+    ];
   },
   async activate(host, config, release) {
     const name = host.host.name;
@@ -81,7 +93,9 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
     if (!release.kept) await host.step(copyBuild(config.path, config.output, current, build));
     const tested = await host.step(testNginxConfig());
     if (tested.exitCode !== 0) {
-      throw new ConfigRejectedError(`${name}: nginx -t fails, so the console was not switched: ${nginxErrorLines(tested.stderr)}`, { next: `fix nginx on ${name} (nginx -t), then re-run` });
+      throw new ConfigRejectedError(`${name}: nginx -t fails, so the console was not switched: ${nginxErrorLines(tested.stderr)}`, {
+        next: `fix nginx on ${name} (nginx -t), then re-run`,
+      });
     }
     const dir = `${consoleReleasesDir(current)}/${build}`;
     let served = '';
@@ -92,10 +106,12 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
         clock: host.clock,
         timeoutMs: VERIFY_TIMEOUT_MS,
         intervalMs: VERIFY_POLL_MS,
-        probe: async () => (await host.run(servedAndBuiltDigests(config.verifyUrl, dir))).stdout.split('\n').map((l) => l.split(' ')[0] ?? ''),
+        probe: async () =>
+          (await host.run(servedAndBuiltDigests(config.verifyUrl, dir))).stdout.split('\n').map((l) => l.split(' ')[0] ?? ''),
         until: ([servedDigest, builtDigest]) => (servedDigest && servedDigest === builtDigest ? servedDigest : undefined),
       });
-      if (verified.outcome !== 'done') throw new HealthGateError(`${name}: ${config.verifyUrl} does not serve ${build}/index.html after the flip`, { host: name });
+      if (verified.outcome !== 'done')
+        throw new HealthGateError(`${name}: ${config.verifyUrl} does not serve ${build}/index.html after the flip`, { host: name });
       served = verified.result;
     } catch (error) {
       // whatever failed after the flip (verify, reload, Ctrl-C), nginx serves the previous build again
@@ -103,7 +119,8 @@ const consoleRecipe: CheckoutRecipe<ConsoleRoleConfig> = {
         await host.run(flipCurrent(current, previous));
         await host.run(reloadNginx()).catch(() => undefined);
       }
-      if (error instanceof HealthGateError && previous) throw new HealthGateError(`${error.message}; ${current} points back at ${previous}`, error.details);
+      if (error instanceof HealthGateError && previous)
+        throw new HealthGateError(`${error.message}; ${current} points back at ${previous}`, error.details);
       throw error;
     }
     const listing = await host.run(listConsoleReleases(current));
@@ -127,4 +144,8 @@ const consoleObserver: RoleObserver = {
   logUnit: () => 'nginx.service',
 };
 
-export const consoleDefinition: RoleDefinition = { role: 'console', drivers: [checkoutDriver(consoleRecipe, ['deploy', 'rollback'])], observer: consoleObserver };
+export const consoleDefinition: RoleDefinition = {
+  role: 'console',
+  drivers: [checkoutDriver(consoleRecipe, ['deploy', 'rollback'])],
+  observer: consoleObserver,
+};

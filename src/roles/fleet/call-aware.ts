@@ -53,7 +53,12 @@ const PROGRESS_EVERY_MS = 10_000;
  * settled), a drain timeout (policy skip left workers on the old release), or an interruption (no
  * worker left moved aside).
  */
-export async function rollCallAware(host: HostContext, workers: readonly WorkerSteps[], settings: CallAwareSettings, onMoved: (index: number) => void): Promise<void> {
+export async function rollCallAware(
+  host: HostContext,
+  workers: readonly WorkerSteps[],
+  settings: CallAwareSettings,
+  onMoved: (index: number) => void,
+): Promise<void> {
   const { clock } = host;
   const name = host.host.name;
   const started = clock.now();
@@ -167,7 +172,11 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
     const moved = await host.run(t.steps.drain);
     host.worker(t.index, 'drained', moved.exitCode === 0 ? undefined : 'no socket: the worker was not serving');
     if (force) {
-      host.worker(t.index, 'forced', `its call is older than ${settings.maxCallAgeSeconds}s; restarting anyway (--on-drain-timeout force): that call is dropped`);
+      host.worker(
+        t.index,
+        'forced',
+        `its call is older than ${settings.maxCallAgeSeconds}s; restarting anyway (--on-drain-timeout force): that call is dropped`,
+      );
       return restart(t);
     }
     if (t.hung) {
@@ -176,7 +185,10 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
     }
     if (moved.exitCode !== 0) return restart(t);
     t.stage = 'draining';
-    const [p] = parseRound((await host.run(probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset))).stdout, 1).probes;
+    const [p] = parseRound(
+      (await host.run(probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset))).stdout,
+      1,
+    ).probes;
     if (nothingListening(p!) || (p!.httpStatus !== 0 && p!.body?.active_calls === 0)) return restart(t);
     host.info(`worker ${t.index}: a call reached it before its socket moved; waiting for that call to end`);
   };
@@ -195,7 +207,8 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
     await Promise.all(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t)));
     const restarting = tracked.filter((t) => t.stage === 'restarting');
     if (gateFailure || host.signal.aborted) {
-      for (const t of tracked.filter((w) => w.stage === 'draining')) await putBack(t, gateFailure ? 'the roll stopped: put back unchanged' : 'interrupted while waiting for its call to end');
+      for (const t of tracked.filter((w) => w.stage === 'draining'))
+        await putBack(t, gateFailure ? 'the roll stopped: put back unchanged' : 'interrupted while waiting for its call to end');
       if (restarting.length === 0) break;
     } else {
       const decision = decide(tracked, limits(), now);
@@ -210,9 +223,14 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
         const t = byIndex.get(index)!;
         if (t.hungWarnedAt !== undefined && now - t.hungWarnedAt < settings.maxCallAgeSeconds * 1000) continue;
         t.hungWarnedAt = now;
-        host.warn(`worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`);
+        host.warn(
+          `worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`,
+        );
       }
-      await Promise.all([...decision.force.map((i) => take(byIndex.get(i)!, true)), ...decision.take.map((i) => take(byIndex.get(i)!, false))]);
+      await Promise.all([
+        ...decision.force.map((i) => take(byIndex.get(i)!, true)),
+        ...decision.take.map((i) => take(byIndex.get(i)!, false)),
+      ]);
       report(Math.max(0, decision.free - decision.take.length));
     }
     await clock.sleep(settings.roundMs);
@@ -220,20 +238,30 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
 
   for (const t of tracked) {
     if (t.timeline.healthyAt !== undefined) t.timeline.inRotationAt = Math.max(t.timeline.healthyAt, t.shutOutUntil ?? 0);
-    if (t.timeline.drainedAt !== undefined && t.timeline.inRotationAt !== undefined) t.timeline.outOfRotationMs = t.timeline.inRotationAt - t.timeline.drainedAt;
+    if (t.timeline.drainedAt !== undefined && t.timeline.inRotationAt !== undefined)
+      t.timeline.outOfRotationMs = t.timeline.inRotationAt - t.timeline.drainedAt;
     if (t.timeline.drainedAt !== undefined || t.stage === 'skipped') host.record(t.timeline);
   }
   if (gateFailure) {
     const failed = tracked.find((t) => t.stage === 'failed')!;
-    const journal = await host.run(failed.steps.journal).then((r) => tail(r.stdout, 15), () => '');
+    const journal = await host.run(failed.steps.journal).then(
+      (r) => tail(r.stdout, 15),
+      () => '',
+    );
     throw new HealthGateError(gateFailure.message, { ...gateFailure.details, journal });
   }
-  if (host.signal.aborted) throw new InterruptedError(`interrupted: ${name} stopped between workers; ${tracked.filter((t) => t.stage === 'new').length} of ${tracked.length} on ${settings.expectVersion}`);
+  if (host.signal.aborted)
+    throw new InterruptedError(
+      `interrupted: ${name} stopped between workers; ${tracked.filter((t) => t.stage === 'new').length} of ${tracked.length} on ${settings.expectVersion}`,
+    );
   const skipped = tracked.filter((t) => t.stage === 'skipped').map((t) => t.index);
   if (skipped.length > 0) {
-    throw new DrainTimeoutError(`${name}: worker ${skipped.join(', ')} held a call longer than ${settings.maxCallAgeSeconds}s; left on the old release, serving`, {
-      next: `finish when those calls end: voxops restart fleet --host ${name} --worker ${skipped[0]}`,
-    });
+    throw new DrainTimeoutError(
+      `${name}: worker ${skipped.join(', ')} held a call longer than ${settings.maxCallAgeSeconds}s; left on the old release, serving`,
+      {
+        next: `finish when those calls end: voxops restart fleet --host ${name} --worker ${skipped[0]}`,
+      },
+    );
   }
 
   function report(free: number): void {
@@ -265,7 +293,11 @@ function seconds(ms: number): string {
  * Time left: the longest call still to wait for, at the calls' observed mean length, plus one
  * restart. Only once at least three calls were seen from start to end; before that, no guess.
  */
-export function estimate(progress: Pick<HostProgress, 'waitingOn'>, durations: readonly number[], restartTimes: readonly number[]): number | undefined {
+export function estimate(
+  progress: Pick<HostProgress, 'waitingOn'>,
+  durations: readonly number[],
+  restartTimes: readonly number[],
+): number | undefined {
   if (durations.length < 3) return undefined;
   const mean = durations.reduce((a, b) => a + b, 0) / durations.length;
   const restart = restartTimes.length > 0 ? Math.max(...restartTimes) : FIRST_RESTART_ESTIMATE_MS;

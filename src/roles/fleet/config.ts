@@ -13,7 +13,11 @@ export function fleetConfig(inventory: Inventory): FleetRoleConfig {
 }
 
 /** How a worker is rolled: the inventory's timings, unless the operator overrode the drain. */
-export function rollSettings(role: FleetRoleConfig, request: Pick<OperationRequest, 'drainTimeoutSeconds' | 'onDrainTimeout'>, expectVersion: string): RollSettings {
+export function rollSettings(
+  role: FleetRoleConfig,
+  request: Pick<OperationRequest, 'drainTimeoutSeconds' | 'onDrainTimeout'>,
+  expectVersion: string,
+): RollSettings {
   return {
     expectVersion,
     pollMs: role.health.pollMilliseconds,

@@ -24,7 +24,8 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
   actions: ['deploy', 'rollback', 'restart'],
 
   inspect(host, request) {
-    const search: TagSearch = request.action === 'restart' || request.source === 'rsync' ? 'none' : request.action === 'rollback' ? 'local-then-origin' : 'origin';
+    const search: TagSearch =
+      request.action === 'restart' || request.source === 'rsync' ? 'none' : request.action === 'rollback' ? 'local-then-origin' : 'origin';
     return inspectFleetHost(host, fleetConfig(host.inventory), request.tag, search);
   },
 
@@ -34,21 +35,37 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     const role = fleetConfig(inventory);
     const lines: PlanLine[] = [{ note: `batches ${JSON.stringify(plan.batches)}` }];
     if (plan.release?.choice.source === 'rsync') {
-      lines.push({ note: `rsync push of ${plan.to} from the local clone (git archive), host-owned paths untouched; then:` }, { step: install(role.path, role.install) });
+      lines.push(
+        { note: `rsync push of ${plan.to} from the local clone (git archive), host-owned paths untouched; then:` },
+        { step: install(role.path, role.install) },
+      );
     } else if (plan.release) {
       const steps = releaseSteps(role, plan.to);
       if (!plan.release.choice.skipFetch) lines.push({ step: steps.fetch });
       lines.push({ step: steps.checkout }, { step: steps.verify }, { step: steps.install });
     }
     if (plan.release && role.build) {
-      lines.push({ step: saveBuild('fleet', '<commit>', role.path, role.build.outputs), prefix: 'then, or instead of install when going back to a kept build: ' });
+      lines.push({
+        step: saveBuild('fleet', '<commit>', role.path, role.build.outputs),
+        prefix: 'then, or instead of install when going back to a kept build: ',
+      });
     }
     const settings = rollSettings(role, request, plan.to);
     if (plan.schedule === 'call-aware') {
       const aware = callAwareSettings(role, request, plan.host, plan.nginx, plan.to);
       const floor = aware.minFree === undefined ? 'a floor of free workers from live load (at least 1)' : `${aware.minFree} free worker(s)`;
-      lines.push({ note: `call-aware: workers ${plan.workers.map((w) => w.index).join(', ')}, each the moment it is idle, keeping ${floor}, at most ${aware.maxOut} out at once; busy workers are left alone (calls older than ${aware.maxCallAgeSeconds}s: ${aware.onDrainTimeout}); every ${aware.roundMs} ms one probe of every worker and of ${aware.errorLog}` });
-      lines.push({ step: probeRound(plan.workers.map((x) => x.socket), aware.healthPath, aware.errorLog, aware.errorLogOffset), prefix: 'every round: ' });
+      lines.push({
+        note: `call-aware: workers ${plan.workers.map((w) => w.index).join(', ')}, each the moment it is idle, keeping ${floor}, at most ${aware.maxOut} out at once; busy workers are left alone (calls older than ${aware.maxCallAgeSeconds}s: ${aware.onDrainTimeout}); every ${aware.roundMs} ms one probe of every worker and of ${aware.errorLog}`,
+      });
+      lines.push({
+        step: probeRound(
+          plan.workers.map((x) => x.socket),
+          aware.healthPath,
+          aware.errorLog,
+          aware.errorLogOffset,
+        ),
+        prefix: 'every round: ',
+      });
       for (const w of plan.workers) {
         lines.push(
           { step: w.drain, prefix: `when worker ${w.index} is idle: ` },
@@ -71,14 +88,16 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
           { step: w.cleanup },
         );
       }
-      if (plan.readmitDelayMs > 0) lines.push({ note: `wait ${plan.readmitDelayMs / 1000}s: nginx fail_timeout keeps the worker out of rotation after its drain` });
+      if (plan.readmitDelayMs > 0)
+        lines.push({ note: `wait ${plan.readmitDelayMs / 1000}s: nginx fail_timeout keeps the worker out of rotation after its drain` });
     }
     return lines;
   },
 
   async prepare(plans, request, workspace, inventory) {
     // an rsync push's tree is built before any host changes: a tag missing from the local clone stops here
-    if (request.tag && plans.some((p) => p.release?.choice.source === 'rsync')) await workspace.tree('fleet', fleetConfig(inventory), request.tag);
+    if (request.tag && plans.some((p) => p.release?.choice.source === 'rsync'))
+      await workspace.tree('fleet', fleetConfig(inventory), request.tag);
   },
 
   change(host, plan, request) {
@@ -90,10 +109,13 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     return {
       async apply() {
         await putBackLeftovers(host, role, plan.leftovers);
-        if (plan.release?.installed) host.info(`${plan.to} is checked out and installed already (${plan.release.installed.slice(0, 12)}): resuming with the workers`);
+        if (plan.release?.installed)
+          host.info(`${plan.to} is checked out and installed already (${plan.release.installed.slice(0, 12)}): resuming with the workers`);
         else if (plan.release) await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
         if (plan.schedule === 'call-aware') {
-          await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) => moved.push(index));
+          await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) =>
+            moved.push(index),
+          );
           return { message: `${moved.length} workers on ${plan.to}` };
         }
         const settings = rollSettings(role, request, plan.to);
@@ -122,9 +144,12 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
           const timeline = await rollWorker(host, steps(index), settings);
           host.record(timeline);
           if (timeline.outcome === 'skipped') {
-            throw new DrainTimeoutError(`${name}: worker ${index} still held a call after two drain timeouts; it stays on ${plan.from} and serving`, {
-              next: `finish it when the call ends: voxops restart fleet --host ${name} --worker ${index}`,
-            });
+            throw new DrainTimeoutError(
+              `${name}: worker ${index} still held a call after two drain timeouts; it stays on ${plan.from} and serving`,
+              {
+                next: `finish it when the call ends: voxops restart fleet --host ${name} --worker ${index}`,
+              },
+            );
           }
           moved.push(index);
           await waitForReadmission(host, [timeline], plan.readmitDelayMs);
@@ -139,7 +164,11 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
         const steady = host.uninterruptible();
         const back = async (roll: (workers: WorkerSteps[]) => Promise<void>) => rollBackHost(steady, role, plan.from!, moved, roll);
         if (plan.schedule === 'call-aware') {
-          const settings = { ...callAwareSettings(role, request, plan.host, plan.nginx, plan.from), onDrainTimeout: 'wait' as const, rollingBack: true };
+          const settings = {
+            ...callAwareSettings(role, request, plan.host, plan.nginx, plan.from),
+            onDrainTimeout: 'wait' as const,
+            rollingBack: true,
+          };
           await back((workers) => rollCallAware(steady, workers, settings, () => {}));
         } else {
           const settings = { ...rollSettings(role, request, plan.from), onDrainTimeout: 'wait' as const };
@@ -161,7 +190,13 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
  * Put the tag on the host (git checkout, or an rsync push), then install it, or, going back to code
  * this host has built before (rollbacks), restore the kept build instead of installing again.
  */
-async function placeFleetRelease(host: HostContext, role: FleetRoleConfig, choice: SourceChoice, tag: string, preferKeptBuild: boolean): Promise<void> {
+async function placeFleetRelease(
+  host: HostContext,
+  role: FleetRoleConfig,
+  choice: SourceChoice,
+  tag: string,
+  preferKeptBuild: boolean,
+): Promise<void> {
   const build = role.build;
   const preserve = [...role.preserve, ...(build?.outputs ?? []).map((o) => `/${o}`)];
   const head = await placeRelease(host, { path: role.path, tag, choice, workspace: host.workspace, role: 'fleet', repo: role, preserve });
@@ -198,7 +233,13 @@ async function putBackLeftovers(host: HostContext, role: FleetRoleConfig, leftov
 }
 
 /** A failed gate: the previous release back on the host, and every worker already moved rolled back onto it. */
-async function rollBackHost(host: HostContext, role: FleetRoleConfig, previous: string, moved: readonly number[], roll: (workers: WorkerSteps[]) => Promise<void>): Promise<void> {
+async function rollBackHost(
+  host: HostContext,
+  role: FleetRoleConfig,
+  previous: string,
+  moved: readonly number[],
+  roll: (workers: WorkerSteps[]) => Promise<void>,
+): Promise<void> {
   // the host's own clone first (an rsync push never touches .git), then origin, then rsync
   const choice = chooseSource(host.host.name, previous, 'auto', await lookUpTag((s) => host.run(s), role.path, previous, true));
   if (choice.problem) throw new Error(choice.problem);

@@ -4,7 +4,15 @@ import { errorLogSize, movedAsideSockets, nginxErrorLog, parseMovedAside } from 
 import { checkNginxConfig, dumpNginxConfig, upstreamFailTimeoutSeconds, type NginxFinding } from '../../commands/nginx.js';
 import { freeDisk, parseFreeDiskMb } from '../../commands/state.js';
 import { unitStates } from '../../commands/systemd.js';
-import { drainedSocket, parseHealthProbe, probeHealth, readEnvVariable, workerSocket, workerUnit, type HealthProbe } from '../../commands/worker.js';
+import {
+  drainedSocket,
+  parseHealthProbe,
+  probeHealth,
+  readEnvVariable,
+  workerSocket,
+  workerUnit,
+  type HealthProbe,
+} from '../../commands/worker.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
 import { workerIndices } from '../../plan/fleet.js';
 import { lookUpTag, type TagLookup } from '../../release/source.js';
@@ -42,7 +50,13 @@ export interface FleetHostFacts {
 export type TagSearch = 'origin' | 'local-then-origin' | 'none';
 
 /** Everything preflight and status need from one fleet host, read in parallel over one connection. */
-export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig, tag?: string, search: TagSearch = 'none', workers = workerCount(role, host.host)): Promise<FleetHostFacts> {
+export async function inspectFleetHost(
+  host: HostContext,
+  role: FleetRoleConfig,
+  tag?: string,
+  search: TagSearch = 'none',
+  workers = workerCount(role, host.host),
+): Promise<FleetHostFacts> {
   const indices = workerIndices(workers);
   const units = indices.map((i) => workerUnit(role.workers.unit, i));
   const sockets = indices.map((i) => workerSocket(role.workers.socket, i));
@@ -58,7 +72,9 @@ export async function inspectFleetHost(host: HostContext, role: FleetRoleConfig,
     run(unitStates(units)),
     run(dumpNginxConfig()),
     role.workers.envFile ? run(readEnvVariable(role.workers.envFile, role.workers.countVariable)) : Promise.resolve(undefined),
-    tag && search !== 'none' ? limit(() => lookUpTag((s) => host.run(s), role.path, tag, search === 'local-then-origin')) : Promise.resolve(undefined),
+    tag && search !== 'none'
+      ? limit(() => lookUpTag((s) => host.run(s), role.path, tag, search === 'local-then-origin'))
+      : Promise.resolve(undefined),
     ...sockets.map((socket) => run(probeHealth(aside.moved.includes(socket) ? drainedSocket(socket) : socket, role.health.path))),
   ]);
   const activeLines = states.stdout.trim().split('\n');

@@ -52,7 +52,10 @@ export function judgeFleetFacts(
   for (const worker of facts.workers) {
     if (isHealthy(worker.health)) continue;
     const why = worker.health.httpStatus ? `HTTP ${worker.health.httpStatus}` : (worker.health.error ?? 'no answer');
-    push(`${host}: worker ${worker.index} (${worker.unit}, ${worker.active}) is unhealthy: ${why}`, options.allowUnhealthy ? warnings : problems);
+    push(
+      `${host}: worker ${worker.index} (${worker.unit}, ${worker.active}) is unhealthy: ${why}`,
+      options.allowUnhealthy ? warnings : problems,
+    );
   }
   for (const finding of facts.nginx) push(`${host}: nginx: ${finding.message}`, finding.level === 'error' ? problems : warnings);
   if (facts.countVariable !== undefined && facts.countVariable !== options.workers) {
@@ -65,11 +68,21 @@ export function judgeFleetFacts(
 
 /** A journal this run may continue: --resume, the same role and action, to the same release. */
 export function resumable(journal: Journal | undefined, request: OperationRequest, to: string): boolean {
-  return request.resume === true && journal !== undefined && journal.role === request.role && journal.action === request.action && journal.to === to;
+  return (
+    request.resume === true &&
+    journal !== undefined &&
+    journal.role === request.role &&
+    journal.action === request.action &&
+    journal.to === to
+  );
 }
 
 /** Deploy, rollback and rolling restart of the fleet: every rule, for every host, then one plan per host. */
-export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: OperationRequest, inventory: Inventory): Judgement<FleetPlan> {
+export function judgeFleet(
+  all: readonly HostFacts<FleetHostFacts>[],
+  request: OperationRequest,
+  inventory: Inventory,
+): Judgement<FleetPlan> {
   const role = fleetConfig(inventory);
   const restart = request.action === 'restart';
   const problems: string[] = [];
@@ -78,7 +91,12 @@ export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: O
   const plans = all.map(({ host, facts, journal }): FleetPlan => {
     const workers = workerCount(role, host);
     // a restart is how an unhealthy worker comes back, so it never refuses one
-    const judged = judgeFleetFacts(facts, role, { tag: request.tag, workers, source: request.source, allowUnhealthy: request.allowUnhealthy || restart });
+    const judged = judgeFleetFacts(facts, role, {
+      tag: request.tag,
+      workers,
+      source: request.source,
+      allowUnhealthy: request.allowUnhealthy || restart,
+    });
     problems.push(...judged.problems);
     warnings.push(...judged.warnings.map((message) => ({ host: host.name, message })));
     if (request.action === 'rollback' && request.tag) {
@@ -96,19 +114,35 @@ export function judgeFleet(all: readonly HostFacts<FleetHostFacts>[], request: O
         : facts.failTimeoutSeconds
           ? `; nginx fail_timeout paces the roll: ${facts.failTimeoutSeconds}s per worker (max_fails=0 on the upstream servers removes it)`
           : '';
-    notes.push({ host: host.name, message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}` });
+    notes.push({
+      host: host.name,
+      message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}`,
+    });
     const to = restart ? (facts.currentTag ?? '(no tag)') : request.tag!;
     const resume = resumable(journal, request, to);
     if (journal && !resume) {
-      warnings.push({ host: host.name, message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; voxops ${journal.action} fleet ${journal.action === 'rollback' ? '--to' : '--tag'} ${journal.to} --resume continues it` });
+      warnings.push({
+        host: host.name,
+        message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; voxops ${journal.action} fleet ${journal.action === 'rollback' ? '--to' : '--tag'} ${journal.to} --resume continues it`,
+      });
     }
     if (request.resume && !journal) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
     const moved = facts.leftovers.moved;
-    if (moved.length > 0) warnings.push({ host: host.name, message: `worker ${moved.join(', ')} left moved aside by an interrupted run: put back in rotation before the roll` });
+    if (moved.length > 0)
+      warnings.push({
+        host: host.name,
+        message: `worker ${moved.join(', ')} left moved aside by an interrupted run: put back in rotation before the roll`,
+      });
     // resuming: the workers that already serve the tag (and are not moved aside) are done
-    const done = resume ? facts.workers.filter((w) => isHealthy(w.health) && w.health.body?.version === to && !moved.includes(w.index)).map((w) => w.index) : [];
+    const done = resume
+      ? facts.workers.filter((w) => isHealthy(w.health) && w.health.body?.version === to && !moved.includes(w.index)).map((w) => w.index)
+      : [];
     const only = (request.workers ?? facts.workers.map((w) => w.index)).filter((i) => !done.includes(i));
-    if (resume) notes.push({ host: host.name, message: `resuming the ${journal!.action} to ${to} from ${journal!.from ?? '(no tag)'}: ${done.length} worker(s) already on it${journal!.installed && facts.currentTag === to ? ', its install done' : ''}` });
+    if (resume)
+      notes.push({
+        host: host.name,
+        message: `resuming the ${journal!.action} to ${to} from ${journal!.from ?? '(no tag)'}: ${done.length} worker(s) already on it${journal!.installed && facts.currentTag === to ? ', its install done' : ''}`,
+      });
     const installed = resume && journal!.installed && facts.currentTag === to ? { installed: journal!.installed } : {};
     return {
       host,

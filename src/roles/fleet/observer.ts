@@ -33,12 +33,19 @@ export const fleetObserver: RoleObserver = {
     }));
     const problems: string[] = [];
     for (const w of workers) {
-      if (w.health !== 'ok') problems.push(`${name}: worker ${w.index} (${w.unit}) is ${w.health} (unit ${w.active}, socket ${w.socket ? 'present' : 'missing'})`);
-      else if (facts.currentTag && w.version !== facts.currentTag) problems.push(`${name}: worker ${w.index} runs ${w.version} but ${facts.currentTag} is checked out`);
+      if (w.health !== 'ok')
+        problems.push(
+          `${name}: worker ${w.index} (${w.unit}) is ${w.health} (unit ${w.active}, socket ${w.socket ? 'present' : 'missing'})`,
+        );
+      else if (facts.currentTag && w.version !== facts.currentTag)
+        problems.push(`${name}: worker ${w.index} runs ${w.version} but ${facts.currentTag} is checked out`);
     }
     const value = facts.countVariable ?? null;
     const matches = value === enabledUnits;
-    if (!matches) problems.push(`${name}: ${role.workers.countVariable}=${value ?? '(unset)'} but ${enabledUnits} worker units are enabled: /health reports the wrong capacity`);
+    if (!matches)
+      problems.push(
+        `${name}: ${role.workers.countVariable}=${value ?? '(unset)'} but ${enabledUnits} worker units are enabled: /health reports the wrong capacity`,
+      );
     if (enabledUnits !== configured) problems.push(`${name}: ${enabledUnits} worker units enabled, the inventory says ${configured}`);
     for (const finding of facts.nginx) if (finding.level === 'error') problems.push(`${name}: nginx: ${finding.message}`);
     return {

@@ -61,7 +61,11 @@ async function waitUntilIdle(host: HostContext, steps: WorkerSteps, settings: Ro
       return { idle: 'skipped', ...pid };
     }
     if (settings.onDrainTimeout === 'force') {
-      host.worker(steps.index, 'forced', `still in a call after ${waited}s; restarting anyway (--on-drain-timeout force): that call is dropped`);
+      host.worker(
+        steps.index,
+        'forced',
+        `still in a call after ${waited}s; restarting anyway (--on-drain-timeout force): that call is dropped`,
+      );
       return { idle: 'call ended', ...pid };
     }
     host.warn(`worker ${steps.index} still in a call after ${waited}s; still waiting`);
@@ -91,7 +95,8 @@ export async function rollWorker(host: HostContext, steps: WorkerSteps, settings
       host.worker(steps.index, 'undrained', 'interrupted while waiting for the call to end');
       throw new InterruptedError(`interrupted: ${name} worker ${steps.index} was put back in rotation unchanged`);
     }
-    if (wait.idle === 'hung') host.worker(steps.index, 'forced', `no answer to /health for ${HUNG_AFTER_MS / 1000}s: the process is hung, restarting it`);
+    if (wait.idle === 'hung')
+      host.worker(steps.index, 'forced', `no answer to /health for ${HUNG_AFTER_MS / 1000}s: the process is hung, restarting it`);
     timeline.idleAt = clock.now();
     host.worker(steps.index, 'idle');
   }
@@ -115,14 +120,25 @@ export async function rollWorker(host: HostContext, steps: WorkerSteps, settings
  * Restart a worker's unit. A unit systemd cannot start on the new release did not come up: that is
  * a failed gate (the host is rolled back), not a failed command.
  */
-export async function restartOrFailGate(host: HostContext, steps: Pick<WorkerSteps, 'index' | 'unit' | 'restart' | 'journal'>, expectVersion: string): Promise<void> {
+export async function restartOrFailGate(
+  host: HostContext,
+  steps: Pick<WorkerSteps, 'index' | 'unit' | 'restart' | 'journal'>,
+  expectVersion: string,
+): Promise<void> {
   try {
     await host.run(steps.restart);
   } catch (error) {
     if (!(error instanceof RemoteCommandError)) throw error;
     const name = host.host.name;
-    const journal = await host.run(steps.journal).then((r) => tail(r.stdout, 15), () => '');
-    throw new HealthGateError(`${name}: worker ${steps.index} (${steps.unit}) did not start on ${expectVersion}: ${error.message.replace(`${name}: `, '')}`, { host: name, worker: steps.index, journal }, { cause: error });
+    const journal = await host.run(steps.journal).then(
+      (r) => tail(r.stdout, 15),
+      () => '',
+    );
+    throw new HealthGateError(
+      `${name}: worker ${steps.index} (${steps.unit}) did not start on ${expectVersion}: ${error.message.replace(`${name}: `, '')}`,
+      { host: name, worker: steps.index, journal },
+      { cause: error },
+    );
   }
 }
 
@@ -151,7 +167,10 @@ export async function gateWorker(
     },
   });
   if (gate.outcome === 'done') return gate.result;
-  const journal = await host.run(steps.journal).then((r) => tail(r.stdout, 15), () => '');
+  const journal = await host.run(steps.journal).then(
+    (r) => tail(r.stdout, 15),
+    () => '',
+  );
   throw new HealthGateError(
     `${name}: worker ${steps.index} (${steps.unit}) failed its health gate on ${settings.expectVersion} after ${settings.gateTimeoutSeconds}s: ${describeProbe(gate.last, settings.expectVersion)}`,
     { host: name, worker: steps.index, journal },

@@ -16,7 +16,15 @@ import { disableUnitNow, enableUnitNow, unitEnabledStates, unitStates } from '..
 import { probeHealth, probeHealthUrl, readEnvVariable, workerSocket } from '../../commands/worker.js';
 import type { Inventory } from '../../config/inventory.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
-import { ConfigError, ConfigRejectedError, DrainTimeoutError, HealthGateError, InterruptedError, PreflightError, UnhealthyError } from '../../errors.js';
+import {
+  ConfigError,
+  ConfigRejectedError,
+  DrainTimeoutError,
+  HealthGateError,
+  InterruptedError,
+  PreflightError,
+  UnhealthyError,
+} from '../../errors.js';
 import { workerIndices, workerSteps, type WorkerSteps } from '../../plan/fleet.js';
 import { planScale, socketIndex, type ScalePlan } from '../../plan/scale.js';
 import { poll } from '../../wait.js';
@@ -98,7 +106,8 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
     ]);
     const value = countLine.exitCode === 0 ? countLine.stdout.trim().split('=')[1]?.replace(/["']/g, '') : undefined;
     const current = value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
-    if (current === undefined || resolved.exitCode !== 0) return { ...empty, dump: dump.stdout, ...(current !== undefined ? { current } : {}) };
+    if (current === undefined || resolved.exitCode !== 0)
+      return { ...empty, dump: dump.stdout, ...(current !== undefined ? { current } : {}) };
     const target = resolved.stdout.trim();
     const config = (await host.run(readConfigFile(target))).stdout;
     const to = request.scaleTo!;
@@ -126,16 +135,31 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
     if (facts.nginxRejects !== undefined) {
       return {
         ...empty,
-        refusal: new ConfigRejectedError(`${name}: nginx rejects its configuration as it is now, before any change: ${facts.nginxRejects}; nothing was changed`, {
-          next: `fix what nginx -t names on ${name}, then: ${again}`,
-        }),
+        refusal: new ConfigRejectedError(
+          `${name}: nginx rejects its configuration as it is now, before any change: ${facts.nginxRejects}; nothing was changed`,
+          {
+            next: `fix what nginx -t names on ${name}, then: ${again}`,
+          },
+        ),
       };
     }
     if (facts.current === undefined || facts.current < 1) {
-      return { ...empty, refusal: new PreflightError(`${name}: ${role.workers.countVariable} is not set to a worker count in ${envFile}; nothing was changed`, [], { next: `voxops status --host ${name}` }) };
+      return {
+        ...empty,
+        refusal: new PreflightError(
+          `${name}: ${role.workers.countVariable} is not set to a worker count in ${envFile}; nothing was changed`,
+          [],
+          { next: `voxops status --host ${name}` },
+        ),
+      };
     }
     if (facts.target === undefined || !facts.fleet) {
-      return { ...empty, refusal: new PreflightError(`${name}: ${role.nginx.config} (roles.fleet.nginx.config) does not exist; nothing was changed`, [], { next: 'voxops config check' }) };
+      return {
+        ...empty,
+        refusal: new PreflightError(`${name}: ${role.nginx.config} (roles.fleet.nginx.config) does not exist; nothing was changed`, [], {
+          next: 'voxops config check',
+        }),
+      };
     }
     const { current, target, fleet } = facts;
     const problems: string[] = [];
@@ -144,9 +168,11 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
     const inFile = upstreamSockets(facts.config, upstream);
     if (!live) problems.push(`${name}: nginx -T has no upstream ${upstream}`);
     else if (!inFile) problems.push(`${name}: upstream ${upstream} is not in ${target} (roles.fleet.nginx.config)`);
-    else if (live.join(' ') !== inFile.join(' ')) problems.push(`${name}: upstream ${upstream} in ${target} is not what nginx runs (a reload pending?)`);
+    else if (live.join(' ') !== inFile.join(' '))
+      problems.push(`${name}: upstream ${upstream} in ${target} is not what nginx runs (a reload pending?)`);
     const listed = (live ?? []).map((s) => socketIndex(role.workers.socket, s));
-    if (listed.some((i) => i === undefined)) problems.push(`${name}: upstream ${upstream} lists sockets that do not match ${role.workers.socket}`);
+    if (listed.some((i) => i === undefined))
+      problems.push(`${name}: upstream ${upstream} lists sockets that do not match ${role.workers.socket}`);
     const resuming = resumingShrink(facts, listed, current, to);
     const consistent = same(listed, workerIndices(current)) && same(facts.enabled, workerIndices(current));
     if (!consistent && !resuming) {
@@ -156,7 +182,8 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
     }
     if (to > current) {
       const busy = workerIndices(to).filter((i) => i > current && facts.active.includes(i));
-      if (busy.length > 0) problems.push(`${name}: ${busy.map((i) => workerSteps(role, i).unit).join(', ')} already running though not in use`);
+      if (busy.length > 0)
+        problems.push(`${name}: ${busy.map((i) => workerSteps(role, i).unit).join(', ')} already running though not in use`);
     }
     const judged = judgeFleetFacts(fleet, role, { workers: current });
     problems.push(...judged.problems);
@@ -183,7 +210,12 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
       ],
       problems,
       warnings: judged.warnings.map((message) => ({ host: name, message })),
-      notes: [{ host: name, message: `on ${fleet.currentTag}, ${current} workers${resumeNote}; nginx fail_timeout paces the restarts: ${fleet.failTimeoutSeconds}s per worker` }],
+      notes: [
+        {
+          host: name,
+          message: `on ${fleet.currentTag}, ${current} workers${resumeNote}; nginx fail_timeout paces the restarts: ${fleet.failTimeoutSeconds}s per worker`,
+        },
+      ],
       next: `fix the problems above (voxops status --host ${name} shows the host), then: ${again}`,
     };
   },
@@ -191,7 +223,9 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
   describe(plan, request, inventory) {
     const role = fleetConfig(inventory);
     const { scale } = plan;
-    const lines: PlanLine[] = [{ note: `${scale.from} -> ${scale.to} workers (${scale.direction}); restart ${scale.restarted.join(', ')} afterwards` }];
+    const lines: PlanLine[] = [
+      { note: `${scale.from} -> ${scale.to} workers (${scale.direction}); restart ${scale.restarted.join(', ')} afterwards` },
+    ];
     const upstream = (load: boolean) => {
       lines.push(
         { step: installConfigFile(plan.target, plan.rendered), prefix: '(new file on stdin) ' },
@@ -205,14 +239,22 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
       lines.push({ step: scale.setCount });
       for (const index of scale.added) {
         const steps = workerSteps(role, index);
-        lines.push({ step: enableUnitNow(steps.unit) }, { step: steps.probeLive, prefix: `poll until 200, version ${plan.to} (at most ${role.health.gateTimeoutSeconds}s): ` });
+        lines.push(
+          { step: enableUnitNow(steps.unit) },
+          { step: steps.probeLive, prefix: `poll until 200, version ${plan.to} (at most ${role.health.gateTimeoutSeconds}s): ` },
+        );
       }
       if (plan.upstreamChanged) upstream(true);
     } else {
       if (plan.upstreamChanged) upstream(true);
       for (const index of scale.removed) {
         const steps = workerSteps(role, index);
-        lines.push({ step: steps.drain }, { step: steps.probeDrained, prefix: 'poll until active_calls=0 (drain timeout): ' }, { step: disableUnitNow(steps.unit) }, { step: steps.cleanup });
+        lines.push(
+          { step: steps.drain },
+          { step: steps.probeDrained, prefix: 'poll until active_calls=0 (drain timeout): ' },
+          { step: disableUnitNow(steps.unit) },
+          { step: steps.cleanup },
+        );
       }
       lines.push({ step: scale.setCount });
     }
@@ -245,8 +287,15 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
 function inventoryWarning(inventory: Inventory, host: string, configured: number | undefined, to: number): Note[] {
   const count = workerCount(fleetConfig(inventory), { ...(configured !== undefined ? { workers: configured } : {}) });
   if (count === to) return [];
-  const ingress = inventory.hosts.some((h) => h.role === 'ingress') ? `; then voxops deploy ingress, so HAProxy's maxconn for ${host} is ${to} too` : '';
-  return [{ host, message: `set workers: ${to} for ${host} in ${inventory.file} (environments.${inventory.environment}.hosts.fleet): it says ${count}, and deploy/restart roll the inventory's count${ingress}` }];
+  const ingress = inventory.hosts.some((h) => h.role === 'ingress')
+    ? `; then voxops deploy ingress, so HAProxy's maxconn for ${host} is ${to} too`
+    : '';
+  return [
+    {
+      host,
+      message: `set workers: ${to} for ${host} in ${inventory.file} (environments.${inventory.environment}.hosts.fleet): it says ${count}, and deploy/restart roll the inventory's count${ingress}`,
+    },
+  ];
 }
 
 async function applyScale(host: HostContext, plan: ScaleHostPlan, request: OperationRequest): Promise<{ message: string }> {
@@ -269,13 +318,27 @@ async function applyScale(host: HostContext, plan: ScaleHostPlan, request: Opera
         host.worker(index, 'started', `${steps.unit} enabled and started`);
         const probe = await gateWorker(host, steps, settings, at);
         const healthyAt = host.clock.now();
-        host.record({ host: name, worker: index, unit: steps.unit, restartedAt: at, healthyAt, downtimeMs: healthyAt - at, version: plan.to, outcome: 'rolled' });
+        host.record({
+          host: name,
+          worker: index,
+          unit: steps.unit,
+          restartedAt: at,
+          healthyAt,
+          downtimeMs: healthyAt - at,
+          version: plan.to,
+          outcome: 'rolled',
+        });
         host.worker(index, 'healthy', `pid ${probe.body?.pid}, not in nginx yet`);
       }
       if (plan.upstreamChanged) await tryUpstream(host, plan, true);
     } catch (error) {
       // the new workers never served a call: stop them and put the old count back
-      host.emit({ type: 'host', host: name, phase: 'rolling-back', message: `stopping ${started.map((s) => s.unit).join(', ') || 'nothing'}, ${role.workers.countVariable} back to ${scale.from}` });
+      host.emit({
+        type: 'host',
+        host: name,
+        phase: 'rolling-back',
+        message: `stopping ${started.map((s) => s.unit).join(', ') || 'nothing'}, ${role.workers.countVariable} back to ${scale.from}`,
+      });
       for (const steps of started) await host.run(disableUnitNow(steps.unit));
       await setCount(host, role, scale.restoreCount, scale.from);
       throw error;
@@ -299,7 +362,9 @@ async function setCount(host: HostContext, role: FleetRoleConfig, step: Step, co
     await host.run(step);
     const line = (await host.run(readEnvVariable(envFile, role.workers.countVariable))).stdout.trim();
     if (line !== `${role.workers.countVariable}=${count}`) {
-      throw new PreflightError(`${host.host.name}: ${envFile} does not read ${role.workers.countVariable}=${count} after the edit`, [], { next: `voxops status --host ${host.host.name}` });
+      throw new PreflightError(`${host.host.name}: ${envFile} does not read ${role.workers.countVariable}=${count} after the edit`, [], {
+        next: `voxops status --host ${host.host.name}`,
+      });
     }
   });
 }
@@ -321,9 +386,12 @@ async function tryUpstream(host: HostContext, plan: ScaleHostPlan, load: boolean
       if (!load || tested?.exitCode !== 0) await host.run(restoreConfigFile(plan.target));
     }
     if (tested.exitCode !== 0) {
-      throw new ConfigRejectedError(`${name}: nginx -t rejected the ${to}-worker upstream: ${nginxErrorLines(tested.stderr)}; it was not loaded and ${plan.target} is back as it was`, {
-        next: `fix what nginx names on ${name} (nginx -t), then: voxops scale fleet --host ${name} --workers ${to}`,
-      });
+      throw new ConfigRejectedError(
+        `${name}: nginx -t rejected the ${to}-worker upstream: ${nginxErrorLines(tested.stderr)}; it was not loaded and ${plan.target} is back as it was`,
+        {
+          next: `fix what nginx names on ${name} (nginx -t), then: voxops scale fleet --host ${name} --workers ${to}`,
+        },
+      );
     }
     if (!load) return;
     try {
@@ -342,7 +410,13 @@ async function tryUpstream(host: HostContext, plan: ScaleHostPlan, load: boolean
  * connection can reach it), wait until its call has ended, then disable it. All wait together,
  * bounded by the drain timeout; a worker still in a call then stays up, out of rotation.
  */
-async function removeWorkers(host: HostContext, role: FleetRoleConfig, plan: ScaleHostPlan, settings: RollSettings, timeoutGiven: boolean): Promise<void> {
+async function removeWorkers(
+  host: HostContext,
+  role: FleetRoleConfig,
+  plan: ScaleHostPlan,
+  settings: RollSettings,
+  timeoutGiven: boolean,
+): Promise<void> {
   const name = host.host.name;
   const { scale } = plan;
   const deadline = host.clock.now() + settings.drainTimeoutSeconds * 1000;
@@ -376,7 +450,10 @@ async function removeWorkers(host: HostContext, role: FleetRoleConfig, plan: Sca
   );
   const again = `voxops scale fleet --host ${name} --workers ${scale.to}`;
   if (host.signal.aborted) {
-    throw new InterruptedError(`interrupted: ${name} is half scaled: nginx sends calls to ${scale.to} workers, the removed ones still running are out of rotation`, { next: again });
+    throw new InterruptedError(
+      `interrupted: ${name} is half scaled: nginx sends calls to ${scale.to} workers, the removed ones still running are out of rotation`,
+      { next: again },
+    );
   }
   if (busy.length > 0) {
     const units = busy.map((i) => workerSteps(role, i).unit).join(', ');
@@ -393,7 +470,9 @@ async function restartWorkers(host: HostContext, role: FleetRoleConfig, plan: Sc
   const { scale } = plan;
   const readmitMs = plan.failTimeoutSeconds * 1000;
   const interrupted = () =>
-    new InterruptedError(`interrupted: ${name} runs ${scale.to} workers, but some still report ${scale.from}`, { next: `voxops restart fleet --host ${name}` });
+    new InterruptedError(`interrupted: ${name} runs ${scale.to} workers, but some still report ${scale.from}`, {
+      next: `voxops restart fleet --host ${name}`,
+    });
   // the same release restarted: a worker that fails its gate is a host problem, not a bad release
   const roll = async (index: number) => {
     try {
@@ -405,7 +484,10 @@ async function restartWorkers(host: HostContext, role: FleetRoleConfig, plan: Sc
       throw new HealthGateError(
         `${error.message}; ${name} is scaled to ${scale.to} workers (${role.workers.countVariable}=${scale.to}, nginx updated), but worker ${index} did not come back`,
         error.details,
-        { cause: error, next: `read its log (voxops logs fleet --host ${name} --worker ${index}), then: voxops restart fleet --host ${name}` },
+        {
+          cause: error,
+          next: `read its log (voxops logs fleet --host ${name} --worker ${index}), then: voxops restart fleet --host ${name}`,
+        },
       );
     }
   };
@@ -420,9 +502,12 @@ async function restartWorkers(host: HostContext, role: FleetRoleConfig, plan: Sc
     if (host.signal.aborted) throw interrupted();
     const timeline = await roll(index);
     if (timeline.outcome === 'skipped') {
-      throw new DrainTimeoutError(`${name}: worker ${index} still held a call after two drain timeouts; it serves on, still reading ${scale.from} workers`, {
-        next: `when its call ends: voxops restart fleet --host ${name} --worker ${index}`,
-      });
+      throw new DrainTimeoutError(
+        `${name}: worker ${index} still held a call after two drain timeouts; it serves on, still reading ${scale.from} workers`,
+        {
+          next: `when its call ends: voxops restart fleet --host ${name} --worker ${index}`,
+        },
+      );
     }
     await waitForReadmission(host, [timeline], readmitMs);
   }
@@ -465,9 +550,18 @@ async function verify(host: HostContext, role: FleetRoleConfig, to: number): Pro
     return;
   }
   if (check.outcome === 'aborted') {
-    throw new InterruptedError(`interrupted while checking ${name}'s capacity: the scale to ${to} workers itself is done`, { next: `voxops status --host ${name}` });
+    throw new InterruptedError(`interrupted while checking ${name}'s capacity: the scale to ${to} workers itself is done`, {
+      next: `voxops status --host ${name}`,
+    });
   }
   const p = check.last;
-  const seen = p.httpStatus === 200 ? `expected_workers ${String(p.body?.expected_workers)}, capacity ${String(p.body?.capacity)}` : p.httpStatus ? `HTTP ${p.httpStatus}` : (p.error ?? 'no answer');
-  throw new UnhealthyError(`${name}: ${asked.name} reports ${seen}, not ${to}`, [`${name}: ${fleetHealthPath(role)}: ${seen}`], { next: `voxops status --host ${name}` });
+  const seen =
+    p.httpStatus === 200
+      ? `expected_workers ${String(p.body?.expected_workers)}, capacity ${String(p.body?.capacity)}`
+      : p.httpStatus
+        ? `HTTP ${p.httpStatus}`
+        : (p.error ?? 'no answer');
+  throw new UnhealthyError(`${name}: ${asked.name} reports ${seen}, not ${to}`, [`${name}: ${fleetHealthPath(role)}: ${seen}`], {
+    next: `voxops status --host ${name}`,
+  });
 }

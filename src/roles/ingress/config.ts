@@ -16,12 +16,20 @@ export function inventoryServers(inventory: Inventory): FleetServer[] {
   for (const host of hostsForRole(inventory, 'fleet')) {
     try {
       const workers = host.workers ?? inventory.roles.fleet?.workers.count;
-      servers.push({ name: host.name, host: validateFleetHost(host.address), port: role.fleetPort, ...(workers ? { maxconn: workers } : {}) });
+      servers.push({
+        name: host.name,
+        host: validateFleetHost(host.address),
+        port: role.fleetPort,
+        ...(workers ? { maxconn: workers } : {}),
+      });
     } catch (error) {
       problems.push(`environments.${inventory.environment}.hosts.fleet: ${host.name}: ${(error as Error).message}`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(`${inventory.file}: fleet hosts HAProxy cannot use`, problems, { next: 'fix them, then run voxops config check' });
+  if (problems.length > 0)
+    throw new ConfigError(`${inventory.file}: fleet hosts HAProxy cannot use`, problems, {
+      next: 'fix them, then run voxops config check',
+    });
   return servers;
 }
 

@@ -93,7 +93,9 @@ export function targetOf(request: OperationRequest, role: IngressRoleConfig): { 
 export function describeProbe(p: HealthProbe): string {
   if (p.httpStatus === 0) return `no answer: ${p.error ?? 'unknown'}`;
   const b = p.body;
-  return b ? `HTTP ${p.httpStatus}, healthy ${b.healthy ?? '?'}, free ${b.free ?? '?'} of ${b.capacity ?? '?'}` : `HTTP ${p.httpStatus}: ${p.error ?? ''}`;
+  return b
+    ? `HTTP ${p.httpStatus}, healthy ${b.healthy ?? '?'}, free ${b.free ?? '?'} of ${b.capacity ?? '?'}`
+    : `HTTP ${p.httpStatus}: ${p.error ?? ''}`;
 }
 
 function probeFleet(host: HostContext, role: IngressRoleConfig, target: { host: string; port: number }): Promise<HealthProbe> {
@@ -106,7 +108,13 @@ export async function readStats(host: Pick<HostContext, 'run'>, role: IngressRol
 }
 
 /** Which servers one ingress host is to serve, for the action asked. Pure; a refusal is thrown. */
-function planServers(name: string, facts: IngressFacts, request: OperationRequest, inventory: Inventory, notes: Note[]): Pick<IngressPlan, 'servers' | 'mustBeUp' | 'drop' | 'detail' | 'readyDrained'> {
+function planServers(
+  name: string,
+  facts: IngressFacts,
+  request: OperationRequest,
+  inventory: Inventory,
+  notes: Note[],
+): Pick<IngressPlan, 'servers' | 'mustBeUp' | 'drop' | 'detail' | 'readyDrained'> {
   const role = ingressConfig(inventory);
   const live = facts.live;
   if (request.action === 'deploy') {
@@ -122,16 +130,22 @@ function planServers(name: string, facts: IngressFacts, request: OperationReques
   const target = targetOf(request, role);
   const url = fleetUrl(target);
   if (!live) {
-    throw new PreflightError(`${name}: ${role.config} has no backend "${role.backend}"; nothing was changed`, [], { next: 'render the whole config from the inventory first: voxops deploy ingress' });
+    throw new PreflightError(`${name}: ${role.config} has no backend "${role.backend}"; nothing was changed`, [], {
+      next: 'render the whole config from the inventory first: voxops deploy ingress',
+    });
   }
   const existing = live.find((s) => sameServer(s, target));
   if (request.action === 'remove-fleet') {
     if (!existing) {
-      throw new UsageError(`${url} is not behind the ingress on ${name} (it serves ${live.map(fleetUrl).join(', ') || 'nothing'})`, { next: 'voxops ingress remove-fleet <one of those URLs>' });
+      throw new UsageError(`${url} is not behind the ingress on ${name} (it serves ${live.map(fleetUrl).join(', ') || 'nothing'})`, {
+        next: 'voxops ingress remove-fleet <one of those URLs>',
+      });
     }
     const servers = live.filter((s) => s !== existing);
     if (servers.length === 0) {
-      throw new UsageError(`${url} is the last fleet host behind the ingress on ${name}; removing it would leave no backend`, { next: 'add the replacement first: voxops ingress add-fleet <URL>' });
+      throw new UsageError(`${url} is the last fleet host behind the ingress on ${name}; removing it would leave no backend`, {
+        next: 'add the replacement first: voxops ingress add-fleet <URL>',
+      });
     }
     return { servers, mustBeUp: [], drop: [existing], detail: `remove-fleet ${url} (${existing.name})`, readyDrained: false };
   }
@@ -141,31 +155,57 @@ function planServers(name: string, facts: IngressFacts, request: OperationReques
   }
   const p = facts.candidate;
   if (!p || p.httpStatus !== 200 || typeof p.body?.healthy !== 'number' || p.body.healthy < 1) {
-    throw new PreflightError(`${name}: ${url}${role.health.path} does not answer healthy from the ingress host; nothing was changed`, [p ? describeProbe(p) : 'not asked'], {
-      next: `check the fleet host (voxops status fleet), then: voxops ingress add-fleet ${url}`,
-    });
+    throw new PreflightError(
+      `${name}: ${url}${role.health.path} does not answer healthy from the ingress host; nothing was changed`,
+      [p ? describeProbe(p) : 'not asked'],
+      {
+        next: `check the fleet host (voxops status fleet), then: voxops ingress add-fleet ${url}`,
+      },
+    );
   }
   const known = inventoryServers(inventory).find((s) => sameServer(s, target));
   // what a host reports is any number: only a worker count it could really have becomes maxconn
   const reported = Number(p.body.expected_workers ?? p.body.capacity);
   const maxconn = known?.maxconn ?? (Number.isInteger(reported) && reported >= 1 && reported <= 256 ? reported : undefined);
-  const serverName = known && !live.some((s) => s.name === known.name) ? known.name : deriveServerName(target, role.fleetPort, live.map((s) => s.name));
+  const serverName =
+    known && !live.some((s) => s.name === known.name)
+      ? known.name
+      : deriveServerName(
+          target,
+          role.fleetPort,
+          live.map((s) => s.name),
+        );
   const added: FleetServer = { name: serverName, ...target, ...(maxconn ? { maxconn } : {}) };
-  return { servers: [...live, added], mustBeUp: [serverName], drop: [], detail: `add-fleet ${url} (${serverName}, maxconn ${maxconn ?? '-'})`, readyDrained: false };
+  return {
+    servers: [...live, added],
+    mustBeUp: [serverName],
+    drop: [],
+    detail: `add-fleet ${url} (${serverName}, maxconn ${maxconn ?? '-'})`,
+    readyDrained: false,
+  };
 }
 
 function rejected(host: string, role: IngressRoleConfig, output: string, dryRun: boolean): ConfigRejectedError {
   const alerts = haproxyAlerts(output);
-  const reason = alerts.find((a) => !/^config : Fatal errors found|^config : Failed to initialize/.test(a)) ?? alerts[0] ?? output.trim().split('\n').pop() ?? 'no output';
-  return new ConfigRejectedError(`${host}: haproxy -c rejected the rendered config: ${reason}${dryRun ? ' (dry run)' : `; ${role.config} was not changed and haproxy keeps running the old one`}`, {
-    next: 'fix the fleet list (environments.<env>.hosts.fleet or the URL), then: voxops deploy ingress --dry-run',
-  });
+  const reason =
+    alerts.find((a) => !/^config : Fatal errors found|^config : Failed to initialize/.test(a)) ??
+    alerts[0] ??
+    output.trim().split('\n').pop() ??
+    'no output';
+  return new ConfigRejectedError(
+    `${host}: haproxy -c rejected the rendered config: ${reason}${dryRun ? ' (dry run)' : `; ${role.config} was not changed and haproxy keeps running the old one`}`,
+    {
+      next: 'fix the fleet list (environments.<env>.hosts.fleet or the URL), then: voxops deploy ingress --dry-run',
+    },
+  );
 }
 
 /** runtime API steps carry a small python client; its source would drown the plan */
 function runtimeLine(line: { step: Step; prefix?: string }): PlanLine {
   const words = line.step.command.kind === 'argv' ? line.step.command.argv : undefined;
-  return words?.[0] === 'python3' ? { ...line, text: `echo ${quoteWord(words[4] ?? '')} to ${words[3]} (HAProxy runtime API, python3 client)` } : line;
+  return words?.[0] === 'python3'
+    ? { ...line, text: `echo ${quoteWord(words[4] ?? '')} to ${words[3]} (HAProxy runtime API, python3 client)` }
+    : line;
 }
 
 /**
@@ -187,7 +227,8 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
     const runtimeOk = info.exitCode === 0 && parseInfoPid(info.stdout) !== undefined;
     const facts: IngressFacts = { current, ...(live ? { live } : {}) };
     if (!runtimeOk) facts.runtimeProblem = lastLine(info.stderr) || lastLine(info.stdout);
-    if (request.action === 'add-fleet' && target && !live?.some((s) => sameServer(s, target))) facts.candidate = await probeFleet(host, role, target);
+    if (request.action === 'add-fleet' && target && !live?.some((s) => sameServer(s, target)))
+      facts.candidate = await probeFleet(host, role, target);
     return facts;
   },
 
@@ -204,18 +245,29 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
     }
     for (const { host, facts } of all) {
       if (facts.runtimeProblem !== undefined) {
-        problems.push(`${host.name}: HAProxy's runtime API does not answer on ${role.adminSocket} (${facts.runtimeProblem}); is haproxy running with "stats socket ${role.adminSocket} level admin"?`);
+        problems.push(
+          `${host.name}: HAProxy's runtime API does not answer on ${role.adminSocket} (${facts.runtimeProblem}); is haproxy running with "stats socket ${role.adminSocket} level admin"?`,
+        );
         continue;
       }
       const odd = (facts.live ?? []).filter((s) => !isValidServerName(s.name)).map((s) => s.name);
       if (odd.length > 0) {
-        problems.push(`${host.name}: ${role.config} has server names voxops will not pass to the runtime API: ${odd.map(printableQuoted).join(', ')}`);
+        problems.push(
+          `${host.name}: ${role.config} has server names voxops will not pass to the runtime API: ${odd.map(printableQuoted).join(', ')}`,
+        );
         continue;
       }
       try {
         const servers = planServers(host.name, facts, request, inventory, notes);
         const rendered = renderHaproxyConfig(role, servers.servers);
-        judgement.plans.push({ host, from: facts.current ? configDigest(facts.current) : null, to: configDigest(rendered), ...servers, current: facts.current, rendered });
+        judgement.plans.push({
+          host,
+          from: facts.current ? configDigest(facts.current) : null,
+          to: configDigest(rendered),
+          ...servers,
+          current: facts.current,
+          rendered,
+        });
       } catch (error) {
         judgement.refusal ??= error as ConfigError;
       }
@@ -226,18 +278,29 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
   describe(plan, _request, inventory) {
     const role = ingressConfig(inventory);
     const list = plan.servers.map((s) => `${s.name} ${serverAddress(s)} maxconn ${s.maxconn ?? '-'}`).join(', ');
-    if (plan.rendered === plan.current) return [{ note: `${role.config} is already what voxops would render (${list}); nothing would change` }];
-    const lines: PlanLine[] = [{ note: `${plan.detail}; fleet list ${list}` }, { step: writeCandidate(role.config, plan.rendered), prefix: '(the rendered config on stdin) ' }, { step: checkCandidate(role.config) }];
+    if (plan.rendered === plan.current)
+      return [{ note: `${role.config} is already what voxops would render (${list}); nothing would change` }];
+    const lines: PlanLine[] = [
+      { note: `${plan.detail}; fleet list ${list}` },
+      { step: writeCandidate(role.config, plan.rendered), prefix: '(the rendered config on stdin) ' },
+      { step: checkCandidate(role.config) },
+    ];
     for (const server of plan.drop) {
       lines.push(
         runtimeLine({ step: setServerState(role.adminSocket, role.backend, server.name, 'drain') }),
-        runtimeLine({ step: showStat(role.adminSocket), prefix: `poll every ${POLL_MS} ms until ${server.name} has 0 sessions (at most ${role.drain.timeoutSeconds}s): ` }),
+        runtimeLine({
+          step: showStat(role.adminSocket),
+          prefix: `poll every ${POLL_MS} ms until ${server.name} has 0 sessions (at most ${role.drain.timeoutSeconds}s): `,
+        }),
       );
     }
     lines.push(
       { step: installCandidate(role.config) },
       { step: reloadHaproxy(role.unit) },
-      runtimeLine({ step: showStat(role.adminSocket), prefix: `poll until ${plan.mustBeUp.join(', ') || 'every server'} UP (at most ${role.health.upTimeoutSeconds}s): ` }),
+      runtimeLine({
+        step: showStat(role.adminSocket),
+        prefix: `poll until ${plan.mustBeUp.join(', ') || 'every server'} UP (at most ${role.health.upTimeoutSeconds}s): `,
+      }),
     );
     return lines;
   },
@@ -255,7 +318,9 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
   change(host, plan, request) {
     const role = ingressConfig(host.inventory);
     const drainSeconds = request.drainTimeoutSeconds ?? role.drain.timeoutSeconds;
-    return { apply: () => (plan.rendered === plan.current ? verifyUnchanged(host, role, plan) : applyIngress(host, role, plan, drainSeconds)) };
+    return {
+      apply: () => (plan.rendered === plan.current ? verifyUnchanged(host, role, plan) : applyIngress(host, role, plan, drainSeconds)),
+    };
   },
 
   afterwards(plans, _results, request, inventory) {
@@ -287,7 +352,10 @@ async function verifyUnchanged(host: HostContext, role: IngressRoleConfig, plan:
     }
   }
   const notUp = await waitForUp(host, role, plan.mustBeUp, plan.readyDrained ? role.health.upTimeoutSeconds * 1000 : 0);
-  if (notUp.length > 0) throw new UnhealthyError(`${host.host.name}: the config is current, but not every fleet backend is UP`, notUp, { next: 'check the fleet hosts: voxops health' });
+  if (notUp.length > 0)
+    throw new UnhealthyError(`${host.host.name}: the config is current, but not every fleet backend is UP`, notUp, {
+      next: 'check the fleet hosts: voxops health',
+    });
   return { message: `${role.config} unchanged; nothing to do (${describeServers(plan.servers)})`, history: false as const };
 }
 
@@ -315,16 +383,25 @@ async function applyIngress(host: HostContext, role: IngressRoleConfig, plan: In
     await host.run(restoreBackup(role.config)).catch(() => undefined);
     const journal = await host.run(journalTail(role.unit, 20)).catch(() => undefined);
     if (error instanceof RemoteCommandError && journal) {
-      throw new RemoteCommandError({ ...error.facts, stderr: `${error.facts.stderr}\n${journal.stdout}` }, { cause: error, next: `the old config is back in place; read the log: journalctl -u ${role.unit}` });
+      throw new RemoteCommandError(
+        { ...error.facts, stderr: `${error.facts.stderr}\n${journal.stdout}` },
+        { cause: error, next: `the old config is back in place; read the log: journalctl -u ${role.unit}` },
+      );
     }
     throw error;
   }
   await host.timed('wait for the new haproxy worker', () => waitForNewWorker(host, role, before));
-  const notUp = await host.timed(`wait until ${plan.mustBeUp.join(', ') || 'the backends'} UP`, () => waitForUp(host, role, plan.mustBeUp, role.health.upTimeoutSeconds * 1000));
+  const notUp = await host.timed(`wait until ${plan.mustBeUp.join(', ') || 'the backends'} UP`, () =>
+    waitForUp(host, role, plan.mustBeUp, role.health.upTimeoutSeconds * 1000),
+  );
   if (notUp.length > 0) {
-    throw new HealthGateError(`${name}: the new config is live, but not every fleet backend came UP within ${role.health.upTimeoutSeconds}s: ${notUp.join('; ')}`, { host: name }, {
-      next: 'check the fleet hosts (voxops health), then: voxops deploy ingress',
-    });
+    throw new HealthGateError(
+      `${name}: the new config is live, but not every fleet backend came UP within ${role.health.upTimeoutSeconds}s: ${notUp.join('; ')}`,
+      { host: name },
+      {
+        next: 'check the fleet hosts (voxops health), then: voxops deploy ingress',
+      },
+    );
   }
   return { message: describeServers(plan.servers) };
 }
@@ -342,7 +419,14 @@ async function drainServer(host: HostContext, role: IngressRoleConfig, server: F
   }
   const set = await host.run(setServerState(role.adminSocket, role.backend, server.name, 'drain'));
   if (set.exitCode !== 0 || set.stdout.trim()) {
-    throw new RemoteCommandError({ host: name, step: `drain ${server.name}`, command: `set server ${role.backend}/${server.name} state drain`, exitCode: set.exitCode, stdout: set.stdout, stderr: set.stderr });
+    throw new RemoteCommandError({
+      host: name,
+      step: `drain ${server.name}`,
+      command: `set server ${role.backend}/${server.name} state drain`,
+      exitCode: set.exitCode,
+      stdout: set.stdout,
+      stderr: set.stderr,
+    });
   }
   let lastReport = host.clock.now();
   const wait = await poll({
@@ -366,7 +450,9 @@ async function drainServer(host: HostContext, role: IngressRoleConfig, server: F
   }
   if (wait.outcome === 'aborted') {
     await host.run(setServerState(role.adminSocket, role.backend, server.name, 'ready')).catch(() => undefined);
-    throw new InterruptedError(`interrupted while ${server.name} drained; it is back in rotation and nothing was changed`, { next: 'voxops deploy ingress' });
+    throw new InterruptedError(`interrupted while ${server.name} drained; it is back in rotation and nothing was changed`, {
+      next: 'voxops deploy ingress',
+    });
   }
   throw new DrainTimeoutError(
     `${name}: ${server.name} (${fleetUrl(server)}) still has ${wait.last} session(s) after ${drainSeconds}s; it stays drained (no new calls) but listed, and the config was not changed`,
@@ -388,9 +474,13 @@ async function waitForNewWorker(host: HostContext, role: IngressRoleConfig, befo
   });
   if (wait.outcome === 'done') return;
   const name = host.host.name;
-  throw new HealthGateError(`${name}: haproxy did not start a new worker within ${NEW_WORKER_TIMEOUT_MS / 1000}s of the reload (worker pid still ${before ?? '?'})`, { host: name }, {
-    next: `journalctl -u ${role.unit} on ${name}, then: voxops deploy ingress`,
-  });
+  throw new HealthGateError(
+    `${name}: haproxy did not start a new worker within ${NEW_WORKER_TIMEOUT_MS / 1000}s of the reload (worker pid still ${before ?? '?'})`,
+    { host: name },
+    {
+      next: `journalctl -u ${role.unit} on ${name}, then: voxops deploy ingress`,
+    },
+  );
 }
 
 /** A new haproxy process starts every server UP before its first check: only a passed check counts. */
@@ -418,7 +508,10 @@ async function waitForUp(host: HostContext, role: IngressRoleConfig, names: read
   }
   if (wait.outcome === 'aborted') {
     const pending = names.filter((n) => !isCheckedUp(wait.last?.find((s) => s.server === n)));
-    throw new InterruptedError(`interrupted while waiting for ${pending.join(', ')} to come UP on ${host.host.name}; the new config is loaded`, { next: 'check it: voxops deploy ingress --dry-run' });
+    throw new InterruptedError(
+      `interrupted while waiting for ${pending.join(', ')} to come UP on ${host.host.name}; the new config is loaded`,
+      { next: 'check it: voxops deploy ingress --dry-run' },
+    );
   }
   const problems: string[] = [];
   for (const name of names) {
@@ -428,13 +521,17 @@ async function waitForUp(host: HostContext, role: IngressRoleConfig, names: read
       problems.push(`${name}: not listed by the running haproxy`);
       continue;
     }
-    const live = parseFleetServers((await host.run(readHaproxyConfig(role.config))).stdout, role.backend, role.fleetPort)?.find((s) => s.name === name);
+    const live = parseFleetServers((await host.run(readHaproxyConfig(role.config))).stdout, role.backend, role.fleetPort)?.find(
+      (s) => s.name === name,
+    );
     const p = live ? await probeFleet(host, role, live) : undefined;
     if (p?.httpStatus === 200 && Number(p.body?.healthy) > 0 && Number(p.body?.free) === 0) {
       host.warn(`${name} is ${stat.status}: its fleet host is full (${describeProbe(p)}); it rejoins when a worker frees up`);
       continue;
     }
-    problems.push(`${name}: ${stat.status} (check ${stat.checkStatus || '-'}${stat.lastCheck ? `: ${stat.lastCheck}` : ''})${p ? `; from the ingress: ${describeProbe(p)}` : ''}`);
+    problems.push(
+      `${name}: ${stat.status} (check ${stat.checkStatus || '-'}${stat.lastCheck ? `: ${stat.lastCheck}` : ''})${p ? `; from the ingress: ${describeProbe(p)}` : ''}`,
+    );
   }
   return problems;
 }

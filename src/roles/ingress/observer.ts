@@ -14,12 +14,19 @@ export const ingressObserver: RoleObserver = {
     const servers = parseFleetServers(config.stdout, role.backend, role.fleetPort) ?? [];
     const backends = servers.map((server) => {
       const stat = stats?.find((s) => s.server === server.name);
-      return { name: server.name, address: serverAddress(server), status: stat?.status ?? 'unknown', sessions: stat?.sessions ?? null, maxconn: server.maxconn ?? null };
+      return {
+        name: server.name,
+        address: serverAddress(server),
+        status: stat?.status ?? 'unknown',
+        sessions: stat?.sessions ?? null,
+        maxconn: server.maxconn ?? null,
+      };
     });
     const problems: string[] = [];
     if (servers.length === 0) problems.push(`${name}: ${role.config} lists no server in backend ${role.backend}`);
     if (!stats) problems.push(`${name}: the HAProxy runtime API at ${role.adminSocket} does not answer`);
-    for (const b of backends) if (stats && !b.status.startsWith('UP')) problems.push(`${name}: fleet backend ${b.name} (${b.address}) is ${b.status}`);
+    for (const b of backends)
+      if (stats && !b.status.startsWith('UP')) problems.push(`${name}: fleet backend ${b.name} (${b.address}) is ${b.status}`);
     return { tag: null, backends, health: problems.length === 0 ? 'ok' : 'unhealthy', problems };
   },
   logUnit: (inventory) => ingressConfig(inventory).unit,

@@ -30,19 +30,37 @@ function serviceRecipe(role: 'api' | 'dialler'): CheckoutRecipe<ServiceRoleConfi
     readTag: (host, config) => checkoutTag(host, config.path),
     async inspect(host, config) {
       const now = await probe(host, probeHealthUrl(config.health.url));
-      const warnings = now.httpStatus === 200 ? [] : [`${host.host.name}: ${role} is not healthy before the deploy (${describe(now, '?')})`];
+      const warnings =
+        now.httpStatus === 200 ? [] : [`${host.host.name}: ${role} is not healthy before the deploy (${describe(now, '?')})`];
       return { problems: [], warnings };
     },
     describeActivate(config, tag, request) {
       const url = config.health.url;
-      const idle = config.idle ? [{ ...probeHealthUrl(url), name: `poll until ${config.idle.field}=0 (at most ${request.drainTimeoutSeconds ?? config.idle.timeoutSeconds}s)` }] : [];
-      return [...idle, resetAndRestartUnit(config.unit), { ...probeHealthUrl(url), name: `poll until 200, version ${tag}, new pid (at most ${config.health.gateTimeoutSeconds}s)` }];
+      const idle = config.idle
+        ? [
+            {
+              ...probeHealthUrl(url),
+              name: `poll until ${config.idle.field}=0 (at most ${request.drainTimeoutSeconds ?? config.idle.timeoutSeconds}s)`,
+            },
+          ]
+        : [];
+      return [
+        ...idle,
+        resetAndRestartUnit(config.unit),
+        { ...probeHealthUrl(url), name: `poll until 200, version ${tag}, new pid (at most ${config.health.gateTimeoutSeconds}s)` },
+      ];
     },
     activate: (host, config, release, request) => restartAndGate(host, role, config, release, request),
   };
 }
 
-async function restartAndGate(host: HostContext, role: string, config: ServiceRoleConfig, release: ActivateRelease, request: OperationRequest): Promise<HostResult> {
+async function restartAndGate(
+  host: HostContext,
+  role: string,
+  config: ServiceRoleConfig,
+  release: ActivateRelease,
+  request: OperationRequest,
+): Promise<HostResult> {
   const name = host.host.name;
   const url = probeHealthUrl(config.health.url);
   const before = await probe(host, url);
@@ -60,17 +78,24 @@ async function restartAndGate(host: HostContext, role: string, config: ServiceRo
     timeoutMs: Math.max(0, restartedAt + config.health.gateTimeoutSeconds * 1000 - host.clock.now()),
     intervalMs: POLL_MS,
     probe: () => probe(host, url),
-    until: (p) => (p.httpStatus === 200 && p.body?.version === release.tag && (oldPid === undefined || p.body?.pid !== oldPid) ? p : undefined),
+    until: (p) =>
+      p.httpStatus === 200 && p.body?.version === release.tag && (oldPid === undefined || p.body?.pid !== oldPid) ? p : undefined,
   });
   if (gate.outcome === 'done') {
     const downMs = host.clock.now() - restartedAt;
-    return { downMs, message: `${config.unit} pid ${String(gate.result.body?.pid)} serves ${release.tag}; ${role} was down ${(downMs / 1000).toFixed(1)} s${idleNote}` };
+    return {
+      downMs,
+      message: `${config.unit} pid ${String(gate.result.body?.pid)} serves ${release.tag}; ${role} was down ${(downMs / 1000).toFixed(1)} s${idleNote}`,
+    };
   }
   const journal = await host.run(journalTail(config.unit, 30)).catch(() => undefined);
-  throw new HealthGateError(`${name}: ${role} did not come up on ${release.tag} within ${config.health.gateTimeoutSeconds}s: ${describe(gate.last, release.tag)}`, {
-    host: name,
-    ...(journal ? { journal: tail(journal.stdout, 30) } : {}),
-  });
+  throw new HealthGateError(
+    `${name}: ${role} did not come up on ${release.tag} within ${config.health.gateTimeoutSeconds}s: ${describe(gate.last, release.tag)}`,
+    {
+      host: name,
+      ...(journal ? { journal: tail(journal.stdout, 30) } : {}),
+    },
+  );
 }
 
 /**
@@ -94,10 +119,14 @@ async function waitForIdle(host: HostContext, role: string, config: ServiceRoleC
     host.info(`${role}: ${field}=0 after ${waited} s: restarting now`);
     return `; restarted at ${field}=0 (waited ${waited} s)`;
   }
-  if (wait.outcome === 'aborted') throw new InterruptedError(`interrupted while ${name} waited for ${role} ${field}=0; ${role} was not restarted`);
-  throw new DrainTimeoutError(`${name}: ${role} still had ${field}=${String(wait.last.body?.[field])} after ${timeoutSeconds}s; it was not restarted`, {
-    next: `try again when the campaigns are quieter, or wait longer: voxops deploy ${role} --tag <tag> --drain-timeout 600`,
-  });
+  if (wait.outcome === 'aborted')
+    throw new InterruptedError(`interrupted while ${name} waited for ${role} ${field}=0; ${role} was not restarted`);
+  throw new DrainTimeoutError(
+    `${name}: ${role} still had ${field}=${String(wait.last.body?.[field])} after ${timeoutSeconds}s; it was not restarted`,
+    {
+      next: `try again when the campaigns are quieter, or wait longer: voxops deploy ${role} --tag <tag> --drain-timeout 600`,
+    },
+  );
 }
 
 function serviceObserver(role: 'api' | 'dialler'): RoleObserver {

@@ -75,7 +75,10 @@ export function configOf<C extends CheckoutConfig>(recipe: CheckoutRecipe<C>, in
  * time; put the release in place, build it, make it live through the recipe, and put the previous
  * release back if it does not come up.
  */
-export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<C>, actions: RoleDriver['actions']): RoleDriver<CheckoutFacts, CheckoutPlan> {
+export function checkoutDriver<C extends CheckoutConfig>(
+  recipe: CheckoutRecipe<C>,
+  actions: RoleDriver['actions'],
+): RoleDriver<CheckoutFacts, CheckoutPlan> {
   const role = recipe.role;
   return {
     role,
@@ -106,9 +109,13 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
       const restart = request.action === 'restart';
       const tags = [...new Set(all.map((f) => f.facts.from))];
       if (restart && (tags.length !== 1 || !tags[0] || !isValidTag(tags[0]))) {
-        const refusal = new PreflightError(`cannot restart ${role}: its hosts are not on one release tag; nothing was changed`, all.map((f) => `${f.host.name}: ${f.facts.from === null ? '(no tag)' : printableQuoted(f.facts.from)}`), {
-          next: `deploy one release first: voxops deploy ${role} --tag <tag>`,
-        });
+        const refusal = new PreflightError(
+          `cannot restart ${role}: its hosts are not on one release tag; nothing was changed`,
+          all.map((f) => `${f.host.name}: ${f.facts.from === null ? '(no tag)' : printableQuoted(f.facts.from)}`),
+          {
+            next: `deploy one release first: voxops deploy ${role} --tag <tag>`,
+          },
+        );
         return { plans: [], problems: [], warnings: [], notes: [], refusal };
       }
       const tag = restart ? tags[0]! : request.tag!;
@@ -124,12 +131,22 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
           push(forward.problem);
           if (forward.warning) warnings.push({ host: name, message: forward.warning });
         }
-        const choice = restart || facts.kept ? sourceFor(name, tag, request.source, undefined) : sourceFor(name, tag, request.source, facts.lookup ?? { tagLocally: false, origin: 'not-asked' });
+        const choice =
+          restart || facts.kept
+            ? sourceFor(name, tag, request.source, undefined)
+            : sourceFor(name, tag, request.source, facts.lookup ?? { tagLocally: false, origin: 'not-asked' });
         push(choice.problem);
         if (choice.warning) warnings.push({ host: name, message: choice.warning });
         const how = facts.kept ? `going back to the kept build ${facts.kept}` : restart ? 'restart only' : `release by ${choice.source}`;
         notes.push({ host: name, message: `${role} on ${facts.from ?? '(no tag)'}, ${facts.freeMb ?? '?'} MiB free; ${how}` });
-        return { host, from: facts.from, to: tag, choice, ...(facts.kept ? { kept: facts.kept } : {}), ...(restart ? { restartOnly: true } : {}) };
+        return {
+          host,
+          from: facts.from,
+          to: tag,
+          choice,
+          ...(facts.kept ? { kept: facts.kept } : {}),
+          ...(restart ? { restartOnly: true } : {}),
+        };
       });
       const rerun = `voxops ${request.action} ${role} ${request.action === 'deploy' ? '--tag' : '--to'} ${tag}`;
       const next = refusalNext(problems, config.repo, rerun, `fix the problems above (voxops status ${role}), then re-run`);
@@ -141,7 +158,8 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
       const lines: PlanLine[] = [];
       if (plan.kept) lines.push({ note: `kept build ${plan.kept}: no checkout, no build` });
       else if (plan.restartOnly) lines.push({ note: `restart on ${plan.to}: no checkout, no build` });
-      else if (plan.choice.source === 'rsync') lines.push({ note: `rsync push of ${plan.to} from the local clone (git archive); host-owned paths untouched` });
+      else if (plan.choice.source === 'rsync')
+        lines.push({ note: `rsync push of ${plan.to} from the local clone (git archive); host-owned paths untouched` });
       else lines.push({ note: `git: ${plan.choice.skipFetch ? '' : 'fetch, '}checkout --force --detach ${plan.to}, verify HEAD` });
       if (!plan.kept && !plan.restartOnly) lines.push({ step: install(config.path, config.install) });
       for (const step of recipe.describeActivate(config, plan.to, request)) lines.push({ step });
@@ -162,7 +180,15 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
       let filesChanged = false;
       let activating = false;
       const putInPlace = async (target: HostContext, tag: string, choice: SourceChoice) => {
-        const commit = await placeRelease(target, { path: config.path, tag, choice, workspace: target.workspace, role, repo: config, preserve: recipe.preserve(config) });
+        const commit = await placeRelease(target, {
+          path: config.path,
+          tag,
+          choice,
+          workspace: target.workspace,
+          role,
+          repo: config,
+          preserve: recipe.preserve(config),
+        });
         await target.step(install(config.path, config.install));
         return commit;
       };
@@ -174,18 +200,29 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
             commit = await putInPlace(host, plan.to, plan.choice);
           }
           activating = true;
-          return recipe.activate(host, config, { tag: plan.to, ...(commit ? { commit } : {}), ...(plan.kept ? { kept: plan.kept } : {}) }, request);
+          return recipe.activate(
+            host,
+            config,
+            { tag: plan.to, ...(commit ? { commit } : {}), ...(plan.kept ? { kept: plan.kept } : {}) },
+            request,
+          );
         },
 
         async undo(error) {
           const from = plan.from;
           if (!from) return undefined;
-          if (recipe.restoresItself) return error instanceof HealthGateError ? { to: from, next: `read the log: voxops logs ${role} --host ${name}` } : undefined;
+          if (recipe.restoresItself)
+            return error instanceof HealthGateError ? { to: from, next: `read the log: voxops logs ${role} --host ${name}` } : undefined;
           if (!filesChanged) return undefined;
           // The others run from their checkout: whatever failed, the previous release's files go back,
           // and its process too if the unit was restarted (or may have been) on the new ones.
           const restart = activating && !(error instanceof DrainTimeoutError || error instanceof InterruptedError);
-          host.emit({ type: 'host', host: name, phase: 'rolling-back', message: `back to ${from}${restart ? '' : ' (files only: the running process was not restarted)'}` });
+          host.emit({
+            type: 'host',
+            host: name,
+            phase: 'rolling-back',
+            message: `back to ${from}${restart ? '' : ' (files only: the running process was not restarted)'}`,
+          });
           const steady = host.uninterruptible();
           // the host's own clone first (an rsync push never touches .git), then origin, then rsync
           const choice = chooseSource(name, from, 'auto', await lookUpTag((s) => steady.run(s), config.path, from, true));

@@ -24,7 +24,8 @@ export function nothingListening(p: Probe): boolean {
 
 /** Why a probe is not the answer a gate waits for, in words. */
 export function describeProbe(p: Probe, expectVersion: string): string {
-  if (p.httpStatus === 0) return nothingListening(p) ? 'nothing is listening on the socket' : `no answer (${p.error ?? 'nothing listening'})`;
+  if (p.httpStatus === 0)
+    return nothingListening(p) ? 'nothing is listening on the socket' : `no answer (${p.error ?? 'nothing listening'})`;
   if (p.httpStatus !== 200) return `/health answered HTTP ${p.httpStatus}`;
   if (p.body?.version !== expectVersion) return `/health reports version ${p.body?.version ?? '(none)'}, expected ${expectVersion}`;
   return `/health reports status ${p.body?.status ?? '(none)'}`;

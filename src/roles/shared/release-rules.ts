@@ -29,7 +29,8 @@ export function sourceFor(host: string, tag: string, requested: ReleaseSource, l
 
 /** The hint for a refusal: a missing tag, an unreachable origin, or the problems as listed. */
 export function refusalNext(problems: readonly string[], repo: string, rerun: string, fallback: string): string {
-  if (problems.some((p) => p.includes('does not exist in origin'))) return `check the tag name; the tags are listed by: git ls-remote --tags ${redactUrl(repo)}`;
+  if (problems.some((p) => p.includes('does not exist in origin')))
+    return `check the tag name; the tags are listed by: git ls-remote --tags ${redactUrl(repo)}`;
   if (problems.some((p) => p.includes('cannot fetch from origin'))) return `${rerun} --source rsync`;
   return fallback;
 }
