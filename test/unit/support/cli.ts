@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { main } from '../../../src/cli/main.js';
-import type { OperationEvent, OperationSummary } from '../../../src/deploy/events.js';
+import type { OperationEvent, OperationSummary } from '../../../src/events.js';
 import { SimExecutor } from './executor.js';
 import type { Sim } from './sim.js';
 

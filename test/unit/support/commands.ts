@@ -62,6 +62,7 @@ const mv: Handler = (host, argv, ctx) => {
   only(argv, operands.length === 2);
   const [from, to] = operands.map((p) => abs(ctx, p)) as [string, string];
   const into = !flags.has('-T') && !flags.has('-Tf') && host.fs.stat(to)?.kind === 'dir';
+  host.beforeSocketMove(from);
   return fsTool('mv', 1, () => {
     if (!host.fs.lstat(from)) throw new FsError('ENOENT', from);
     host.fs.rename(from, into ? `${to}/${baseOf(host.fs.normalize(from))}` : to);

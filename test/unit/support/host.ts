@@ -31,11 +31,23 @@ export interface Proc {
   /** worker: the socket path it binds; uvicorn unlinks this path when it stops */
   socket?: string;
   /** worker: its live call, which ends after `remaining` more probes over the moved socket */
-  call?: { remaining: number };
+  call?: Call;
+  /** worker: a call nginx hands it between voxops' idle check and the move of its socket */
+  incoming?: Call;
   /** worker: VOXCORE_WORKERS as it was when the process started */
   workers?: number;
   /** dialler: leases held, released after `remaining` more /health probes */
   leased?: { count: number; remaining: number };
+}
+
+/** A live call on a single-call worker. */
+export interface Call {
+  /** probes still to come before it ends (Infinity: never) */
+  remaining: number;
+  /** every probe counts, on the live socket path too (a call ending while nobody drains the worker); else only probes over the moved path */
+  anyPath?: boolean;
+  /** when it began (epoch ms): reported as /health's call_started_at, as an app that knows it would */
+  startedAt?: number;
 }
 
 export interface Unit {
@@ -114,6 +126,9 @@ export interface Estate {
   hostByAddress(address: string): SimHost | undefined;
 }
 
+/** where nginx logs when `nginx -T` names no error_log */
+export const NGINX_ERROR_LOG = '/var/log/nginx/error.log';
+
 const json = (status: number, body: unknown): HttpAnswer => ({ status, body: JSON.stringify(body) });
 
 /**
@@ -126,6 +141,8 @@ export class SimHost {
   readonly procs = new Map<number, Proc>();
   readonly clones = new Map<string, Clone>();
   readonly log: SentCommand[] = [];
+  /** called after every command voxops sent, with the host as that command left it */
+  readonly watchers: ((sent: SentCommand) => void)[] = [];
   /** calls cut by a stop or restart (a worker restarted under its call): stays empty unless forced */
   readonly dropped: string[] = [];
   /** dialler leases held across a restart */
@@ -305,7 +322,8 @@ export class SimHost {
     if (proc.socket !== undefined) {
       if (path === '/health/fleet') return json(200, this.fleetView(proc.workers ?? 1));
       if (path !== '/health') return json(404, { detail: 'Not Found' });
-      const body = { status: healthy ? 'ok' : 'error', version: proc.version, active_calls: proc.call ? 1 : 0, max_calls: 1, max_seen_calls: proc.call ? 1 : 0, pid: proc.pid, workers: proc.workers };
+      const started = proc.call?.startedAt !== undefined ? { call_started_at: proc.call.startedAt / 1000 } : {};
+      const body = { status: healthy ? 'ok' : 'error', version: proc.version, active_calls: proc.call ? 1 : 0, max_calls: 1, max_seen_calls: proc.call ? 1 : 0, pid: proc.pid, workers: proc.workers, ...started };
       return json(healthy ? 200 : 500, body);
     }
     if (proc.leased && !quiet) {
@@ -327,7 +345,7 @@ export class SimHost {
     const proc = this.procs.get(node.pid);
     if (!proc?.alive) return { error: 'refused' };
     // the drained worker's call goes on over the moved path; each probe there brings its end nearer
-    if (!quiet && proc.call && this.fs.normalize(path) !== proc.socket) {
+    if (!quiet && proc.call && (proc.call.anyPath || this.fs.normalize(path) !== proc.socket)) {
       if (proc.call.remaining <= 0) proc.call = undefined;
       else proc.call.remaining -= 1;
     }
@@ -437,12 +455,45 @@ export class SimHost {
 
   // ---- faults a test switches on ---------------------------------------------------------
 
-  /** worker `index` takes a call that ends after `probes` probes over its drained socket (Infinity: never) */
-  startCall(index: number, probes: number): Proc {
+  /**
+   * worker `index` takes a call that ends after `probes` probes over its drained socket (Infinity:
+   * never); `anyPath`: after `probes` probes wherever they come in (the call ends on its own while
+   * the worker serves); `startedAt`: the app reports when it began
+   */
+  startCall(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): Proc {
     const proc = this.worker(index);
     if (!proc) throw new Error(`simulator setup: ${this.name} worker ${index} is not running`);
-    proc.call = { remaining: probes };
+    if (proc.call) throw new Error(`simulator setup: ${this.name} worker ${index} already holds a call (max_conns=1)`);
+    proc.call = { remaining: probes, ...options };
     return proc;
+  }
+
+  /** worker `index` is handed a call the moment before its socket is moved aside (after voxops saw it idle) */
+  slipIn(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): Proc {
+    const proc = this.worker(index);
+    if (!proc) throw new Error(`simulator setup: ${this.name} worker ${index} is not running`);
+    proc.incoming = { remaining: probes, ...options };
+    return proc;
+  }
+
+  /** a call reaching a socket that is about to move: the process behind it takes the call it was handed */
+  beforeSocketMove(path: string): void {
+    const node = this.fs.lstat(path);
+    const proc = node?.kind === 'socket' ? this.procs.get(node.pid) : undefined;
+    if (!proc?.incoming) return;
+    if (proc.call) throw new Error(`simulator setup: ${this.name} pid ${proc.pid} was handed a second call`);
+    proc.call = proc.incoming;
+    proc.incoming = undefined;
+  }
+
+  /** nginx failed to connect to a worker's socket (it was moved aside): the line its error log gets */
+  nginxFailedConnect(socket: string, log = NGINX_ERROR_LOG): void {
+    if (!this.fs.exists(log)) this.fs.put(log, '');
+    this.fs.write(
+      log,
+      `2025/06/02 09:00:00 [error] 812#812: *${this.log.length} connect() to unix:${socket} failed (111: Connection refused) while connecting to upstream, client: 10.0.0.5, server: , request: "GET /attach HTTP/1.1", upstream: "http://unix:${socket}:/attach", host: "fleet"\n`,
+      { append: true },
+    );
   }
 
   /** the unit's process dies on its own: the unit is failed, a bound socket stays behind (stale) */
