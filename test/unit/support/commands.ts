@@ -411,10 +411,10 @@ const python3: Handler = (host, argv) => {
     const rows = h.loaded.map((s) => {
       const drained = h.drained.has(s.name);
       const sessions = h.sessions.get(s.name) ?? 0;
-      if (drained && sessions > 0) h.sessions.set(s.name, sessions - 1);
-      const down = h.down.has(s.name);
-      const status = drained ? 'DRAIN' : down ? 'DOWN' : 'UP';
-      return `${h.backend},${s.name},${sessions},${sessions + 10},${status},${down ? 'L7STS' : 'L7OK'},${down ? '503' : '200'}`;
+      if (drained && sessions > 0 && !h.holding.has(s.name)) h.sessions.set(s.name, sessions - 1);
+      const check = host.haproxyCheckOf(s);
+      const status = drained ? 'DRAIN' : check.status;
+      return `${h.backend},${s.name},${sessions},${sessions + 10},${status},${check.check},${check.code}`;
     });
     return ok(['# pxname,svname,scur,stot,status,check_status,last_chk', 'calls,FRONTEND,0,0,OPEN,,', ...rows, `${h.backend},BACKEND,0,0,UP,,`, ''].join('\n'));
   }

@@ -103,10 +103,14 @@ export interface HaproxySetup {
   /** the fleet list the running process loaded */
   loaded: FleetServer[];
   drained: Set<string>;
-  /** servers whose health check fails */
+  /** servers whose health check fails whatever their fleet host answers */
   down: Set<string>;
   /** live sessions per server: each `show stat` after a drain ends one */
   sessions: Map<string, number>;
+  /** servers whose sessions never end (calls that outlast any drain) */
+  holding: Set<string>;
+  /** fault: how the next reloads go, one entry per reload: 'fail' (the unit's reload fails), 'lost' (it succeeds but no new worker starts) */
+  nextReloads?: ('ok' | 'fail' | 'lost')[];
   /** fault: haproxy -c rejects a config for which this returns the [ALERT] reason */
   rejects?: (text: string) => string | undefined;
 }
@@ -400,11 +404,11 @@ export class SimHost {
     return this.fs.stat(index)?.kind === 'file' ? { status: 200, body: this.fs.read(index) } : { status: 404, body: '<html>404 Not Found</html>' };
   }
 
-  /** nginx: the first upstream socket that connects, answers and has no call (max_conns=1) */
+  /** nginx: the first upstream socket that connects, answers and has no call (max_conns=1); nginx never asks whether it is healthy */
   private proxyToWorker(path: string): HttpAnswer {
     for (const socket of this.nginx!.loadedSockets) {
       const probe = this.answerSocket(socket, '/health', true);
-      if (!('status' in probe) || probe.status !== 200 || (JSON.parse(probe.body) as { active_calls?: number }).active_calls) continue;
+      if (!('status' in probe) || (JSON.parse(probe.body) as { active_calls?: number }).active_calls) continue;
       return this.answerSocket(socket, path, true);
     }
     return { status: 502, body: '<html><head><title>502 Bad Gateway</title></head></html>' };
@@ -434,6 +438,21 @@ export class SimHost {
     return undefined;
   }
 
+  /**
+   * HAProxy's health check of one fleet server, as `show stat` reports it: its fleet host's
+   * /health/fleet through nginx must answer 200 with a free worker; `down` fails it whatever it answers.
+   */
+  haproxyCheckOf(server: FleetServer): { status: 'UP' | 'DOWN'; check: string; code: string } {
+    const fleet = this.estate.hostByAddress(server.host);
+    const answer = this.haproxy!.down.has(server.name) ? { error: 'refused' as const } : fleet ? fleet.answerUrl(`http://127.0.0.1:${server.port}/health/fleet`) : { error: 'timeout' as const };
+    // the rendered config's `http-check expect rstring "free": *[1-9]`: a host with no free worker fails it
+    if ('status' in answer) {
+      if (answer.status !== 200) return { status: 'DOWN', check: 'L7STS', code: String(answer.status) };
+      return /"free": *[1-9]/.test(answer.body) ? { status: 'UP', check: 'L7OK', code: '200' } : { status: 'DOWN', check: 'L7RSP', code: '200' };
+    }
+    return { status: 'DOWN', check: answer.error === 'timeout' ? 'L4TOUT' : 'L4CON', code: '' };
+  }
+
   /** `haproxy -c`: undefined when valid, else the [ALERT] reason */
   haproxyCheck(text: string): string | undefined {
     const h = this.haproxy!;
@@ -446,6 +465,14 @@ export class SimHost {
     const text = this.fs.exists(h.config) ? this.fs.read(h.config) : '';
     const problem = this.haproxyCheck(text);
     if (problem) return problem;
+    const fault = h.nextReloads?.shift();
+    const unit = this.unit(h.unit)!;
+    if (fault === 'fail') {
+      this.journal(unit, `haproxy.service: Control process exited, code=exited, status=1/FAILURE`);
+      this.journal(unit, `Reload failed for haproxy.service - HAProxy Load Balancer.`);
+      return 'reload failed';
+    }
+    if (fault === 'lost') return undefined;
     h.pid = this.estate.nextPid();
     h.loaded = parseFleetServers(text, h.backend, h.fleetPort) ?? [];
     // a new process starts with fresh server state: nothing drained
