@@ -332,6 +332,7 @@ const systemctl: Handler = (host, argv) => {
     return missing ? fail(5, `Failed to ${verb} ${missing}: Unit ${missing} not found.`) : units.map((u) => host.unit(u)!);
   };
   if (verb === 'reload' && rest.length === 1 && rest[0] === 'nginx' && host.nginx) {
+    if (host.nginx.nextReloads?.shift() === 'fail') return fail(1, unitJob('nginx'));
     const problem = host.nginxReload();
     return problem ? fail(1, unitJob('nginx')) : ok();
   }

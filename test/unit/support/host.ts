@@ -122,6 +122,8 @@ export interface NginxSetup {
   loadedSockets: string[];
   /** fault: `nginx -t` fails with this [emerg] line when it returns one */
   rejects?: (files: Map<string, string>) => string | undefined;
+  /** fault: how the next `systemctl reload nginx` go, one entry per reload ('fail': nginx keeps its old config) */
+  nextReloads?: ('ok' | 'fail')[];
 }
 
 export interface Estate {
