@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDir } from '../../../src/commands/build-cache.js';
 import { eventsOf, voxops, type Run } from '../support/cli.js';
 import { expectRefusal } from '../support/expect.js';
 import type { SimHost } from '../support/host.js';
-import { localClones } from '../support/local-clone.js';
+import { localClones, type LocalClone } from '../support/local-clone.js';
 import { FLEET, Sim } from '../support/sim.js';
 
 /*
@@ -108,14 +108,18 @@ describe('batches and pacing', () => {
 });
 
 describe('the release source', () => {
-  const localClone = localClones();
+  // one local clone of v1.5.0 (and the fake rsync) for both runs
+  const localClone = localClones('all');
+  let clone: LocalClone;
+  beforeAll(async () => {
+    clone = await localClone('v1.5.0');
+  });
 
   it('a dry run says when a host that cannot fetch gets the release by rsync', async () => {
     const sim = new Sim();
     sim.addFleetHost('fleet1', { workers: 2 });
     sim.origins.fleet.reachable = false;
-    const { repo } = await localClone('v1.5.0');
-    sim.configure((doc) => (doc.roles.fleet.localRepo = repo));
+    sim.configure((doc) => (doc.roles.fleet.localRepo = clone.repo));
 
     const plan = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--dry-run', '--json']);
 
@@ -134,14 +138,13 @@ describe('the release source', () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1', { workers: 2 });
     sim.origins.fleet.reachable = false;
-    const { repo, rsyncLog } = await localClone('v1.5.0');
-    sim.configure((doc) => (doc.roles.fleet.localRepo = repo));
+    sim.configure((doc) => (doc.roles.fleet.localRepo = clone.repo));
 
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--source', 'rsync', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
     expect(fleet1.ran().filter((c) => c.includes(' fetch '))).toEqual([]);
-    expect(readFileSync(rsyncLog, 'utf8')).toContain('deploy@10.0.0.11:/opt/voxcore/');
+    expect(readFileSync(clone.rsyncLog, 'utf8')).toContain('deploy@10.0.0.11:/opt/voxcore/');
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
   });
 });

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 import { runLocal } from '../../../src/exec/local.js';
 
 export interface LocalClone {
@@ -12,12 +12,13 @@ export interface LocalClone {
 }
 
 /**
- * For a describe block: a function that makes a local clone (see localClone), each undone
- * (temp dir removed, PATH restored) after the test that made it.
+ * For a describe block: a function that makes a local clone (see localClone), each undone (temp
+ * dir removed, PATH restored) after the test that made it, or with 'all' after the whole block
+ * (a clone made in beforeAll, shared by its tests: each costs a few real git processes).
  */
-export function localClones(): (tag: string) => Promise<LocalClone> {
+export function localClones(scope: 'each' | 'all' = 'each'): (tag: string) => Promise<LocalClone> {
   const cleanup: (() => void)[] = [];
-  afterEach(() => {
+  (scope === 'each' ? afterEach : afterAll)(() => {
     for (const undo of cleanup.splice(0)) undo();
   });
   return (tag) => localClone(tag, cleanup);
