@@ -2,10 +2,10 @@
  * The layers of voxops, from the top down. Imports only point down, never sideways between role
  * drivers, and never in a circle. CI runs this (npm run lint:deps).
  *   cli, report  ->  engine  ->  roles  ->  release, plan, commands  ->  exec  ->  config  ->  base
- * base: errors.ts, events.ts, clock.ts, wait.ts
+ * base: errors.ts, events.ts, clock.ts, wait.ts, text.ts, redact.ts
  */
 const layers = [
-  ['base', '^src/(errors|events|clock|wait)\\.ts$'],
+  ['base', '^src/(errors|events|clock|wait|text|redact)\\.ts$'],
   ['config', '^src/config/'],
   ['exec', '^src/exec/'],
   ['commands', '^src/commands/'],

@@ -1,3 +1,6 @@
+import { redactSecrets } from './redact.js';
+import { sanitizeRemoteText } from './text.js';
+
 /**
  * The error taxonomy. Only the CLI entry point prints these and exits; everything below it throws.
  * Each class owns one exit code, documented in the README ("Exit codes").
@@ -152,11 +155,21 @@ export class InterruptedError extends VoxopsError {
   }
 }
 
+/**
+ * What a host (or a local tool) printed, as it may appear in a message, an event or a report:
+ * terminal escapes stripped, credentials in URLs and Authorization headers redacted.
+ */
+export function shownRemoteText(text: string): string {
+  return redactSecrets(sanitizeRemoteText(text));
+}
+
+/** The last line of what a host printed, for a one-line message. */
 export function lastLine(text: string): string {
-  const lines = text.trimEnd().split('\n');
+  const lines = shownRemoteText(text).trimEnd().split('\n');
   return (lines[lines.length - 1] ?? '').trim().slice(0, 300);
 }
 
+/** The last lines of what a host printed (a journal). */
 export function tail(text: string, lines = 20): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
+  return shownRemoteText(text).trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -3,11 +3,12 @@ import type { RoleName } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { ReleaseSource } from '../release/source.js';
 import type { DrainPolicy } from '../roles/contract.js';
-import { ROLES, rolesThatCan } from '../roles/registry.js';
+import { ROLE_NAMES, rolesThatCan } from './role-actions.js';
 
 /**
  * argv -> options, and nothing else: no I/O, so tests (and the runbook checker) can parse every
- * documented command line without touching a host.
+ * documented command line without touching a host. It imports no role, engine or SSH code: main
+ * loads what the parsed command needs, after parsing, so `voxops --help` starts fast.
  */
 export interface GlobalOptions {
   inventory?: string;
@@ -48,15 +49,56 @@ export type ParsedCommand =
   | ({ command: 'ingress-add-fleet' | 'ingress-remove-fleet'; url: string; drainTimeoutSeconds?: number; report?: string } & GlobalOptions)
   | ({ command: 'config-check' } & GlobalOptions);
 
-const roleChoices = ROLES.map((r) => r.role);
+/** What yargs printed instead of running a command: help, or the version. */
+export interface PrintedOutput {
+  command: 'help';
+  output: string;
+}
+
 const deployableRoles = [...rolesThatCan('deploy'), 'all'];
 const rollbackRoles = [...rolesThatCan('rollback'), 'all'];
 const restartableRoles = [...rolesThatCan('restart'), 'all'];
+const changeCommands = ['deploy', 'rollback', 'restart', 'scale', 'ingress'];
 
+/**
+ * The options that work for some commands only, and where each does something. A command that
+ * does not offer one refuses it rather than ignore it: `status --dry-run` must not look like a
+ * safe rehearsal of something. (--json is missing from logs: a journal is text.)
+ */
+const OFFERS = {
+  json: [...changeCommands, 'status', 'health', 'history', 'lock', 'config check'],
+  'dry-run': changeCommands,
+  'accept-new-host-keys': [...changeCommands, 'status', 'health', 'history', 'lock', 'logs'],
+} as const;
+type Offer = keyof typeof OFFERS;
+
+const ERROR_AS_JSON = '; an error is one JSON object on stderr';
 const reportOption = { type: 'string', describe: 'write voxops-junit.xml, voxops-report.json, voxops-summary.md and voxops-roll.svg into this directory' } as const;
+const hostsOption = { alias: 'host', type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' } as const;
 
-function changeOptions(y: Yargs): Yargs {
-  return y
+function offer(y: Yargs, name: Offer, describe?: string): Yargs {
+  switch (name) {
+    case 'json':
+      return y.option('json', { type: 'boolean', default: false, describe: `${describe}${ERROR_AS_JSON}` });
+    case 'dry-run':
+      return y.option('dry-run', { type: 'boolean', default: false, describe: 'connect and check, print every command that would change a host, change nothing' });
+    case 'accept-new-host-keys':
+      return y.option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'trust and record keys of hosts not yet in known_hosts (changed keys are always refused)' });
+  }
+}
+
+/** A command that changes hosts: JSON events, a dry run, and it connects. */
+function changing(y: Yargs): Yargs {
+  return offer(offer(offer(y, 'json', 'one JSON event per line on stdout, the summary last'), 'dry-run'), 'accept-new-host-keys');
+}
+
+/** A read-only command: it connects, and may print what it found as JSON. */
+function reading(y: Yargs, json: string): Yargs {
+  return offer(offer(y, 'json', json), 'accept-new-host-keys');
+}
+
+function changeOptions(y: Yargs, { source }: { source: boolean }): Yargs {
+  const common = changing(y)
     .option('hosts', { type: 'string', array: true, describe: 'only these hosts (comma-separated or repeated)' })
     .option('parallel', { type: 'string', describe: 'hosts at once: a number (default 1), or auto (every host, each keeping its own free workers)' })
     .option('batch', { type: 'number', describe: 'fleet: workers out of rotation at once (one-at-a-time: default 1; call-aware: default a quarter of the host)' })
@@ -72,12 +114,19 @@ function changeOptions(y: Yargs): Yargs {
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
     .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
-    .option('report', reportOption)
-    .option('source', {
-      choices: ['git', 'rsync', 'auto'] as const,
-      default: 'auto',
-      describe: 'release tree: git fetch on the host, rsync from the local clone, or auto (git, then rsync if the host cannot fetch)',
-    });
+    .option('report', reportOption);
+  // a restart places no release, so it has no source to choose
+  if (!source) return common;
+  return common.option('source', {
+    choices: ['git', 'rsync', 'auto'] as const,
+    default: 'auto',
+    describe: 'release tree: git fetch on the host, rsync from the local clone, or auto (git, then rsync if the host cannot fetch)',
+  });
+}
+
+/** What a command line says before `--`: after it, nothing is a flag. */
+export function beforeDoubleDash(args: readonly string[]): readonly string[] {
+  return args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
 }
 
 function positiveInt(value: unknown, flag: string): number | undefined {
@@ -110,113 +159,224 @@ function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
   };
 }
 
-function globals(y: Yargs): Yargs<GlobalOptions> {
-  return y
-    .option('inventory', { alias: 'i', type: 'string', describe: 'inventory file (else $VOXOPS_INVENTORY, else ./voxops.yaml)' })
-    .option('env', { alias: 'e', type: 'string', describe: 'environment in the inventory (else defaultEnvironment)' })
-    .option('json', { type: 'boolean', default: false, describe: 'one JSON event per line on stdout' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every remote command and stack traces' })
-    .option('dry-run', { type: 'boolean', default: false, describe: 'connect and check, print every command that would change a host, change nothing' })
-    .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'trust and record keys of hosts not yet in known_hosts (changed keys are always refused)' }) as unknown as Yargs<GlobalOptions>;
-}
-
 function hostList(value: string[] | string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const list = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
   return list.length > 0 ? list : undefined;
 }
 
-export function buildParser(): Yargs {
-  return globals(yargs())
+// Under the top-level help, as text: yargs' examples wrap long command lines mid-flag, and its
+// layout engine measures every character (string-width): through it, these lines cost about 8 ms
+// of the 150 that `voxops --help` takes.
+const EXAMPLES = `Examples:
+  voxops deploy fleet --tag v1.5.0 --dry-run   # preflight, print the plan, change nothing
+  voxops deploy fleet --rolling --tag v1.5.0   # worker by worker, drained and gated
+  voxops rollback fleet --to v1.4.2            # the same drain, gates, lock, history
+  voxops status fleet --json                   # tags, last-known-good, locks, workers
+  voxops logs fleet --host fleet1 --worker 3   # why a worker failed its gate
+  voxops lock status                           # who holds the lock (after exit 3)`;
+
+const EXIT_CODES = `Exit codes:
+  0    done
+  1    internal error (a bug): re-run with --verbose, report it
+  2    bad arguments or inventory, no SSH credentials, lock release refused
+  3    a host is locked by another run: voxops lock status
+  4    a health gate failed; the host is back on the previous release
+  5    a remote command failed (host, step, stderr shown)
+  6    a host is unreachable, or its host key is unknown or changed
+  7    preflight refused (tag, disk, health, nginx): nothing was changed
+  8    a gate AND its rollback failed: the host needs a human
+  9    a drain, or the dialler's wait for an idle moment, timed out
+  10   voxops health found problems
+  11   nginx -t or haproxy -c rejected a rendered config; it was not loaded
+  130  interrupted (Ctrl-C; 143: SIGTERM): every worker serving, locks released`;
+
+function parser(args: readonly string[], version: string | undefined): Yargs {
+  const y = yargs()
     .scriptName('voxops')
     .usage('$0 <command> [options]')
-    .command('deploy <role>', 'deploy a release tag to a role (fleet: rolling, worker by worker, drained and gated)', (y) =>
-      changeOptions(y)
+    .option('inventory', { alias: 'i', type: 'string', describe: 'inventory file (else $VOXOPS_INVENTORY, else ./voxops.yaml)' })
+    .option('env', { alias: 'e', type: 'string', describe: 'environment in the inventory (else defaultEnvironment)' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'show every remote command and stack traces' });
+  // known here, not global: typed before the command name they still parse as flags, and the
+  // command then offers them or refuses them
+  for (const name of Object.keys(OFFERS)) y.option(name, { type: 'boolean', hidden: true, global: false });
+  // yargs renders the chosen command's help on every parse, to keep it for a failing handler (we
+  // have none); unwrapped it costs half as much, and it is only ever shown with --help
+  const flags = beforeDoubleDash(args);
+  if (!flags.includes('--help') && !flags.includes('-h')) y.wrap(null);
+  const withCommands = y
+    .command('deploy <role>', 'deploy a release tag (fleet: worker by worker)', (y) =>
+      changeOptions(y, { source: true })
+        .usage('$0 deploy <role> --tag <tag> [options]\n\nDeploy a release tag (fleet: rolling, worker by worker, drained and gated). deploy ingress takes no tag.')
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
-        .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 (every role but ingress, which is config only)' })
-        .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' }),
+        .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 [required, except for deploy ingress]' })
+        .option('rolling', { type: 'boolean', default: true, describe: 'fleet: one worker at a time (the only mode; accepted for clarity)' })
+        .example('$0 deploy fleet --tag v1.5.0', 'worker by worker, drained and gated')
+        .example('$0 deploy all --tag v1.5.0', 'every role in order; stops at the first failure'),
     )
-    .command('rollback [roles..]', 'roll roles back to a tag, or each host to its last-known-good (same drain, gates, lock and history as deploy)', (y) =>
-      changeOptions(y)
+    .command('rollback [roles..]', 'back to a tag, or each host to its last-known-good', (y) =>
+      changeOptions(y, { source: true })
+        .usage('$0 rollback [roles..] [--to <tag>] [options]\n\nRoll roles back to a tag, or each host to its last-known-good, with the same drain, gates, lock and history as a deploy. No role, or all: every role, in reverse deploy order.')
         .positional('roles', { choices: rollbackRoles, array: true, describe: 'roles to roll back (default, or all: every role, in reverse deploy order)' })
         .option('to', { type: 'string', describe: 'release tag to go back to (default: last-known-good from history)' })
-        .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' }),
+        .option('force', { type: 'boolean', default: false, describe: 'allow a "rollback" to a tag newer than the deployed one' })
+        .example('$0 rollback fleet --to v1.4.2', 'the fleet back to v1.4.2, drained and gated')
+        .example('$0 rollback', 'every role, every host back to its last-known-good'),
     )
-    .command('restart <role>', 'restart without a deploy: the fleet rolling, drained and gated; api and dialler gated (all: api, fleet, dialler)', (y) =>
-      changeOptions(y)
+    .command('restart <role>', 'restart without a deploy, drained and gated', (y) =>
+      changeOptions(y, { source: false })
+        .usage('$0 restart <role> [options]\n\nRestart without a deploy: the fleet rolling, drained and gated; api and dialler gated. all: api, fleet, dialler.')
         .positional('role', { choices: restartableRoles })
         .option('host', { type: 'string', array: true, describe: 'only this host' })
-        .option('worker', { type: 'number', describe: 'only this worker (index)' }),
+        .option('worker', { type: 'number', describe: 'only this worker (index)' })
+        .example('$0 restart fleet --host fleet1', 'its workers one at a time, drained and gated'),
     )
-    .command('status [roles..]', 'what runs where: tags, last-known-good, locks, every worker', (y) =>
-      y.positional('roles', { choices: roleChoices, array: true }).option('hosts', { alias: 'host', type: 'string', array: true }),
+    .command('status [roles..]', 'tags, last-known-good, locks, every worker', (y) =>
+      reading(y, 'the status as one JSON document on stdout (the shape in the README)').positional('roles', { choices: ROLE_NAMES, array: true }).option('hosts', hostsOption),
     )
-    .command('health [roles..]', 'check everything; exit non-zero and print one line per problem', (y) =>
-      y.positional('roles', { choices: roleChoices, array: true }).option('hosts', { alias: 'host', type: 'string', array: true }),
+    .command('health [roles..]', 'check everything: exit 10, one line per problem', (y) =>
+      reading(y, '{"ok", "problems"} as JSON on stdout').positional('roles', { choices: ROLE_NAMES, array: true }).option('hosts', hostsOption),
     )
     .command('history', 'deploy history recorded on the hosts', (y) =>
-      y.option('hosts', { alias: 'host', type: 'string', array: true }).option('lines', { alias: 'n', type: 'number', default: 20 }),
+      reading(y, 'the history as JSON on stdout').option('hosts', hostsOption).option('lines', { alias: 'n', type: 'number', default: 20, describe: 'entries per host' }),
     )
-    .command('lock <action>', 'lock status | lock release [--force]', (y) =>
+    .command('lock', 'lock status | lock release [--force]', (y) =>
       y
-        .positional('action', { choices: ['status', 'release'] as const })
-        .option('hosts', { alias: 'host', type: 'string', array: true })
-        .option('force', { type: 'boolean', default: false, describe: "release somebody else's lock" }),
+        .command('status', 'who holds the lock on each host', (y) => reading(y, 'the locks as JSON on stdout').option('hosts', hostsOption))
+        .command('release', 'release your own locks (--force: anybody\'s)', (y) =>
+          reading(y, 'what was released as JSON on stdout')
+            .option('hosts', hostsOption)
+            .option('force', { type: 'boolean', default: false, describe: "release somebody else's lock" }),
+        )
+        .demandCommand(1, 'name one: lock status, or lock release'),
     )
     .command('logs <role>', 'the journal of one unit, through SSH', (y) =>
-      y
-        .positional('role', { choices: roleChoices })
+      offer(y, 'accept-new-host-keys')
+        .usage('$0 logs <role> --host <host> [--worker <n>] [options]\n\nThe journal of one unit, through SSH.')
+        .positional('role', { choices: ROLE_NAMES })
         .option('host', { type: 'string', demandOption: true })
         .option('worker', { type: 'number', describe: 'fleet: worker index' })
         .option('lines', { alias: 'n', type: 'number', default: 200 }),
     )
-    .command('scale <role>', 'change the number of workers on one fleet host (nginx upstream, units, env file), with no call dropped', (y) =>
-      y
+    .command('scale <role>', "a fleet host's worker count, with no call dropped", (y) =>
+      changing(y)
+        .usage('$0 scale fleet --host <host> --workers <n> [options]\n\nChange the number of workers on one fleet host (nginx upstream, units, env file), with no call dropped.')
         .positional('role', { choices: ['fleet'] as const })
         .option('host', { type: 'string', demandOption: true, describe: 'the fleet host' })
         .option('workers', { type: 'number', demandOption: true, describe: 'the new worker count' })
         .option('drain-timeout', { type: 'number', describe: "seconds to wait for a removed worker's call to end" })
         .option('report', reportOption),
     )
-    .command('ingress <action> <url>', 'ingress add-fleet URL | ingress remove-fleet URL (drained first)', (y) =>
+    .command('ingress', 'ingress add-fleet URL | remove-fleet URL', (y) =>
       y
-        .positional('action', { choices: ['add-fleet', 'remove-fleet'] as const })
-        .positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" })
-        .option('drain-timeout', { type: 'number', describe: 'remove-fleet: seconds to wait for its calls to end' })
-        .option('report', reportOption),
+        .command('add-fleet <url>', 'add a fleet host to the ingress, once it answers from the ingress host', (y) =>
+          changing(y).positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" }).option('report', reportOption),
+        )
+        .command('remove-fleet <url>', 'drain a fleet host out of the ingress, then remove it', (y) =>
+          changing(y)
+            .positional('url', { type: 'string', describe: "the fleet host's URL, e.g. http://10.0.0.13:80" })
+            .option('drain-timeout', { type: 'number', describe: 'seconds to wait for its calls to end' })
+            .option('report', reportOption),
+        )
+        .demandCommand(1, 'name one: ingress add-fleet URL, or ingress remove-fleet URL'),
     )
-    .command('config <action>', 'config check: validate the inventory and print what it describes', (y) =>
-      y.positional('action', { choices: ['check'] as const }),
+    .command('config', 'config check: validate the inventory', (y) =>
+      y.command('check', 'validate the inventory and print what it describes', (y) => offer(y, 'json', 'the hosts as JSON on stdout')).demandCommand(1, 'name one: config check'),
     )
-    .demandCommand(1, 'name a command: deploy, rollback, restart, scale, ingress, status, health, history, lock, logs, config check')
+    .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
+    .recommendCommands()
     .strict()
     .help()
-    .version(false)
+    .alias('help', 'h')
     .exitProcess(false)
     .fail((message, error) => {
-      throw error instanceof UsageError ? error : new UsageError(message ?? error?.message ?? 'bad arguments', { next: 'voxops --help' });
+      throw error instanceof UsageError ? error : usageError(message ?? error?.message ?? 'bad arguments', args);
     });
+  return version === undefined ? withCommands.version(false) : withCommands.version('version', 'print the version', version);
 }
 
-export async function parseArgs(args: readonly string[]): Promise<ParsedCommand | { command: 'help'; output: string }> {
+const COMMANDS = ['deploy', 'rollback', 'restart', 'scale', 'ingress', 'status', 'health', 'history', 'lock', 'logs', 'config check'];
+const WITH_SUBCOMMANDS = ['lock', 'ingress', 'config'];
+
+/** The words of a command line that name commands: what is left without options and their values. */
+function commandWords(args: readonly string[]): string[] {
+  const words: string[] = [];
+  const flags = beforeDoubleDash(args);
+  for (let i = 0; i < flags.length; i += 1) {
+    const arg = flags[i]!;
+    // the only options known before a command that take a value
+    if (['-i', '--inventory', '-e', '--env'].includes(arg)) i += 1;
+    else if (!arg.startsWith('-')) words.push(arg);
+  }
+  return words;
+}
+
+/** yargs' message, said for a person: which command was mistyped, which option this command lacks. */
+function usageError(message: string, args: readonly string[]): UsageError {
+  const words = commandWords(args);
+  const [first = '', second = ''] = words;
+  const known = COMMANDS.some((c) => c.split(' ')[0] === first);
+  const suggested = /^Did you mean (\S+)\?$/.exec(message)?.[1];
+  if (suggested) {
+    const typed = known ? `${first} ${second}` : first;
+    const meant = known ? `${first} ${suggested}` : suggested;
+    return new UsageError(`unknown command ${typed}: did you mean ${meant}?`, { next: `voxops ${meant} --help` });
+  }
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message)?.[1];
+  if (!unknown) return new UsageError(message, { next: `voxops ${known ? `${first} ` : ''}--help` });
+  // yargs names a dashed option twice (dry-run, dryRun)
+  const names = unknown.split(', ').filter((n) => !/[A-Z]/.test(n));
+  if (!known) return new UsageError(`unknown command ${first || names.join(' ')}`, { next: 'voxops --help' });
+  const nested = WITH_SUBCOMMANDS.includes(first);
+  if (nested && names.includes(second)) return new UsageError(`unknown command ${first} ${second}`, { next: `voxops ${first} --help` });
+  const command = nested && second ? `${first} ${second}` : first;
+  const shown = names.map((n) => (words.includes(n) ? n : `--${n}`));
+  const elsewhere = names.filter((n): n is Offer => n in OFFERS).map((n) => `--${n} is for ${listed(OFFERS[n])}`);
+  return new UsageError(`Unknown argument for ${command}: ${shown.join(', ')}${elsewhere.length > 0 ? ` (${elsewhere.join('; ')})` : ''}`, { next: `voxops ${command} --help` });
+}
+
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/**
+ * `--to ""` or `--inventory $UNSET` must not quietly mean "no such flag": each falls back to a
+ * default (last-known-good, ./voxops.yaml, every host) that nobody asked for.
+ */
+function refuseEmptyValues(p: Record<string, unknown>, command: string, args: readonly string[]): void {
+  const empty = Object.entries(p)
+    .filter(([key]) => key !== '_' && key !== '$0' && key.length > 1 && !/[A-Z]/.test(key))
+    .filter(([, value]) => (Array.isArray(value) ? value : [value]).some((v) => typeof v === 'string' && v.trim() === ''))
+    .map(([key]) => key);
+  if (empty.length === 0) return;
+  // an option and its alias (--host, --hosts) are both empty: name the one typed
+  const key = empty.find((k) => args.some((a) => a === `--${k}` || a.startsWith(`--${k}=`))) ?? empty[0]!;
+  if (key === 'to') throw new UsageError('--to is empty: name the tag to go back to, or leave --to out to roll each host back to its last-known-good', { next: 'voxops rollback <role> --to <tag>' });
+  throw new UsageError(`${key === 'url' ? 'the URL' : `--${key}`} is empty`, { next: `voxops ${command} --help` });
+}
+
+export async function parseArgs(args: readonly string[], options: { version?: string } = {}): Promise<ParsedCommand | PrintedOutput> {
   let output = '';
-  const parsed = await buildParser().parseAsync([...args], {}, (_err, _argv, out) => {
+  const parsed = await parser(args, options.version).parseAsync([...args], {}, (_err, _argv, out) => {
     output = out;
   });
-  if (output) return { command: 'help', output };
-  const [first] = parsed._.map(String);
-  const base: GlobalOptions = {
-    ...(parsed.inventory ? { inventory: String(parsed.inventory) } : {}),
-    ...(parsed.env ? { env: String(parsed.env) } : {}),
-    json: Boolean(parsed.json),
-    verbose: Boolean(parsed.verbose),
-    dryRun: Boolean(parsed['dry-run']),
-    acceptNewHostKeys: Boolean(parsed['accept-new-host-keys']),
-  };
+  if (output) return { command: 'help', output: parsed.help && parsed._.length === 0 ? `${output}\n\n${EXAMPLES}\n\n${EXIT_CODES}` : output };
+  const [first, second] = parsed._.map(String);
   const p = parsed as typeof parsed & Record<string, unknown>;
+  refuseEmptyValues(p, [first, second].filter(Boolean).join(' '), args);
+  const base: GlobalOptions = {
+    ...(p.inventory !== undefined ? { inventory: String(p.inventory) } : {}),
+    ...(p.env !== undefined ? { env: String(p.env) } : {}),
+    json: Boolean(p.json),
+    verbose: Boolean(p.verbose),
+    dryRun: Boolean(p['dry-run']),
+    acceptNewHostKeys: Boolean(p['accept-new-host-keys']),
+  };
   const roles = ((p.roles as string[] | undefined) ?? []).map(String).filter((r) => r !== 'all') as RoleName[];
   const hosts = hostList((p.hosts ?? p.host) as string[] | undefined);
   const withHosts = hosts ? { hosts } : {};
+  const report = p.report !== undefined ? { report: String(p.report) } : {};
   switch (first) {
     case 'deploy': {
       const role = String(p.role);
@@ -227,13 +387,11 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
       const workers = positiveInt(p.workers, '--workers')!;
       if (workers > 256) throw new UsageError(`--workers ${workers}: must be a whole number from 1 to 256`, { next: 'voxops --help' });
       const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
-      const report = p.report ? { report: String(p.report) } : {};
       return { command: 'scale', role: 'fleet', host: String(p.host), workers, ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
     }
     case 'ingress': {
       const drainTimeoutSeconds = positiveInt(p['drain-timeout'], '--drain-timeout');
-      const command = p.action === 'add-fleet' ? 'ingress-add-fleet' : 'ingress-remove-fleet';
-      const report = p.report ? { report: String(p.report) } : {};
+      const command = second === 'add-fleet' ? 'ingress-add-fleet' : 'ingress-remove-fleet';
       return { command, url: String(p.url), ...(drainTimeoutSeconds ? { drainTimeoutSeconds } : {}), ...report, ...base };
     }
     case 'rollback':
@@ -248,14 +406,13 @@ export async function parseArgs(args: readonly string[]): Promise<ParsedCommand 
     case 'history':
       return { command: 'history', lines: positiveInt(p.lines, '--lines') ?? 20, ...withHosts, ...base };
     case 'lock':
-      return p.action === 'status'
-        ? { command: 'lock-status', ...withHosts, ...base }
-        : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
+      return second === 'status' ? { command: 'lock-status', ...withHosts, ...base } : { command: 'lock-release', force: Boolean(p.force), ...withHosts, ...base };
     case 'logs': {
       const worker = positiveInt(p.worker, '--worker');
       return { command: 'logs', role: String(p.role) as RoleName, host: String(p.host), lines: positiveInt(p.lines, '--lines') ?? 200, ...(worker ? { worker } : {}), ...base };
     }
+    case 'config':
+      return { command: 'config-check', ...base };
   }
-  if (first === 'config' && parsed.action === 'check') return { command: 'config-check', ...base };
   throw new UsageError(`unknown command: ${parsed._.join(' ')}`, { next: 'voxops --help' });
 }

@@ -1,4 +1,3 @@
-import type { Inventory } from '../config/inventory.js';
 import { ExitCode, UnhealthyError, UsageError, describeHolder } from '../errors.js';
 import type { OperationContext } from '../engine/context.js';
 import { collectHistory, collectLocks, collectLogs, collectStatus, releaseLocksOn } from '../engine/read.js';
@@ -6,6 +5,7 @@ import { runOperation } from '../engine/runner.js';
 import { deployAll, restartAll, rollbackRoles, type SharedRequest } from '../engine/sequence.js';
 import type { Action } from '../roles/contract.js';
 import type { ChangeFlags, ParsedCommand } from './args.js';
+import { noColour, type Paint } from './colour.js';
 import { formatHistory, formatStatus } from './format.js';
 
 /** A command that changes hosts: what the engine is asked to do. */
@@ -59,11 +59,11 @@ export async function change(ctx: OperationContext, parsed: Extract<ParsedComman
 }
 
 /** The read-only commands: they print what they found. */
-export async function inspect(ctx: OperationContext, parsed: Extract<ParsedCommand, { command: 'status' | 'health' | 'history' | 'lock-status' | 'lock-release' | 'logs' }>, write: (text: string) => void): Promise<number> {
+export async function inspect(ctx: OperationContext, parsed: Extract<ParsedCommand, { command: 'status' | 'health' | 'history' | 'lock-status' | 'lock-release' | 'logs' }>, write: (text: string) => void, paint: Paint = noColour): Promise<number> {
   switch (parsed.command) {
     case 'status': {
       const status = await collectStatus(ctx, parsed.roles, parsed.hosts);
-      write(parsed.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+      write(parsed.json ? JSON.stringify(status, null, 2) : formatStatus(status, paint));
       return ExitCode.ok;
     }
     case 'health': {
@@ -75,7 +75,7 @@ export async function inspect(ctx: OperationContext, parsed: Extract<ParsedComma
           next: 'voxops status shows the details; a dead worker comes back with voxops restart fleet --host H --worker N',
         });
       }
-      if (!parsed.json) write(`healthy: ${status.hosts.length} hosts, ${status.hosts.reduce((n, h) => n + h.workers.length, 0)} workers`);
+      if (!parsed.json) write(`${paint('ok', 'healthy')}: ${status.hosts.length} hosts, ${status.hosts.reduce((n, h) => n + h.workers.length, 0)} workers`);
       return ExitCode.ok;
     }
     case 'history': {
@@ -103,14 +103,4 @@ export async function inspect(ctx: OperationContext, parsed: Extract<ParsedComma
       write(await collectLogs(ctx, parsed.role, parsed.host, parsed.worker, parsed.lines));
       return ExitCode.ok;
   }
-}
-
-export function configCheck(inventory: Inventory, json: boolean, write: (text: string) => void): number {
-  if (json) {
-    write(JSON.stringify({ ok: true, file: inventory.file, environment: inventory.environment, hosts: inventory.hosts }));
-    return ExitCode.ok;
-  }
-  write(`${inventory.file}: ok (environment ${inventory.environment}; environments: ${inventory.environments.join(', ')})`);
-  for (const host of inventory.hosts) write(`  ${host.role.padEnd(8)} ${host.name} ${host.address}:${host.port}${host.workers ? ` (${host.workers} workers)` : ''}`);
-  return ExitCode.ok;
 }

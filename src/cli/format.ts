@@ -1,6 +1,7 @@
 import type { HistoryEntry } from '../commands/state.js';
 import type { HostProgress, OperationEvent, OperationSummary } from '../events.js';
 import type { StatusReport } from '../engine/read.js';
+import { noColour, type Paint } from './colour.js';
 
 export function seconds(ms: number | undefined): string {
   return ms === undefined ? '-' : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
@@ -52,9 +53,9 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
 }
 
-export function formatSummary(summary: OperationSummary): string {
+export function formatSummary(summary: OperationSummary, paint: Paint = noColour): string {
   const lines: string[] = [];
-  const verdict = summary.exitCode === 0 ? 'ok' : `FAILED (exit ${summary.exitCode})`;
+  const verdict = summary.exitCode === 0 ? paint('ok', 'ok') : paint('error', `FAILED (exit ${summary.exitCode})`);
   lines.push(`${summary.operation} ${summary.role}${summary.tag ? ` ${summary.tag}` : ''}: ${verdict} in ${seconds(summary.durationMs)}`);
   if (summary.hosts.length > 0) {
     lines.push(
@@ -83,7 +84,7 @@ export function formatSummary(summary: OperationSummary): string {
   return lines.join('\n');
 }
 
-export function formatStatus(status: StatusReport): string {
+export function formatStatus(status: StatusReport, paint: Paint = noColour): string {
   const blocks: string[] = [];
   for (const host of status.hosts) {
     const lock = host.lock ? `locked by ${host.lock.user}@${host.lock.machine} since ${host.lock.startedAt}` : 'unlocked';
@@ -110,7 +111,7 @@ export function formatStatus(status: StatusReport): string {
         ]),
       );
     }
-    for (const p of host.problems) lines.push(`  ! ${p}`);
+    for (const p of host.problems) lines.push(paint('warning', `  ! ${p}`));
     blocks.push(lines.join('\n'));
   }
   return blocks.join('\n');

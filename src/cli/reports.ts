@@ -1,7 +1,6 @@
 import { errorOf, exitCodeOf } from '../engine/summary.js';
 import type { OperationSummary, Reporter } from '../events.js';
 import type { Inventory } from '../config/inventory.js';
-import { writeReports } from '../report/report.js';
 
 /**
  * Run a command that changes hosts; with --report, write the reports of the summary it ended with
@@ -37,6 +36,8 @@ export async function withReports(
     throw error;
   } finally {
     if (dir && last) {
+      // xmlbuilder2 and the SVG renderer load only for a run that writes reports
+      const { writeReports } = await import('../report/report.js');
       // a report that cannot be written is a warning: the run's own outcome is what the exit code says
       const files = writeReports(dir, last, { gateTimeoutMs });
       if (files.length > 0) reporter.emit({ type: 'info', message: `reports: ${files.join(', ')}` });

@@ -1,4 +1,4 @@
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 import { stateDir } from './state.js';
 
 /**

@@ -1,4 +1,4 @@
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /**
  * Console publishing: each build is copied into its own release directory beside the `current`

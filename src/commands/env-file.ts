@@ -1,4 +1,4 @@
-import { argv, type Step } from './command.js';
+import { argv, type Step } from '../exec/command.js';
 import { UsageError } from '../errors.js';
 
 /**

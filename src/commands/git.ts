@@ -1,4 +1,4 @@
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /**
  * Written into the checkout by an rsync push (the host could not fetch): `<tag> <commit> rsync`.

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { all, any, argv, type Step } from './command.js';
+import { MAX_SECONDS } from '../config/schema.js';
+import { ConfigError, shownRemoteText } from '../errors.js';
+import { isConfigWord, printableQuoted, sanitizeRemoteText } from '../text.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /**
  * The WSS ingress: HAProxy in front of every fleet host's nginx. A pure renderer of the whole
@@ -70,7 +73,7 @@ export function parseFleetUrl(url: string, defaultPort: number): { host: string;
 }
 
 function printable(text: string): string {
-  return JSON.stringify(text.slice(0, 200)).slice(1, -1);
+  return printableQuoted(text.slice(0, 200)).slice(1, -1);
 }
 
 export function serverAddress(server: { host: string; port: number }): string {
@@ -99,6 +102,25 @@ export function isValidServerName(name: string): boolean {
   return serverNameShape.test(name) && !name.startsWith('-');
 }
 
+/** A host's maxconn is its worker count; anything near this is a typo or a bad report, not a fleet host. */
+const MAX_SERVER_MAXCONN = 100_000;
+
+/**
+ * One word of haproxy.cfg: HAProxy splits a line on whitespace and reads quotes, backslashes, `#`
+ * (a comment) and `$` (a variable) itself, so a value with any of them would be read as other
+ * words, or cut short, instead of as itself.
+ */
+function haproxyWord(what: string, value: string): string {
+  if (!isConfigWord(value) || /[#'"\\$]/.test(value)) throw new ConfigError(`${what} cannot go into haproxy.cfg as one word: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** HAProxy reads whole numbers; 1e300 would be written as 1e+300. */
+function haproxyNumber(what: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new ConfigError(`${what} must be a whole number in 1..${max} to go into haproxy.cfg, not ${value}`);
+  return value;
+}
+
 /**
  * The whole haproxy.cfg. `maxconn` per server = the host's worker count (one call per worker), and
  * the health check asks the fleet host's `/health/fleet` for at least one free worker, so a full
@@ -106,15 +128,26 @@ export function isValidServerName(name: string): boolean {
  * may last an hour.
  */
 export function renderHaproxyConfig(settings: IngressSettings, servers: readonly FleetServer[]): string {
-  const t = `${settings.tunnelTimeoutSeconds}s`;
-  const inter = `${settings.health.intervalMilliseconds}ms`;
-  const lines = servers.map((s) => `    server ${s.name} ${serverAddress(s)}${s.maxconn ? ` maxconn ${s.maxconn}` : ''}`);
+  const setting = (key: string) => `roles.ingress.${key}`;
+  const t = `${haproxyNumber(setting('tunnelTimeoutSeconds'), settings.tunnelTimeoutSeconds, MAX_SECONDS)}s`;
+  const inter = `${haproxyNumber(setting('health.intervalMilliseconds'), settings.health.intervalMilliseconds, MAX_SECONDS * 1000)}ms`;
+  const adminSocket = haproxyWord(setting('adminSocket'), settings.adminSocket);
+  const bind = haproxyWord(setting('bind'), settings.bind);
+  const backend = haproxyWord(setting('backend'), settings.backend);
+  const healthPath = haproxyWord(setting('health.path'), settings.health.path);
+  const lines = servers.map((s) => {
+    const name = s.name;
+    if (!isValidServerName(name)) throw new ConfigError(`server name ${JSON.stringify(name)} cannot go into haproxy.cfg: letters, digits, dot, dash or underscore`);
+    const address = serverAddress({ host: haproxyWord(`the host of server ${name}`, s.host), port: haproxyNumber(`the port of server ${name}`, s.port, 65_535) });
+    const maxconn = s.maxconn === undefined ? '' : ` maxconn ${haproxyNumber(`the maxconn of server ${name}`, s.maxconn, MAX_SERVER_MAXCONN)}`;
+    return `    server ${name} ${address}${maxconn}`;
+  });
   return `# Rendered by voxops (voxops deploy ingress / ingress add-fleet / remove-fleet).
 # Hand edits are undone by the next render; the fleet list is environments.<env>.hosts.fleet.
 global
     log /dev/log local0
     maxconn 4096
-    stats socket ${settings.adminSocket} mode 660 level admin
+    stats socket ${adminSocket} mode 660 level admin
     user haproxy
     group haproxy
     daemon
@@ -131,17 +164,17 @@ defaults
     timeout tunnel ${t}
 
 frontend calls
-    bind ${settings.bind}
-    default_backend ${settings.backend}
+    bind ${bind}
+    default_backend ${backend}
 
-backend ${settings.backend}
+backend ${backend}
     balance leastconn
     # a refused connect or a 502/503 (no free worker on that host) is tried once more on another host
     retries 2
     option redispatch 1
     retry-on conn-failure 502 503
     # capacity-aware: a fleet host without a free worker leaves the rotation until one frees up
-    option httpchk GET ${settings.health.path}
+    option httpchk GET ${healthPath}
     http-check expect rstring "\\"free\\": *[1-9]"
     default-server check inter ${inter} rise 1 fall 1
 ${lines.join('\n')}
@@ -191,6 +224,20 @@ function parseServerAddress(word: string, defaultPort: number): { host: string; 
   const plain = /^([^:]+)(?::(\d+))?$/.exec(word);
   if (plain) return { host: plain[1]!.toLowerCase(), port: plain[2] ? Number(plain[2]) : defaultPort };
   return undefined;
+}
+
+/**
+ * A haproxy.cfg (or a diff -u of one) as it may be shown in a dry run, --json or a CI log: the
+ * credentials of `stats auth` (everything after `auth`), userlist `password`/`insecure-password`
+ * values, Authorization header values and passwords in URLs become `***`. Realms, user and group
+ * names and the rest stay. The text came from a host, so escapes go first (shownRemoteText): one
+ * could otherwise split a keyword from its credential.
+ */
+export function redactHaproxyConfig(text: string): string {
+  return shownRemoteText(text)
+    .replace(/(\bstats\s+auth\s+).*$/gm, '$1***')
+    .replace(/(\b(?:insecure-)?password\s+)\S+/gm, '$1***')
+    .replace(/(\bauthorization["']?\s+).*$/gim, '$1***');
 }
 
 /** Short fingerprint of a config, for history lines ("sha256:0123456789ab"). */
@@ -361,7 +408,7 @@ export function parseInfoPid(text: string): number | undefined {
 
 /** haproxy's own reason for a rejection: its ALERT lines, without the timestamp/pid prefix. */
 export function haproxyAlerts(output: string): string[] {
-  return output
+  return sanitizeRemoteText(output)
     .split('\n')
     .filter((l) => l.includes('[ALERT]'))
     .map((l) => l.replace(/^.*?\[ALERT\]\s*(\(\d+\)\s*)?:\s*/, '').trim())

@@ -1,4 +1,5 @@
-import { all, argv, type Step } from './command.js';
+import { all, argv, type Step } from '../exec/command.js';
+import { sanitizeRemoteText } from '../text.js';
 import { stateDir } from './state.js';
 
 /** The effective configuration, every included file expanded. */
@@ -260,7 +261,7 @@ export function reloadNginx(): Step {
 
 /** nginx's own error lines from `nginx -t` stderr (the `[emerg]` lines, else the whole tail). */
 export function nginxErrorLines(stderr: string): string {
-  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = sanitizeRemoteText(stderr).trim().split('\n').map((l) => l.trim()).filter(Boolean);
   const errors = lines.filter((l) => /\[(emerg|alert|crit|error)\]/.test(l));
   return (errors.length > 0 ? errors : lines.slice(-3)).join('; ') || 'no message';
 }

@@ -1,4 +1,4 @@
-import { argv, type Step } from './command.js';
+import { argv, type Step } from '../exec/command.js';
 import { parseHealthProbe, type HealthProbe } from './worker.js';
 
 const MARK = '--voxops-probe';

@@ -1,4 +1,4 @@
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 import type { LockHolder } from '../errors.js';
 
 /** voxops' own state on each host: the lock and the deploy history. */

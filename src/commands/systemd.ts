@@ -1,4 +1,4 @@
-import { all, any, argv, type Step } from './command.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 const unitShape = /^[A-Za-z0-9@._-]+$/;
 

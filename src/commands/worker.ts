@@ -1,4 +1,6 @@
-import { all, any, argv, type Step } from './command.js';
+import { lastLine } from '../errors.js';
+import { sanitizeRemoteText } from '../text.js';
+import { all, any, argv, type Step } from '../exec/command.js';
 
 /** Fleet worker builders. Unit and socket names come from inventory patterns, never from constants. */
 export function workerUnit(pattern: string, index: number): string {
@@ -42,7 +44,16 @@ export function probeHealthUrl(url: string, timeoutSeconds = 2): Step {
  * it, no reload resets max_conns counters, and the live call goes on over the moved path.
  * A placeholder with the socket's owner takes the old path, so uvicorn's unconditional unlink of its
  * socket at shutdown succeeds instead of failing the unit's stop. A socket already moved aside (a run
- * killed mid-drain) counts as drained, so its call is still waited for. Exit 1: there is no socket.
+ * killed mid-drain) counts as drained, so its call is still waited for.
+ *
+ * This runs as root in a directory anyone may write to (/tmp): nothing after the move may follow a
+ * symlink someone else plants at the old path. Only a real socket is moved (a symlink is not ours),
+ * the placeholder is created exclusively (dd conv=excl: O_CREAT|O_EXCL, which fails on any existing
+ * path, a symlink included), and chown -h never dereferences. If something took the path between
+ * the move and the placeholder, dd fails, nothing is written, and the worker is still drained.
+ *
+ * Exit 0: drained (the socket is at the moved path). Exit 1: there is no socket (none at the path,
+ * none moved aside, or only a symlink at the path).
  */
 export function drainWorker(socket: string): Step {
   const moved = drainedSocket(socket);
@@ -51,9 +62,10 @@ export function drainWorker(socket: string): Step {
     command: any(
       all(
         argv('test', '-S', socket),
+        argv('test', '!', '-L', socket),
         argv('mv', '-T', '--', socket, moved),
-        argv('touch', '--', socket),
-        argv('chown', `--reference=${moved}`, '--', socket),
+        argv('dd', 'if=/dev/null', `of=${socket}`, 'conv=excl', 'status=none'),
+        argv('chown', '-h', `--reference=${moved}`, '--', socket),
       ),
       argv('test', '-S', moved),
     ),
@@ -109,7 +121,7 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   const status = Number(stdout.slice(cut + 1).trim());
   const text = cut >= 0 ? stdout.slice(0, cut) : '';
   if (!Number.isInteger(status) || status === 0) {
-    return { httpStatus: 0, error: stderr.trim().split('\n').pop() || 'no answer' };
+    return { httpStatus: 0, error: lastLine(stderr) || 'no answer' };
   }
   try {
     const body = JSON.parse(text) as unknown;
@@ -117,5 +129,5 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   } catch {
     // a non-JSON answer is still an answer; the status code says how it went
   }
-  return { httpStatus: status, error: `not JSON: ${text.slice(0, 120)}` };
+  return { httpStatus: status, error: `not JSON: ${sanitizeRemoteText(text).slice(0, 120)}` };
 }

@@ -1,5 +1,6 @@
 import { parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
 import type { RoleName } from '../config/schema.js';
+import { isValidTag } from '../commands/tag.js';
 import { PreflightError } from '../errors.js';
 import type { HostContext } from '../roles/contract.js';
 
@@ -9,11 +10,12 @@ import type { HostContext } from '../roles/contract.js';
  * make the release it left "good" again, so `rollback` twice walks further back, never forward.
  */
 export function lastKnownGood(history: readonly HistoryEntry[], role: string, current: string | null): string | undefined {
-  if (!current) return undefined;
+  if (!current || !isValidTag(current)) return undefined;
   for (let i = history.length - 1; i >= 0; i--) {
     const entry = history[i]!;
     if (entry.role !== role || entry.outcome !== 'success' || entry.action !== 'deploy') continue;
-    if (entry.to === current && entry.from && entry.from !== current) return entry.from;
+    // a history line is text on the host: only a release tag can become a rollback target
+    if (entry.to === current && typeof entry.from === 'string' && isValidTag(entry.from) && entry.from !== current) return entry.from;
   }
   return undefined;
 }

@@ -1,4 +1,4 @@
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
 import type { WorkerTimeline } from '../events.js';
 import type { HostSession } from '../exec/executor.js';
 import type { ReleaseWorkspace } from '../release/workspace.js';

@@ -3,7 +3,7 @@ import { journalTail } from '../commands/systemd.js';
 import { parseHistory, readHistory, type HistoryEntry } from '../commands/state.js';
 import { hostsForRole, type Host } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';
-import { ConfigError, type LockHolder } from '../errors.js';
+import { ConfigError, shownRemoteText, type LockHolder } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
 import { ReleaseWorkspace } from '../release/workspace.js';
 import type { HostContext, RoleStatus } from '../roles/contract.js';
@@ -77,7 +77,7 @@ export async function collectHistory(ctx: OperationContext, only: readonly strin
 export async function collectLogs(ctx: OperationContext, role: RoleName, hostName: string, worker: number | undefined, lines: number): Promise<string> {
   const [host] = hostsForRole(ctx.inventory, role, [hostName]);
   const unit = definitionOf(role).observer.logUnit(ctx.inventory, host!, worker);
-  return withSessions(ctx, [host!], async (hostOf) => (await hostOf(host!).run(journalTail(unit, lines))).stdout);
+  return withSessions(ctx, [host!], async (hostOf) => shownRemoteText((await hostOf(host!).run(journalTail(unit, lines))).stdout));
 }
 
 export function collectLocks(ctx: OperationContext, only?: readonly string[]): Promise<LockReport[]> {

@@ -1,4 +1,4 @@
-import type { Step } from '../commands/command.js';
+import type { Step } from './command.js';
 import type { Host } from '../config/inventory.js';
 import { RemoteCommandError } from '../errors.js';
 import { renderCommand } from './render.js';

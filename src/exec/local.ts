@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Step } from '../commands/command.js';
+import type { Step } from './command.js';
 import type { Host } from '../config/inventory.js';
 import { checkResult, OutputBuffer, type CommandResult, type Executor, type HostSession } from './executor.js';
 import { renderCommand } from './render.js';

@@ -1,4 +1,4 @@
-import type { Command } from '../commands/command.js';
+import type { Command } from './command.js';
 
 /**
  * POSIX single-quote one word. Every `sh` (dash, bash, busybox) reads this the same way: inside

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
-import type { Step } from '../commands/command.js';
+import type { Step } from './command.js';
 import type { Host, ResolvedSsh } from '../config/inventory.js';
-import { HostKeyError, UnreachableError } from '../errors.js';
+import { HostKeyError, shownRemoteText, UnreachableError } from '../errors.js';
 import { checkResult, OutputBuffer, type CommandListener, type CommandResult, type Executor, type HostSession } from './executor.js';
 import {
   appendKnownHost,
-  fingerprint,
-  keyTypeOf,
+  describeHostKeyRefusal,
   knownHostsName,
   lookupKnownHosts,
   readKnownHosts,
@@ -45,7 +44,7 @@ export class SshExecutor implements Executor {
       jump = await this.open(jumpTarget, ssh.jumpHost.user ?? ssh.user);
       sock = await new Promise<ClientChannel>((resolve, reject) =>
         jump!.forwardOut('127.0.0.1', 0, host.address, host.port, (err, channel) =>
-          err ? reject(new UnreachableError(`${host.name}: jump host ${ssh.jumpHost!.host} cannot reach ${host.address}:${host.port}: ${err.message}`)) : resolve(channel),
+          err ? reject(new UnreachableError(`${host.name}: jump host ${ssh.jumpHost!.host} cannot reach ${host.address}:${host.port}: ${shownRemoteText(err.message)}`)) : resolve(channel),
         ),
       );
     }
@@ -98,24 +97,11 @@ export class SshExecutor implements Executor {
       client.once('error', (error: Error & { level?: string }) => {
         client.end();
         if (verdict && verdict !== 'known' && !(verdict === 'unknown' && acceptNewHostKeys)) {
-          const key = presented ? `${keyTypeOf(presented)} ${fingerprint(presented)}` : 'its key';
-          const why =
-            verdict === 'unknown'
-              ? `is not in ${ssh.knownHosts}`
-              : verdict === 'revoked'
-                ? 'is marked @revoked in known_hosts'
-                : `does not match the key recorded in ${ssh.knownHosts}: it CHANGED (possible man-in-the-middle, or the host was rebuilt)`;
-          reject(
-            new HostKeyError(`${target.name} (${name}): host key ${key} ${why}`, {
-              next:
-                verdict === 'unknown'
-                  ? 'verify the fingerprint out of band, then re-run with --accept-new-host-keys'
-                  : `verify the new fingerprint out of band, then remove the old entry: ssh-keygen -R '${name}' -f ${ssh.knownHosts}`,
-            }),
-          );
+          const refusal = describeHostKeyRefusal(verdict, { target: target.name, name, ...(presented ? { presented } : {}), knownHosts: ssh.knownHosts });
+          reject(new HostKeyError(refusal.message, { next: refusal.next }));
           return;
         }
-        const detail = error.level === 'client-authentication' ? 'authentication failed' : error.message;
+        const detail = error.level === 'client-authentication' ? 'authentication failed' : shownRemoteText(error.message);
         reject(new UnreachableError(`${target.name} (${target.address}:${target.port}) is unreachable: ${detail}`, { cause: error }));
       });
       client.connect(config);
@@ -149,13 +135,13 @@ class SshSession implements HostSession {
 
   private exec(wire: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {
     if (this.lost || this.closed) {
-      return Promise.reject(new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost?.message ?? 'closed'})`));
+      return Promise.reject(new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost ? shownRemoteText(this.lost.message) : 'closed'})`));
     }
     const started = Date.now();
     return new Promise((resolve, reject) => {
       this.client.exec(wire, (err, channel) => {
         if (err) {
-          reject(new UnreachableError(`${this.host.name}: cannot open an SSH channel: ${err.message}`, { cause: err }));
+          reject(new UnreachableError(`${this.host.name}: cannot open an SSH channel: ${shownRemoteText(err.message)}`, { cause: err }));
           return;
         }
         const stdout = new OutputBuffer();
@@ -171,7 +157,7 @@ class SshSession implements HostSession {
         channel.on('close', (code: number | null | undefined, signal?: string) => {
           clearTimeout(timer);
           if (this.lost && code == null && !timedOut) {
-            reject(new UnreachableError(`${this.host.name}: SSH connection lost during a command (${this.lost.message})`));
+            reject(new UnreachableError(`${this.host.name}: SSH connection lost during a command (${shownRemoteText(this.lost.message)})`));
             return;
           }
           resolve({

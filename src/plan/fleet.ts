@@ -1,4 +1,4 @@
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
 import type { FleetRoleConfig } from '../config/schema.js';
 import type { Host } from '../config/inventory.js';
 import { checkoutTag, fetchTags, headAndTagCommits, install } from '../commands/git.js';

@@ -1,6 +1,6 @@
 import type { FleetRoleConfig } from '../config/schema.js';
 import { setEnvVariable } from '../commands/env-file.js';
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
 import { workerSocket } from '../commands/worker.js';
 import { workerIndices } from './fleet.js';
 

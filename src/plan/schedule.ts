@@ -1,9 +1,9 @@
 /**
  * The call-aware schedule of one fleet host, as pure decisions over what was last seen of its
  * workers. Busy workers are left alone (nginx's max_conns=1 already keeps calls off them); the
- * moment a worker is idle it may be taken (moved aside, checked, restarted, gated), as long as the
- * host keeps `minFree` idle workers in nginx's rotation. A call older than `maxCallAgeMs` is hung,
- * and the operator's policy decides what happens to it.
+ * moment a worker is idle it may be taken (moved aside, checked, restarted, gated). One worker may
+ * always be out; more only while the host keeps `minFree` idle workers in nginx's rotation. A call
+ * older than `maxCallAgeMs` is hung, and the operator's policy decides what happens to it.
  */
 export type WorkerStage =
   /** the old release, in rotation */
@@ -70,13 +70,18 @@ export function freeSlots(workers: readonly WorkerView[], now: number): number {
 export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, now: number): ScheduleDecision {
   const free = freeSlots(workers, now);
   const floor = Math.max(0, Math.min(limits.minFree, workers.length - 1));
-  const out = workers.filter(outOfRotation).length;
+  // a worker nginx shut out (a failed connect, read from its error log) serves nothing until its
+  // fail_timeout has passed: it is out as much as one that is restarting
+  const out = workers.filter((w) => outOfRotation(w) || isShutOut(w, now)).length;
   const hungOnes = workers.filter((w) => w.stage === 'old' && (w.calls ?? 0) > 0 && w.busySince !== undefined && now - w.busySince >= limits.maxCallAgeMs);
   const hungIndices = hungOnes.map((w) => w.index);
   const force = limits.onHungCall === 'force' ? hungIndices : [];
   const skip = limits.onHungCall === 'skip' ? hungIndices : [];
   const candidates = workers.filter((w) => w.stage === 'old' && w.calls === 0 && !isShutOut(w, now)).map((w) => w.index);
-  const budget = Math.max(0, Math.min(free - floor, limits.maxOut - out - force.length));
+  // One worker may always be out: its restart is well under a second, and waiting for two idle
+  // workers at once can take a whole call on a small, busy host. Beyond one, the floor holds.
+  const room = out + force.length === 0 && free > 0 ? Math.max(1, free - floor) : free - floor;
+  const budget = Math.max(0, Math.min(room, limits.maxOut - out - force.length));
   const settled = workers.every((w) => w.stage === 'new' || w.stage === 'skipped' || w.stage === 'failed' || skip.includes(w.index));
   return {
     take: candidates.slice(0, budget),

@@ -1,4 +1,4 @@
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
 import { checkoutTag, fetchTags, headAndTagCommits, writeReleaseMarker } from '../commands/git.js';
 import { HOST_OWNED_PATHS } from '../commands/rsync.js';
 import type { Host } from '../config/inventory.js';

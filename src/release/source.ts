@@ -1,6 +1,7 @@
 import { localTagExists, remoteTagExists } from '../commands/git.js';
 import type { CommandResult } from '../exec/executor.js';
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
+import { shownRemoteText } from '../errors.js';
 
 /** What the operator asked for (`--source`): the host's own git fetch, an rsync push, or git then rsync. */
 export type ReleaseSource = 'git' | 'rsync' | 'auto';
@@ -27,7 +28,7 @@ export async function lookUpTag(run: (step: Step) => Promise<CommandResult>, pat
   if (remote.exitCode === 0) return { tagLocally: false, origin: 'found' };
   if (remote.exitCode === 2) return { tagLocally: false, origin: 'missing' };
   // git's first line says why (ssh: connect to host ... refused); the rest is boilerplate
-  const why = remote.stderr.split('\n').map((l) => l.trim()).find(Boolean);
+  const why = shownRemoteText(remote.stderr).split('\n').map((l) => l.trim()).find(Boolean);
   return { tagLocally: false, origin: 'unreachable', originError: why?.slice(0, 200) ?? `git ls-remote exit ${remote.exitCode}` };
 }
 

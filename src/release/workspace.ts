@@ -2,11 +2,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { simpleGit } from 'simple-git';
-import { argv, type Command } from '../commands/command.js';
+import { argv, type Command } from '../exec/command.js';
 import { renderSshConfig, rsyncPushArgv } from '../commands/rsync.js';
 import { resolvePath, type Host, type Inventory } from '../config/inventory.js';
 import { lastLine, PreflightError, RemoteCommandError } from '../errors.js';
 import { runLocal } from '../exec/local.js';
+import { redactUrl } from '../redact.js';
 import { renderCommand } from '../exec/render.js';
 
 /** A role's repository, and the local clone the rsync fallback builds from. */
@@ -58,7 +59,7 @@ export class ReleaseWorkspace {
       mkdirSync(dirname(repo), { recursive: true });
       await simpleGit()
         .clone(config.repo, repo, ['--mirror', '--quiet'])
-        .catch((e: Error) => problems.push(`cannot clone ${config.repo}: ${lastLine(e.message)}`));
+        .catch((e: Error) => problems.push(`cannot clone ${redactUrl(config.repo)}: ${lastLine(e.message)}`));
     }
     const git = simpleGit(repo);
     let commit = await this.commitOf(repo, tag);

@@ -1,4 +1,4 @@
-import type { HostOutcome, OperationSummary, WorkerTimeline } from './report.js';
+import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js';
 
 /** Every attempt at one worker, in order: a failed gate and its rollback, or a skip and its retry. */
 export interface WorkerAttempts {

@@ -1,7 +1,7 @@
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { anyHostStarted, hostStarted, roleGroups, workerVerdict, type HostRow, type WorkerAttempts } from './model.js';
-import type { HostOutcome, OperationSummary, WorkerTimeline } from './report.js';
+import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js';
 import { REPLACEMENT, duration, oneLine } from './text.js';
 
 export interface PictureOptions {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Step } from '../commands/command.js';
+import type { Step } from '../exec/command.js';
 import type { HistoryEntry } from '../commands/state.js';
 import type { Host, Inventory } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';

@@ -1,10 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import type { Step } from '../../src/commands/command.js';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Step } from '../../src/exec/command.js';
 import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
 import { isValidUnit, journalTail, resetAndRestartUnit, restartUnit, unitStates } from '../../src/commands/systemd.js';
-import { compareTags, isValidTag, validateTag } from '../../src/commands/tag.js';
-import { drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
+import { compareTags, deployedTagProblem, isValidTag, validateTag } from '../../src/commands/tag.js';
+import { drainedSocket, drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
+import { LocalExecutor } from '../../src/exec/local.js';
 import { renderCommand } from '../../src/exec/render.js';
 
 const r = (step: Step) => renderCommand(step.command);
@@ -18,6 +24,23 @@ describe('tags', () => {
     expect(() => validateTag('v1.5.0;id')).toThrow(/not a release tag/);
     expect(compareTags('v1.4.2', 'v1.5.0')).toBe(-1);
     expect(compareTags('v1.5.1-badhealth', 'v1.5.1')).toBe(-1);
+  });
+
+  it('compares anything a host reports without throwing: a non-tag sorts before every release tag', () => {
+    const reported = ['main', 'v1.5', '', 'v1.5.0\u001b[2J', 'v01.5.0', 'v1.5.0', 'v1.4.2', 'latest'];
+    expect([...reported].sort(compareTags)).toEqual(['', 'latest', 'main', 'v01.5.0', 'v1.5', 'v1.5.0\u001b[2J', 'v1.4.2', 'v1.5.0']);
+    expect(compareTags('v1.5.0', 'main')).toBe(1);
+    expect(compareTags('main', 'v1.5.0')).toBe(-1);
+    expect(compareTags('main', 'main')).toBe(0);
+  });
+
+  it('says, in words an operator can act on, when the deployed release is not a release tag', () => {
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'v1.5.0')).toBeUndefined();
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', null)).toBe('fleet1: /opt/voxcore is not at a release tag, so there would be nothing to go back to');
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'main\u001b]0;pwned\u0007')).toBe(
+      'fleet1: /opt/voxcore is at "main\\u001b]0;pwned\\u0007", which is not a release tag (vMAJOR.MINOR.PATCH), so there would be nothing to go back to',
+    );
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', 'v1.5.0\u202e')).toMatch(/is at "v1\.5\.0\\u202e", which/);
   });
 });
 
@@ -56,7 +79,7 @@ describe('builders', () => {
       "curl -sS --max-time 2 -w '\\n%{http_code}' --unix-socket /tmp/voxcore_1.sock http://localhost/health",
     );
     expect(r(drainWorker('/tmp/voxcore_1.sock'))).toBe(
-      '{ test -S /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && touch -- /tmp/voxcore_1.sock && chown --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock; } || test -S /tmp/voxcore_1.sock.draining',
+      "{ test -S /tmp/voxcore_1.sock && test '!' -L /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && dd if=/dev/null of=/tmp/voxcore_1.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock; } || test -S /tmp/voxcore_1.sock.draining",
     );
     expect(r(undrainWorker('/tmp/voxcore_1.sock'))).toBe('mv -T -- /tmp/voxcore_1.sock.draining /tmp/voxcore_1.sock');
     expect(r(readEnvVariable('/opt/voxcore/.env', 'VOXCORE_WORKERS'))).toBe("grep -E -m 1 '^VOXCORE_WORKERS=' -- /opt/voxcore/.env");
@@ -88,5 +111,74 @@ describe('parsers', () => {
   it('df output', () => {
     expect(parseFreeDiskMb('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 263174212 23000000 83886080 22% /\n')).toBe(81920);
     expect(parseFreeDiskMb('garbage')).toBeUndefined();
+  });
+});
+
+const local = await new LocalExecutor().connect({ name: 'local', address: '127.0.0.1', port: 22, role: 'fleet' });
+const realMv = execFileSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).trim();
+const root = mkdtempSync(join(tmpdir(), 'voxops-drain-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The drain, run by a real sh in a directory of its own; its exit code. */
+async function drain(socket: string): Promise<number | null> {
+  return (await local.run(drainWorker(socket))).exitCode;
+}
+
+function listen(path: string): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(path, () => resolve(server));
+  });
+}
+
+describe('drainWorker, run by sh', () => {
+  let dir: string;
+  let socket: string;
+  let server: Server | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(join(root, 'case-'));
+    socket = join(dir, 'voxcore_1.sock');
+  });
+  afterEach(() => server?.close());
+
+  it('moves the socket aside and leaves an empty placeholder file owned like it (exit 0); a second drain finds it drained', async () => {
+    server = await listen(socket);
+    expect(await drain(socket)).toBe(0);
+    expect(lstatSync(drainedSocket(socket)).isSocket()).toBe(true);
+    const placeholder = lstatSync(socket);
+    expect(placeholder.isFile() && placeholder.size === 0).toBe(true);
+    expect([placeholder.uid, placeholder.gid]).toEqual([lstatSync(drainedSocket(socket)).uid, lstatSync(drainedSocket(socket)).gid]);
+    expect(await drain(socket)).toBe(0);
+  });
+
+  it('exit 1 when there is no socket, or only a symlink to one (it is not ours to move)', async () => {
+    expect(await drain(socket)).toBe(1);
+    const elsewhere = join(dir, 'elsewhere.sock');
+    server = await listen(elsewhere);
+    symlinkSync(elsewhere, socket);
+    expect(await drain(socket)).toBe(1);
+    expect(lstatSync(socket).isSymbolicLink()).toBe(true);
+    expect(existsSync(drainedSocket(socket))).toBe(false);
+  });
+
+  it('does not follow a symlink planted at the socket path right after the move (touch and chown would act on its target)', async () => {
+    server = await listen(socket);
+    const victim = join(dir, 'victim');
+    // the attacker wins the race: mv is followed at once by a symlink at the old path
+    const bin = join(dir, 'bin');
+    execFileSync('mkdir', [bin]);
+    writeFileSync(join(bin, 'mv'), `#!/bin/sh\n${realMv} "$@" || exit\nln -s ${victim} ${socket}\n`);
+    chmodSync(join(bin, 'mv'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      // drained all the same: the socket is aside, and nothing was written through the link
+      expect(await drain(socket)).toBe(0);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(victim)).toBe(false);
+    expect(lstatSync(socket).isSymbolicLink()).toBe(true);
+    expect(lstatSync(drainedSocket(socket)).isSocket()).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Step } from '../../src/commands/command.js';
+import type { Step } from '../../src/exec/command.js';
 import type { HistoryEntry } from '../../src/commands/state.js';
 import type { Host, Inventory } from '../../src/config/inventory.js';
 import type { OperationContext } from '../../src/engine/context.js';

@@ -10,12 +10,15 @@ import {
   parseFleetUrl,
   parseInfoPid,
   parseShowStat,
+  redactHaproxyConfig,
   renderHaproxyConfig,
   runtimeCommand,
   setServerState,
   type FleetServer,
 } from '../../src/commands/haproxy.js';
 import { ingressRole } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
+import { anyCharacter } from './arbitraries.js';
 import { renderCommand } from '../../src/exec/render.js';
 
 const defaults = ingressRole.parse({});
@@ -118,6 +121,32 @@ listen stats
   });
 });
 
+describe('renderHaproxyConfig refuses what would add a directive', () => {
+  const luaLoad = '/run/haproxy/admin.sock mode 660 level admin\n    lua-load /tmp/evil.lua\n#';
+
+  it('refuses an admin socket with a newline or a space, in the inventory and in the renderer', () => {
+    expect(ingressRole.safeParse({ adminSocket: luaLoad }).success).toBe(false);
+    expect(ingressRole.safeParse({ adminSocket: '/run/haproxy/admin sock' }).success).toBe(false);
+    expect(ingressRole.safeParse({ config: '/etc/haproxy/haproxy.cfg\0' }).success).toBe(false);
+    expect(() => renderHaproxyConfig({ ...defaults, adminSocket: luaLoad }, fleet)).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig({ ...defaults, adminSocket: '/run/haproxy/a#b.sock' }, fleet)).toThrow(/roles\.ingress\.adminSocket/);
+  });
+
+  it('renders every number as a whole number in a sane range', () => {
+    expect(ingressRole.safeParse({ tunnelTimeoutSeconds: 1e300 }).success).toBe(false);
+    expect(ingressRole.safeParse({ tunnelTimeoutSeconds: 0.5 }).success).toBe(false);
+    expect(() => renderHaproxyConfig({ ...defaults, tunnelTimeoutSeconds: 1e300 }, fleet)).toThrow(/tunnelTimeoutSeconds/);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1', port: 80, maxconn: 1e21 }])).toThrow(/maxconn/);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1', port: 0 }])).toThrow(/port/);
+  });
+
+  it('refuses a server whose name or host would be read as more than one word', () => {
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f\n    lua-load /x', host: '10.0.0.1', port: 80 }])).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: '10.0.0.1 backup', port: 80 }])).toThrow(ConfigError);
+    expect(() => renderHaproxyConfig(defaults, [{ name: 'f', host: 'a#b', port: 80 }])).toThrow(ConfigError);
+  });
+});
+
 describe('parseFleetServers', () => {
   it('round-trips the renderer', () => {
     expect(parseFleetServers(renderHaproxyConfig(defaults, fleet), 'fleet', 80)).toEqual(fleet);
@@ -213,7 +242,7 @@ describe('parseFleetUrl', () => {
 
   it('whatever it accepts is safe to render into the config and to pass to the runtime API', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (tail) => {
+      fc.property(fc.string({ unit: anyCharacter, maxLength: 40 }), (tail) => {
         let parsed: { host: string; port: number } | undefined;
         try {
           parsed = parseFleetUrl(`http://${tail}`, 80);
@@ -280,5 +309,48 @@ fleet,BACKEND,0,0,1,5,,30,,,,,,,,,,UP,2,2,0,,0,9,0,,1,3,0,,20,,1,,,,,,,,
       "config : [/etc/haproxy/haproxy.cfg.voxops-new:37] : 'server fleet/ghost' : could not resolve address 'ghost.invalid'.",
       'config : Failed to initialize server(s) addr.',
     ]);
+  });
+});
+
+describe('redactHaproxyConfig', () => {
+  it('hides credentials in a diff -u of the live config, and keeps everything else', () => {
+    const diff = `--- /etc/haproxy/haproxy.cfg
++++ /etc/haproxy/haproxy.cfg (rendered)
+@@ -40,12 +40,9 @@
+ listen stats
+     bind 127.0.0.1:8404
+-    stats auth admin:S3cret!
+-    stats   auth ops:pw2 # second admin
++    stats uri /stats
+-userlist ops
+-    user alice password $6$salt$hash groups admins
+-    user bob insecure-password hunter2
+-    http-request auth realm VoxOps if !authorized
+-    http-request set-header Authorization "Basic YWxpY2U6aHVudGVyMg=="
+-    # stats auth old:secret
+-    server backup https://svc:token123@10.0.0.9/
++    server fleet1 10.231.0.11:80 maxconn 4
+`;
+    expect(redactHaproxyConfig(diff)).toBe(`--- /etc/haproxy/haproxy.cfg
++++ /etc/haproxy/haproxy.cfg (rendered)
+@@ -40,12 +40,9 @@
+ listen stats
+     bind 127.0.0.1:8404
+-    stats auth ***
+-    stats   auth ***
++    stats uri /stats
+-userlist ops
+-    user alice password *** groups admins
+-    user bob insecure-password ***
+-    http-request auth realm VoxOps if !authorized
+-    http-request set-header Authorization ***
+-    # stats auth ***
+-    server backup https://svc:***@10.0.0.9/
++    server fleet1 10.231.0.11:80 maxconn 4
+`);
+  });
+
+  it('takes the terminal escapes out first, so they cannot split a credential from its keyword', () => {
+    expect(redactHaproxyConfig('    stats \u001b[0mauth admin:pw\n')).toBe('    stats auth ***\n');
   });
 });

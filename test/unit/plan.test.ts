@@ -59,7 +59,7 @@ describe('judgeFleetFacts', () => {
       { tag: 'v1.5.0', workers: 2 },
     );
     expect(judged.problems).toEqual([
-      'fleet-1: /opt/voxcore is not checked out at a release tag, so there is nothing to roll back to',
+      'fleet-1: /opt/voxcore is not at a release tag, so there would be nothing to go back to',
       'fleet-1: tag v1.5.0 does not exist in origin',
       'fleet-1: only 10 MiB free at /opt/voxcore (need 1024 MiB)',
       'fleet-1: worker 1 (voxcore@1, failed) is unhealthy: no answer',

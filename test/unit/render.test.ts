@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { all, any, argv, inDir } from '../../src/commands/command.js';
+import { all, any, argv, inDir } from '../../src/exec/command.js';
 import { LocalExecutor } from '../../src/exec/local.js';
 import { runLocal } from '../../src/exec/local.js';
 import { quoteWord, renderCommand, withSudo } from '../../src/exec/render.js';

@@ -21,8 +21,10 @@ describe('the call-aware schedule', () => {
     expect(decide(workers, limits, now).take).toEqual([3]);
   });
 
-  it('takes nothing while the host is at its floor: a busy host waits for a call to end', () => {
-    expect(decide([w(1, 'old', 1), w(2, 'old', 1), w(3, 'old', 0), w(4, 'old', 1)], limits, now).take).toEqual([]);
+  it('always lets one worker out, even the last free one (its restart is well under a second); more only above the floor', () => {
+    expect(decide([w(1, 'old', 1), w(2, 'old', 1), w(3, 'old', 0), w(4, 'old', 1)], limits, now).take).toEqual([3]);
+    expect(decide([w(1, 'restarting', undefined), w(2, 'old', 1), w(3, 'old', 0), w(4, 'old', 1)], limits, now).take).toEqual([]);
+    expect(decide([w(1, 'old', 1), w(2, 'old', 1), w(3, 'old', 1), w(4, 'old', 1)], limits, now).take).toEqual([]);
   });
 
   it('never has more than maxOut workers out of rotation', () => {
@@ -30,11 +32,15 @@ describe('the call-aware schedule', () => {
     expect(decide(workers, { ...limits, maxOut: 3, minFree: 0 }, now).take).toEqual([3]);
   });
 
-  it('counts a worker nginx shut out as not free until its fail_timeout has passed', () => {
-    const workers = [w(1, 'new', 0, { shutOutUntil: now + 5_000 }), w(2, 'old', 0), w(3, 'old', 1)];
-    expect(freeSlots(workers, now)).toBe(1);
-    expect(decide(workers, limits, now).take).toEqual([]);
-    expect(decide(workers, limits, now + 5_001).take).toEqual([2]);
+  it('counts a worker nginx shut out as out of rotation until its fail_timeout has passed', () => {
+    const workers = [w(1, 'new', 0, { shutOutUntil: now + 5_000 }), w(2, 'old', 0), w(3, 'old', 0), w(4, 'restarting', undefined)];
+    expect(freeSlots(workers, now)).toBe(2);
+    expect(decide(workers, limits, now).take).toEqual([2]);
+    expect(decide(workers, limits, now + 5_001).take).toEqual([2, 3]);
+    // shut out, nothing else out: it is the one worker that may be out, so the last free one waits
+    const small = [w(1, 'new', 0, { shutOutUntil: now + 5_000 }), w(2, 'old', 1), w(3, 'old', 0), w(4, 'old', 1)];
+    expect(decide(small, limits, now).take).toEqual([]);
+    expect(decide(small, limits, now + 5_001).take).toEqual([3]);
   });
 
   it('still rolls a host of one worker, and a host whose floor is all of its workers', () => {

@@ -213,7 +213,7 @@ export async function rollCallAware(host: HostContext, workers: readonly WorkerS
         host.warn(`worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`);
       }
       await Promise.all([...decision.force.map((i) => take(byIndex.get(i)!, true)), ...decision.take.map((i) => take(byIndex.get(i)!, false))]);
-      report(decision.free);
+      report(Math.max(0, decision.free - decision.take.length));
     }
     await clock.sleep(settings.roundMs);
   }

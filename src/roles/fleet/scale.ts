@@ -1,4 +1,4 @@
-import type { Step } from '../../commands/command.js';
+import type { Step } from '../../exec/command.js';
 import {
   dropConfigBackup,
   dumpNginxConfig,

@@ -15,6 +15,7 @@ import {
   parseShowStat,
   readHaproxyConfig,
   reloadHaproxy,
+  redactHaproxyConfig,
   removeCandidate,
   renderHaproxyConfig,
   restoreBackup,
@@ -27,12 +28,25 @@ import {
   type FleetServer,
   type ServerStat,
 } from '../../commands/haproxy.js';
-import type { Step } from '../../commands/command.js';
+import type { Step } from '../../exec/command.js';
 import { journalTail } from '../../commands/systemd.js';
 import { probeHealthUrl, type HealthProbe } from '../../commands/worker.js';
 import type { Inventory } from '../../config/inventory.js';
 import type { IngressRoleConfig } from '../../config/schema.js';
-import { ConfigError, ConfigRejectedError, DrainTimeoutError, HealthGateError, InterruptedError, PreflightError, RemoteCommandError, UnhealthyError, UsageError } from '../../errors.js';
+import {
+  ConfigError,
+  ConfigRejectedError,
+  DrainTimeoutError,
+  HealthGateError,
+  InterruptedError,
+  lastLine,
+  PreflightError,
+  RemoteCommandError,
+  shownRemoteText,
+  UnhealthyError,
+  UsageError,
+} from '../../errors.js';
+import { printableQuoted } from '../../text.js';
 import { quoteWord } from '../../exec/render.js';
 import { poll } from '../../wait.js';
 import type { HostContext, HostPlan, Judgement, Note, OperationRequest, PlanLine, RoleDriver } from '../contract.js';
@@ -132,8 +146,9 @@ function planServers(name: string, facts: IngressFacts, request: OperationReques
     });
   }
   const known = inventoryServers(inventory).find((s) => sameServer(s, target));
+  // what a host reports is any number: only a worker count it could really have becomes maxconn
   const reported = Number(p.body.expected_workers ?? p.body.capacity);
-  const maxconn = known?.maxconn ?? (Number.isInteger(reported) && reported > 0 ? reported : undefined);
+  const maxconn = known?.maxconn ?? (Number.isInteger(reported) && reported >= 1 && reported <= 256 ? reported : undefined);
   const serverName = known && !live.some((s) => s.name === known.name) ? known.name : deriveServerName(target, role.fleetPort, live.map((s) => s.name));
   const added: FleetServer = { name: serverName, ...target, ...(maxconn ? { maxconn } : {}) };
   return { servers: [...live, added], mustBeUp: [serverName], drop: [], detail: `add-fleet ${url} (${serverName}, maxconn ${maxconn ?? '-'})`, readyDrained: false };
@@ -171,7 +186,7 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
     const live = parseFleetServers(current, role.backend, role.fleetPort);
     const runtimeOk = info.exitCode === 0 && parseInfoPid(info.stdout) !== undefined;
     const facts: IngressFacts = { current, ...(live ? { live } : {}) };
-    if (!runtimeOk) facts.runtimeProblem = (info.stderr.trim() || info.stdout.trim()).slice(0, 200);
+    if (!runtimeOk) facts.runtimeProblem = lastLine(info.stderr) || lastLine(info.stdout);
     if (request.action === 'add-fleet' && target && !live?.some((s) => sameServer(s, target))) facts.candidate = await probeFleet(host, role, target);
     return facts;
   },
@@ -194,7 +209,7 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
       }
       const odd = (facts.live ?? []).filter((s) => !isValidServerName(s.name)).map((s) => s.name);
       if (odd.length > 0) {
-        problems.push(`${host.name}: ${role.config} has server names voxops will not pass to the runtime API: ${odd.join(', ')}`);
+        problems.push(`${host.name}: ${role.config} has server names voxops will not pass to the runtime API: ${odd.map(printableQuoted).join(', ')}`);
         continue;
       }
       try {
@@ -257,7 +272,9 @@ export const ingressDriver: RoleDriver<IngressFacts, IngressPlan> = {
 
 async function showDiff(host: HostContext, role: IngressRoleConfig, plan: IngressPlan): Promise<void> {
   const diff = await host.run(diffHaproxyConfig(role.config, plan.rendered));
-  if (diff.stdout.trim()) host.info(`changes to ${role.config}:\n${diff.stdout.trimEnd()}`);
+  // the live file can hold `stats auth` and other passwords: never into a log or --json
+  const shown = redactHaproxyConfig(shownRemoteText(diff.stdout));
+  if (shown.trim()) host.info(`changes to ${role.config}:\n${shown.trimEnd()}`);
 }
 
 /** The config is current: put back servers a remove-fleet left drained (a deploy), and check every backend. */

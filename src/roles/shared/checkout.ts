@@ -1,5 +1,7 @@
-import type { Step } from '../../commands/command.js';
+import type { Step } from '../../exec/command.js';
 import { install } from '../../commands/git.js';
+import { isValidTag } from '../../commands/tag.js';
+import { printableQuoted } from '../../text.js';
 import { freeDisk, parseFreeDiskMb } from '../../commands/state.js';
 import type { Inventory } from '../../config/inventory.js';
 import { ConfigError, DrainTimeoutError, HealthGateError, InterruptedError, PreflightError } from '../../errors.js';
@@ -103,8 +105,8 @@ export function checkoutDriver<C extends CheckoutConfig>(recipe: CheckoutRecipe<
       const notes: Note[] = [];
       const restart = request.action === 'restart';
       const tags = [...new Set(all.map((f) => f.facts.from))];
-      if (restart && (tags.length !== 1 || !tags[0])) {
-        const refusal = new PreflightError(`cannot restart ${role}: its hosts are not on one release tag; nothing was changed`, all.map((f) => `${f.host.name}: ${f.facts.from ?? '(no tag)'}`), {
+      if (restart && (tags.length !== 1 || !tags[0] || !isValidTag(tags[0]))) {
+        const refusal = new PreflightError(`cannot restart ${role}: its hosts are not on one release tag; nothing was changed`, all.map((f) => `${f.host.name}: ${f.facts.from === null ? '(no tag)' : printableQuoted(f.facts.from)}`), {
           next: `deploy one release first: voxops deploy ${role} --tag <tag>`,
         });
         return { plans: [], problems: [], warnings: [], notes: [], refusal };

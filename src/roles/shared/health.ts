@@ -1,4 +1,4 @@
-import type { Step } from '../../commands/command.js';
+import type { Step } from '../../exec/command.js';
 import { parseHealthProbe, type HealthProbe } from '../../commands/worker.js';
 import type { HostContext } from '../contract.js';
 

@@ -80,7 +80,7 @@ describe('deploy fleet', () => {
     expect(run.error).toBe(
       "voxops: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.1-badhealth after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
     );
-    expect(run.stderr).toMatch(/journal of fleet1 worker 1:\n[\s\S]*ERROR health check fails: RELEASE_FLAVOUR=badhealth/);
+    expect(run.jsonError?.journal).toMatchObject({ host: 'fleet1', worker: 1, text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
     expect(eventsOf(run, 'host').map((e) => `${e.host} ${e.phase}`)).toEqual(['fleet1 start', 'fleet1 rolling-back', 'fleet1 rolled-back']);
     expect(run.summary).toMatchObject({ exitCode: 4, hosts: [{ host: 'fleet1', outcome: 'rolled-back' }, { host: 'fleet2', outcome: 'not-started' }] });
     // fleet1: back on v1.4.2; worker 1 was restarted twice (new pid), the others never moved
@@ -176,7 +176,9 @@ describe('deploy fleet', () => {
     const plan = eventsOf(run, 'command').filter((e) => e.host === 'fleet1').map((e) => e.command);
     expect(plan).toContain('git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0 && rm -f -- /opt/voxcore/.voxops-release');
     expect(plan).toContain('cd /opt/voxcore && uv sync --frozen');
-    expect(plan).toContain('{ test -S /tmp/voxcore_2.sock && mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining && touch -- /tmp/voxcore_2.sock && chown --reference=/tmp/voxcore_2.sock.draining -- /tmp/voxcore_2.sock; } || test -S /tmp/voxcore_2.sock.draining');
+    expect(plan).toContain(
+      "{ test -S /tmp/voxcore_2.sock && test '!' -L /tmp/voxcore_2.sock && mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining && dd if=/dev/null of=/tmp/voxcore_2.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_2.sock.draining -- /tmp/voxcore_2.sock; } || test -S /tmp/voxcore_2.sock.draining",
+    );
     expect(plan).toContain('systemctl restart -- voxcore@4');
     expect(run.events[0]).toMatchObject({ type: 'start', dryRun: true });
     expect(run.summary!.hosts.map((h) => h.outcome)).toEqual(['planned', 'planned']);

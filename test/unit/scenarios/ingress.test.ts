@@ -299,7 +299,7 @@ describe('deploy ingress when things go wrong', () => {
       7,
       [
         'voxops: preflight refused the deploy of ingress: 1 problem(s); nothing was changed. Next: fix the problems above, then re-run',
-        '  - ingress1: /etc/haproxy/haproxy.cfg has server names voxops will not pass to the runtime API: -fleet1, fleet2;disable',
+        '  - ingress1: /etc/haproxy/haproxy.cfg has server names voxops will not pass to the runtime API: "-fleet1", "fleet2;disable"',
       ],
       [ingress1],
     );

@@ -51,7 +51,7 @@ describe('deploy api', () => {
 
     expect(run.exitCode).toBe(4);
     expect(run.error).toBe('voxops: api1: api did not come up on v1.5.1-badhealth within 1s: HTTP 500; api1 was rolled back to v1.4.2. Next: read the log: voxops logs api --host api1');
-    expect(run.stderr).toMatch(/journal of api1:\n[\s\S]*ERROR health check fails: RELEASE_FLAVOUR=badhealth/);
+    expect(run.jsonError?.journal).toMatchObject({ host: 'api1', text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
     expect(eventsOf(run, 'host').map((e) => e.phase)).toEqual(['start', 'rolling-back', 'rolled-back']);
     const now = api1.procOf(API.unit)!;
     expect(now.version).toBe('v1.4.2');

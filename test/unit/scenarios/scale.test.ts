@@ -255,6 +255,7 @@ describe('scale fleet: the workers that stay', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(healthyAt).toHaveLength(3);
     expect(healthyAt.slice(1).every((at, i) => at - healthyAt[i]! >= 5_000)).toBe(true);
+    expect(fleet1.workers().map((w) => w.workers)).toEqual([3, 3, 3]);
   });
 });
 

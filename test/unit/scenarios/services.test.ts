@@ -51,7 +51,7 @@ describe('api and dialler', () => {
     expectRefusal(
       await voxops(sim, ['restart', 'api']),
       7,
-      ['voxops: cannot restart api: its hosts are not on one release tag; nothing was changed. Next: deploy one release first: voxops deploy api --tag <tag>', '  - api1: v1.4.2', '  - api2: v1.5.0'],
+      ['voxops: cannot restart api: its hosts are not on one release tag; nothing was changed. Next: deploy one release first: voxops deploy api --tag <tag>', '  - api1: "v1.4.2"', '  - api2: "v1.5.0"'],
       [api1, api2],
     );
 

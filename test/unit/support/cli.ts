@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vi } from 'vitest';
 import { stringify } from 'yaml';
-import { main } from '../../../src/cli/main.js';
+import { errorLine, main, type ErrorFacts } from '../../../src/cli/main.js';
 import type { OperationEvent, OperationSummary } from '../../../src/events.js';
 import { SimExecutor } from './executor.js';
 import type { Sim } from './sim.js';
 
 /*
- * yargs spends about 20 ms on every parse of a command that changes hosts: most of a scenario's
+ * yargs spends about 10 ms on every parse of a command that changes hosts: most of a scenario's
  * time. parseArgs is pure (argv in, a plain object out, no I/O), so the runs here share one parse
  * per distinct argv, each run getting its own copy; a rejected argv is parsed (and thrown) every
  * time. The inventory goes in $VOXOPS_INVENTORY, so the argv of a scenario does not change with
@@ -20,9 +20,9 @@ vi.mock('../../../src/cli/args.js', async (importOriginal) => {
   const parsed = new Map<string, Awaited<ReturnType<typeof real.parseArgs>>>();
   return {
     ...real,
-    async parseArgs(args: readonly string[]) {
-      const key = JSON.stringify(args);
-      if (!parsed.has(key)) parsed.set(key, await real.parseArgs(args));
+    async parseArgs(...call: Parameters<typeof real.parseArgs>) {
+      const key = JSON.stringify(call);
+      if (!parsed.has(key)) parsed.set(key, await real.parseArgs(...call));
       return structuredClone(parsed.get(key)!);
     },
   };
@@ -35,8 +35,10 @@ export interface Run {
   stderr: string;
   /** the JSON events (with --json), in order */
   events: OperationEvent[];
-  /** the one error line (`voxops: ... Next: ...`), if the run failed (after a Ctrl-C notice, if any) */
+  /** the one error line (`voxops: ... Next: ...`), if the run failed (after a Ctrl-C notice, if any); with --json, the same words from its JSON object */
   error: string | undefined;
+  /** with --json: the error as the JSON object on stderr */
+  jsonError: ErrorFacts | undefined;
   /** the last summary event */
   summary: OperationSummary | undefined;
 }
@@ -84,12 +86,15 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
     });
     if (sim.gaps.length > 0) throw sim.gaps[0]!;
     const summaries = events.filter((e): e is Extract<OperationEvent, { type: 'summary' }> => e.type === 'summary');
+    const jsonLine = stderr.split('\n').filter((l) => l.startsWith('{"exitCode":')).pop();
+    const jsonError = jsonLine ? (JSON.parse(jsonLine) as ErrorFacts) : undefined;
     return {
       exitCode,
       stdout,
       stderr,
       events,
-      error: stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
+      jsonError,
+      error: jsonError ? errorLine(jsonError) : stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
       summary: summaries[summaries.length - 1]?.summary,
     };
   } finally {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Command } from '../../../src/commands/command.js';
+import type { Command } from '../../../src/exec/command.js';
 import { servedAndBuiltDigests } from '../../../src/commands/console.js';
 import { setEnvVariable } from '../../../src/commands/env-file.js';
 import { currentTag, writeReleaseMarker } from '../../../src/commands/git.js';
@@ -51,9 +51,9 @@ function only(argv: readonly string[], shape: boolean): void {
 const test: Handler = (host, argv, ctx) => {
   const negate = argv[1] === '!';
   const [flag, path, extra] = argv.slice(negate ? 2 : 1);
-  only(argv, path !== undefined && extra === undefined && ['-S', '-e', '-f'].includes(flag!));
-  const node = host.fs.stat(abs(ctx, path!));
-  const yes = flag === '-e' ? node !== undefined : flag === '-S' ? node?.kind === 'socket' : node?.kind === 'file';
+  only(argv, path !== undefined && extra === undefined && ['-S', '-e', '-f', '-L'].includes(flag!));
+  const node = flag === '-L' ? host.fs.lstat(abs(ctx, path!)) : host.fs.stat(abs(ctx, path!));
+  const yes = flag === '-e' ? node !== undefined : flag === '-S' ? node?.kind === 'socket' : flag === '-L' ? node?.kind === 'symlink' : node?.kind === 'file';
   return yes !== negate ? ok() : fail(1, '');
 };
 
@@ -84,7 +84,8 @@ const attributes =
   (field: 'owner' | 'mode'): Handler =>
   (host, argv, ctx) => {
     const tool = field === 'owner' ? 'chown' : 'chmod';
-    const { flags, operands } = parseFlags(argv, ['--reference']);
+    // -h: the link itself, never what it points at (chown only)
+    const { flags, operands } = parseFlags(argv, field === 'owner' ? ['--reference', '-h'] : ['--reference']);
     const explicit = field === 'mode' && !flags.has('--reference') && /^[0-7]{3,4}$/.test(operands[0] ?? '') ? operands.shift() : undefined;
     only(argv, operands.length >= 1 && (flags.has('--reference') || explicit !== undefined));
     return fsTool(tool, 1, () => {
@@ -162,12 +163,17 @@ const cp: Handler = (host, argv, ctx) => {
 
 const dd: Handler = (host, argv, ctx) => {
   const options = new Map(argv.slice(1).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] as const));
-  const known = new Set(['of', 'status', 'oflag', 'conv']);
+  const known = new Set(['if', 'of', 'status', 'oflag', 'conv']);
   only(argv, argv.slice(1).every((w) => w.includes('=')) && [...options.keys()].every((k) => known.has(k)) && options.get('status') === 'none' && options.has('of'));
+  only(argv, !options.has('if') || options.get('if') === '/dev/null');
   const append = options.get('oflag') === 'append';
-  only(argv, append === (options.get('conv') === 'notrunc'));
-  const data = readStdin(ctx);
-  return fsTool('dd', 1, () => (host.fs.write(abs(ctx, options.get('of')!), data, { append }), ok()), (e) => `failed to open '${e.path}': ${describeFsError(e)}`);
+  // conv=excl: create the file, and fail if anything (a symlink too) is already at the path
+  const exclusive = options.get('conv') === 'excl';
+  only(argv, exclusive || append === (options.get('conv') === 'notrunc'));
+  const data = options.has('if') ? '' : readStdin(ctx);
+  const target = abs(ctx, options.get('of')!);
+  if (exclusive && host.fs.lstat(target)) return fail(1, `dd: failed to open '${options.get('of')}': File exists`);
+  return fsTool('dd', 1, () => (host.fs.write(target, data, { append }), ok()), (e) => `failed to open '${e.path}': ${describeFsError(e)}`);
 };
 
 const grep: Handler = (host, argv, ctx) => {

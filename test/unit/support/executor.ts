@@ -1,4 +1,4 @@
-import type { Step } from '../../../src/commands/command.js';
+import type { Step } from '../../../src/exec/command.js';
 import type { Host } from '../../../src/config/inventory.js';
 import { UnreachableError } from '../../../src/errors.js';
 import { checkResult, type CommandListener, type CommandResult, type Executor, type HostSession } from '../../../src/exec/executor.js';

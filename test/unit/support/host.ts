@@ -497,6 +497,18 @@ export class SimHost {
     return proc;
   }
 
+  /**
+   * nginx offers worker `index` a call: it takes it only if nginx can reach it (a live socket at its
+   * real path, not moved aside) and it holds none (max_conns=1). Whether it took the call.
+   */
+  offerCall(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): boolean {
+    const proc = this.worker(index);
+    const node = this.fs.lstat(this.socketOf(index));
+    if (!proc || proc.call || node?.kind !== 'socket' || node.pid !== proc.pid) return false;
+    proc.call = { remaining: probes, ...options };
+    return true;
+  }
+
   /** worker `index` is handed a call the moment before its socket is moved aside (after voxops saw it idle) */
   slipIn(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): Proc {
     const proc = this.worker(index);

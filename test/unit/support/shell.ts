@@ -1,4 +1,4 @@
-import type { Command } from '../../../src/commands/command.js';
+import type { Command } from '../../../src/exec/command.js';
 import { renderCommand } from '../../../src/exec/render.js';
 
 /** What one command (or a whole tree) did: sh's exit status and its output. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { all, any, argv, inDir, type Command } from '../../../src/commands/command.js';
+import { all, any, argv, inDir, type Command } from '../../../src/exec/command.js';
 import { acquireLock, lockFile, releaseOwnLock } from '../../../src/commands/state.js';
 import type { Host } from '../../../src/config/inventory.js';
 import { RemoteCommandError, type LockHolder } from '../../../src/errors.js';
