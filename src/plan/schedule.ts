@@ -56,7 +56,11 @@ export interface ScheduleDecision {
   done: boolean;
 }
 
-const outOfRotation = (w: WorkerView) => w.stage === 'draining' || w.stage === 'restarting';
+/**
+ * Capacity lost to the roll: a worker restarting, or moved aside and idle. One moved aside with a
+ * call that slipped in is busy like any worker in a call: it costs no free slot.
+ */
+const outOfRotation = (w: WorkerView) => w.stage === 'restarting' || (w.stage === 'draining' && !((w.calls ?? 0) > 0));
 
 export function isShutOut(worker: WorkerView, now: number): boolean {
   return worker.shutOutUntil !== undefined && worker.shutOutUntil > now;

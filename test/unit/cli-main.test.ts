@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { main, type Wiring } from '../../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
+import type { Wiring } from '../../src/cli/wiring.js';
 import { Sim } from './support/sim.js';
 
 /*

@@ -28,8 +28,13 @@ describe('the call-aware schedule', () => {
   });
 
   it('never has more than maxOut workers out of rotation', () => {
-    const workers = [w(1, 'restarting', undefined), w(2, 'draining', 1), w(3, 'old', 0), w(4, 'old', 0), w(5, 'old', 0), w(6, 'old', 0)];
+    const workers = [w(1, 'restarting', undefined), w(2, 'draining', 0), w(3, 'old', 0), w(4, 'old', 0), w(5, 'old', 0), w(6, 'old', 0)];
     expect(decide(workers, { ...limits, maxOut: 3, minFree: 0 }, now).take).toEqual([3]);
+  });
+
+  it('counts a worker moved aside with a call that slipped in as busy, not as lost capacity', () => {
+    const workers = [w(1, 'draining', 1), w(2, 'old', 1), w(3, 'old', 0), w(4, 'new', 0)];
+    expect(decide(workers, { ...limits, maxOut: 1 }, now).take).toEqual([3]);
   });
 
   it('counts a worker nginx shut out as out of rotation until its fail_timeout has passed', () => {

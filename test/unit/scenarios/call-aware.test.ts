@@ -287,11 +287,14 @@ describe('call-aware: a failed gate and Ctrl-C', () => {
     expect(phases(run, 2)).toEqual(['drained', 'undrained']);
     expect(eventsOf(run, 'worker').find((e) => e.worker === 2 && e.phase === 'undrained')?.message).toBe('the roll stopped: put back unchanged');
     expect(eventsOf(run, 'host').map((e) => e.phase)).toEqual(['start', 'rolling-back', 'rolled-back']);
-    // worker 1 was restarted onto the bad release and back; worker 2 kept its process and its call
-    expect(restarts).toEqual([
-      { worker: 'voxcore@1', busy: false },
-      { worker: 'voxcore@1', busy: false },
-    ]);
+    // every worker restarted onto the bad release was restarted back, none under a call; worker 2
+    // kept its process and its call
+    expect(restarts.filter((r) => r.busy)).toEqual([]);
+    const times = new Map<string, number>();
+    for (const r of restarts) times.set(r.worker, (times.get(r.worker) ?? 0) + 1);
+    expect(times.get('voxcore@1')).toBe(2);
+    expect(times.has('voxcore@2')).toBe(false);
+    expect([...times.values()].every((n) => n === 2)).toBe(true);
     expect(fleet1.worker(2)).toBe(caller);
     expect(caller.call).toBeDefined();
     expect(fleet1.releaseIn(FLEET.path)).toBe('v1.4.2');
@@ -392,9 +395,9 @@ describe('call-aware: known bugs', () => {
 
   /**
    * A call that slipped in just before the socket moved (stage 'draining') is never held against
-   * --max-call-age: decide() only looks at workers still in rotation, so the worker stays moved aside
-   * until the call ends, and with the default --batch (a quarter of the host) it also blocks every
-   * other worker. A watchdog stops the run with Ctrl-C after 20 s of virtual time (ten times the limit).
+   * --max-call-age: decide() looks for hung calls only among workers still in rotation ('old'), so the
+   * worker stays moved aside until the call ends and the roll never finishes (it is never 'done').
+   * A watchdog stops the run with Ctrl-C after 20 s of virtual time (ten times the limit).
    */
   async function slippedInForever(policy: 'skip' | 'force'): Promise<{ run: Run; fleet1: SimHost }> {
     const sim = new Sim();
@@ -411,7 +414,7 @@ describe('call-aware: known bugs', () => {
     return { run, fleet1 };
   }
 
-  // BUG (today: the roll never ends; the watchdog's Ctrl-C gives exit 130 with 1 of 4 workers rolled).
+  // BUG (today: the roll never ends; the watchdog's Ctrl-C gives exit 130 with worker 2 never rolled).
   // Expected: after 2 s the worker is put back in rotation on the old release, the others roll, exit 9.
   it.fails('skip: a call that slipped in and outlives --max-call-age leaves its worker on the old release (exit 9)', async () => {
     const { run, fleet1 } = await slippedInForever('skip');

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { errorLine } from '../../../src/cli/main.js';
+import { errorLine } from '../../../src/cli/failure.js';
 import { eventsOf, voxops, type Run } from './cli.js';
 import type { SimHost } from './host.js';
 import type { Sim } from './sim.js';
