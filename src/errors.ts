@@ -64,6 +64,16 @@ export interface LockHolder {
   action: string;
   tag?: string;
   buildUrl?: string;
+  /** the lock is a lease: its holder renews it (the file's mtime) while it runs; unrenewed this long, it has expired */
+  leaseSeconds?: number;
+}
+
+/** A lock as read from a host: its holder, and how long ago it was last renewed (by the host's clock). */
+export interface HeldLock extends LockHolder {
+  /** seconds since the holder last renewed it */
+  idleSeconds?: number;
+  /** its holder stopped renewing it for longer than its lease: anyone may take it over */
+  expired?: boolean;
 }
 
 export class LockHeldError extends VoxopsError {
@@ -75,6 +85,11 @@ export class LockHeldError extends VoxopsError {
   ) {
     super(`lock on ${host} is held by ${describeHolder(holder)}`, options);
   }
+}
+
+/** Our lease on a host ran out while we could not renew it, and another run took the lock over. */
+export class LockLostError extends VoxopsError {
+  readonly exitCode = ExitCode.lockHeld;
 }
 
 export function describeHolder(holder: LockHolder | undefined): string {

@@ -29,6 +29,8 @@ export interface ChangeFlags {
   schedule?: 'call-aware' | 'one-at-a-time';
   minFree?: string;
   maxCallAgeSeconds?: number;
+  lockWaitSeconds?: number;
+  resume?: boolean;
   drainTimeoutSeconds?: number;
   onDrainTimeout?: DrainPolicy;
   allowUnhealthy: boolean;
@@ -114,6 +116,8 @@ function changeOptions(y: Yargs, { source }: { source: boolean }): Yargs {
       describe: 'when a call outlasts the drain timeout: keep waiting, retry the worker last, or restart it anyway (drops the call)',
     })
     .option('allow-unhealthy', { type: 'boolean', default: false, describe: 'go ahead even if some workers fail preflight health' })
+    .option('lock-wait', { type: 'number', describe: 'seconds to wait for a lock another run holds, instead of refusing at once (CI races)' })
+    .option('resume', { type: 'boolean', default: false, describe: 'fleet: continue an interrupted or failed deploy: skip the release already installed and the workers already on the tag' })
     .option('report', reportOption);
   // a restart places no release, so it has no source to choose
   if (!source) return common;
@@ -142,6 +146,7 @@ function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
   const drainTimeout = positiveInt(p['drain-timeout'], '--drain-timeout');
   const batch = positiveInt(p.batch, '--batch');
   const maxCallAge = positiveInt(p['max-call-age'], '--max-call-age');
+  const lockWait = positiveInt(p['lock-wait'], '--lock-wait');
   const minFree = p['min-free'] === undefined ? undefined : String(p['min-free']);
   if (minFree !== undefined && !/^(\d{1,3}%|\d+)$/.test(minFree)) throw new UsageError(`--min-free ${minFree}: a number of slots or a percentage such as 25%`, { next: 'voxops --help' });
   return {
@@ -149,6 +154,8 @@ function parseChangeFlags(p: Record<string, unknown>): ChangeFlags {
     ...(p.schedule ? { schedule: p.schedule as 'call-aware' | 'one-at-a-time' } : {}),
     ...(minFree !== undefined ? { minFree } : {}),
     ...(maxCallAge !== undefined ? { maxCallAgeSeconds: maxCallAge } : {}),
+    ...(lockWait !== undefined ? { lockWaitSeconds: lockWait } : {}),
+    ...(p.resume ? { resume: true } : {}),
     allowUnhealthy: Boolean(p['allow-unhealthy']),
     source: (p.source as ReleaseSource | undefined) ?? 'auto',
     ...(hosts ? { hosts } : {}),

@@ -20,6 +20,8 @@ export function sharedRequest(action: Action, flags: Partial<ChangeFlags>, extra
     ...(flags.schedule ? { schedule: flags.schedule } : {}),
     ...(flags.minFree !== undefined ? { minFree: flags.minFree } : {}),
     ...(flags.maxCallAgeSeconds !== undefined ? { maxCallAgeSeconds: flags.maxCallAgeSeconds } : {}),
+    ...(flags.lockWaitSeconds !== undefined ? { lockWaitSeconds: flags.lockWaitSeconds } : {}),
+    ...(flags.resume ? { resume: true } : {}),
     ...(flags.hosts ? { hosts: flags.hosts } : {}),
     ...(flags.drainTimeoutSeconds !== undefined ? { drainTimeoutSeconds: flags.drainTimeoutSeconds } : {}),
     ...(flags.onDrainTimeout ? { onDrainTimeout: flags.onDrainTimeout } : {}),
@@ -86,7 +88,12 @@ export async function inspect(ctx: OperationContext, parsed: Extract<ParsedComma
     case 'lock-status': {
       const locks = await collectLocks(ctx, parsed.hosts);
       if (parsed.json) write(JSON.stringify({ locks }, null, 2));
-      else for (const l of locks) write(`${l.host}: ${l.holder ? `locked by ${describeHolder(l.holder)}${l.stale ? ' (STALE: its process is gone)' : ''}` : 'free'}`);
+      else {
+        for (const l of locks) {
+          const notes = [l.stale ? 'STALE: its process is gone' : undefined, l.lease ?? undefined].filter(Boolean).join('; ');
+          write(`${l.host}: ${l.holder ? `locked by ${describeHolder(l.holder)}${notes ? ` (${notes})` : ''}` : 'free'}`);
+        }
+      }
       return ExitCode.ok;
     }
     case 'lock-release': {

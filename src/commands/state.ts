@@ -1,5 +1,5 @@
 import { all, any, argv, type Step } from '../exec/command.js';
-import type { LockHolder } from '../errors.js';
+import type { HeldLock, LockHolder } from '../errors.js';
 
 /** voxops' own state on each host: the lock and the deploy history. */
 export const stateDir = '/var/lib/voxops';
@@ -25,8 +25,49 @@ export function acquireLock(holder: LockHolder): Step {
   };
 }
 
+const AGE_MARK = '--voxops-lock-idle';
+
+/** The holder, then how many seconds ago it was last renewed, by the host's own clock. Exit 1: no lock. */
 export function readLock(): Step {
-  return { name: 'read the deploy lock', command: argv('cat', '--', lockFile), okExitCodes: [1], readOnly: true };
+  const script = `cat -- "$1" || exit 1; printf '\\n${AGE_MARK} %s\\n' "$(( $(date +%s) - $(stat -c %Y -- "$1") ))"`;
+  return { name: 'read the deploy lock', command: argv('sh', '-c', script, 'voxops-lock', lockFile), okExitCodes: [1], readOnly: true };
+}
+
+/**
+ * Renew our lease: touch the lock file, but only while it still carries our id. Exit 1: it is not
+ * ours any more (it expired and another run took it over).
+ */
+export function renewLock(id: string): Step {
+  return {
+    name: 'renew the deploy lock',
+    command: all(argv('grep', '-qF', `"id":${JSON.stringify(id)}`, '--', lockFile), argv('touch', '-c', '--', lockFile)),
+    okExitCodes: [1, 2],
+  };
+}
+
+/**
+ * Take over a lock whose holder stopped renewing it. Of several runs that try at once, one wins: a
+ * hard link named after the expired holder can be made only once. The winner checks again that the
+ * lock is that holder's and still unrenewed, then puts its own in place. Exit 1: not taken over.
+ */
+export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds: number): Step {
+  const script = [
+    'set -e',
+    'lock=$1; token=$2; temp=$3; old=$4; lease=$5',
+    'ln -- "$lock" "$token" 2>/dev/null || exit 1',
+    'idle=$(( $(date +%s) - $(stat -c %Y -- "$lock") ))',
+    `if [ "$idle" -lt "$lease" ] || ! grep -qF "\"id\":\"$old\"" -- "$lock"; then rm -f -- "$token"; exit 1; fi`,
+    'cat > "$temp"',
+    'rm -f -- "$lock"',
+    'ln -- "$temp" "$lock"',
+    'rm -f -- "$temp" "$token"',
+  ].join('\n');
+  return {
+    name: 'take over the expired deploy lock',
+    command: argv('sh', '-c', script, 'voxops-takeover', lockFile, `${stateDir}/lock.takeover.${expiredId}`, `${stateDir}/lock.${holder.id}.tmp`, expiredId, String(leaseSeconds)),
+    stdin: `${JSON.stringify(holder)}\n`,
+    okExitCodes: [1],
+  };
 }
 
 /** Removes the lock only if it still carries our id. Exit 1: it is not ours (or already gone). */
@@ -39,17 +80,25 @@ export function releaseOwnLock(id: string): Step {
 }
 
 export function forceReleaseLock(): Step {
-  return { name: 'force-release the deploy lock', command: argv('rm', '-f', '--', lockFile) };
+  // a takeover that died half-way leaves its token: it would block every later takeover of that holder
+  return { name: 'force-release the deploy lock', command: argv('sh', '-c', 'rm -f -- "$1" "$2"/lock.takeover.*', 'voxops-unlock', lockFile, stateDir) };
 }
 
-export function parseLock(stdout: string): LockHolder | undefined {
-  const text = stdout.trim();
+export function parseLock(stdout: string): HeldLock | undefined {
+  const mark = stdout.lastIndexOf(`\n${AGE_MARK} `);
+  const text = (mark >= 0 ? stdout.slice(0, mark) : stdout).trim();
   if (!text) return undefined;
+  let holder: LockHolder;
   try {
-    return JSON.parse(text) as LockHolder;
+    holder = JSON.parse(text) as LockHolder;
   } catch {
     return undefined;
   }
+  if (typeof holder !== 'object' || holder === null) return undefined;
+  const idle = mark >= 0 ? Number(stdout.slice(mark + AGE_MARK.length + 2).trim()) : NaN;
+  if (!Number.isFinite(idle)) return holder;
+  const lease = typeof holder.leaseSeconds === 'number' && holder.leaseSeconds > 0 ? holder.leaseSeconds : undefined;
+  return { ...holder, idleSeconds: idle, ...(lease !== undefined ? { expired: idle > lease } : {}) };
 }
 
 export interface HistoryEntry {

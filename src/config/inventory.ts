@@ -42,6 +42,7 @@ export interface Inventory {
   environment: string;
   environments: string[];
   ssh: ResolvedSsh;
+  lock: { leaseSeconds: number };
   roles: { fleet?: FleetRoleConfig; api?: ServiceRoleConfig; console?: ConsoleRoleConfig; dialler?: ServiceRoleConfig; ingress?: IngressRoleConfig };
   hosts: Host[];
 }
@@ -216,7 +217,7 @@ function normalise(
       next: `fix them, then run voxops config check --inventory ${file}`,
     });
   }
-  return { file, environment, environments, ssh, roles: data.roles, hosts };
+  return { file, environment, environments, ssh, lock: data.lock, roles: data.roles, hosts };
 }
 
 function resolveSsh(base: string, ...layers: (SshSettings | undefined)[]): ResolvedSsh {

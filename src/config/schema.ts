@@ -230,9 +230,13 @@ const environment = z.strictObject({
   }),
 });
 
+/** The deploy lock on each host is a lease: unrenewed this long (its holder was killed or cut off), it expires. */
+const lockSettings = z.strictObject({ leaseSeconds: z.number().int().min(10).max(86_400).default(120) });
+
 export const inventorySchema = z.strictObject({
   defaultEnvironment: environmentName.optional(),
   ssh: sshSchema.optional(),
+  lock: lockSettings.prefault({}),
   roles: z.strictObject({
     fleet: fleetRole.optional(),
     api: serviceRole.optional(),

@@ -1,11 +1,19 @@
 import { hostname } from 'node:os';
-import { acquireLock, forceReleaseLock, parseLock, readLock, releaseOwnLock } from '../commands/state.js';
-import { LockHeldError, type LockHolder } from '../errors.js';
+import { acquireLock, forceReleaseLock, parseLock, readLock, releaseOwnLock, renewLock, takeOverLock } from '../commands/state.js';
+import { LockHeldError, type HeldLock, type LockHolder } from '../errors.js';
 import type { HostSession } from '../exec/executor.js';
 
-export async function readHolder(session: Pick<HostSession, 'run'>): Promise<LockHolder | undefined> {
+/** How long a lock outlives its holder's last renewal, unless the inventory says otherwise. */
+export const DEFAULT_LEASE_SECONDS = 120;
+
+export async function readHolder(session: Pick<HostSession, 'run'>): Promise<HeldLock | undefined> {
   const result = await session.run(readLock());
   return result.exitCode === 0 ? parseLock(result.stdout) : undefined;
+}
+
+/** A lock another run may take over: expired, and with an id that is safe to name a file after. */
+export function canTakeOver(lock: HeldLock | undefined): lock is HeldLock & { expired: true } {
+  return lock?.expired === true && /^[0-9a-f]{1,64}$/.test(lock.id);
 }
 
 /** A lock is recognisably stale when its holder ran here and that process is gone. */
@@ -19,38 +27,71 @@ export function lockIsStale(holder: LockHolder, machine = hostname()): boolean {
   }
 }
 
-export function lockAge(holder: LockHolder, now = Date.now()): string {
+export function lockAge(holder: LockHolder, now: number): string {
   const ms = now - Date.parse(holder.startedAt);
   if (!Number.isFinite(ms)) return 'unknown age';
   const minutes = Math.floor(ms / 60_000);
   return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
-export function lockHeldNext(holder: LockHolder | undefined): string {
+/** When a held lock frees itself: its holder's lease, counted from its last renewal. */
+export function leaseLeft(lock: HeldLock): string | undefined {
+  if (lock.leaseSeconds === undefined || lock.idleSeconds === undefined) return undefined;
+  const left = lock.leaseSeconds - lock.idleSeconds;
+  return left > 0 ? `expires ${left}s from now unless its holder renews it` : `EXPIRED ${-left}s ago: its holder stopped renewing it`;
+}
+
+export function lockHeldNext(holder: HeldLock | undefined, now: number): string {
   if (holder && lockIsStale(holder)) {
-    return `the holder's process (pid ${holder.pid}) is gone, so the lock is stale: voxops lock release --force`;
+    return `the holder's process (pid ${holder.pid}) is gone: its lock expires by itself ${holder.leaseSeconds ? `${Math.max(0, holder.leaseSeconds - (holder.idleSeconds ?? 0))}s from now` : 'never (an old lock without a lease)'}; or now: voxops lock release --force`;
   }
-  const age = holder ? ` (held for ${lockAge(holder)})` : '';
-  return `wait for it to finish${age}, or if it is dead: voxops lock status, then voxops lock release --force`;
+  const age = holder ? ` (held for ${lockAge(holder, now)}${holder.leaseSeconds ? `; a lease of ${holder.leaseSeconds}s` : ''})` : '';
+  return `wait for it to finish${age}, or re-run with --lock-wait <seconds>; if it is dead: voxops lock status, then voxops lock release --force`;
 }
 
-export function lockHeldError(host: string, holder: LockHolder | undefined): LockHeldError {
-  return new LockHeldError(host, holder, { next: lockHeldNext(holder) });
+export function lockHeldError(host: string, holder: HeldLock | undefined, now: number): LockHeldError {
+  return new LockHeldError(host, holder, { next: lockHeldNext(holder, now) });
 }
 
-/** Take the lock on every host, or on none: a host that refuses releases the ones already taken. */
-export async function acquireAll(sessions: readonly HostSession[], holder: LockHolder): Promise<void> {
+/**
+ * Take the lock on every host, or on none: a host that refuses releases the ones already taken. A
+ * lock whose holder stopped renewing it (`expired`, seen at preflight) is taken over instead.
+ */
+export async function acquireAll(sessions: readonly HostSession[], holder: LockHolder, now: number, expired: ReadonlyMap<string, HeldLock> = new Map()): Promise<void> {
   const taken: HostSession[] = [];
   for (const session of sessions) {
-    const result = await session.run(acquireLock(holder));
+    const old = expired.get(session.host.name);
+    const step = canTakeOver(old) ? takeOverLock(holder, old.id, old.leaseSeconds!) : acquireLock(holder);
+    const result = await session.run(step);
     if (result.exitCode === 0) {
       taken.push(session);
       continue;
     }
     await releaseAll(taken, holder);
     const current = await readHolder(session).catch(() => undefined);
-    throw lockHeldError(session.host.name, current);
+    throw lockHeldError(session.host.name, current, now);
   }
+}
+
+/**
+ * Renew every lease while the run holds its locks, every quarter lease. A renewal that finds the
+ * lock is no longer ours (it expired while the host was out of reach, and another run took it over)
+ * calls `lost`: this run must stop changing that host. Timers, not the run's clock: a renewal is
+ * real time on the hosts. Returns the stop function.
+ */
+export function keepLeases(sessions: readonly HostSession[], holder: LockHolder, lost: (host: string) => void): () => void {
+  const every = Math.max(1, holder.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 250;
+  const timer = setInterval(() => {
+    for (const session of sessions) {
+      session.run(renewLock(holder.id)).then(
+        (r) => r.exitCode === 0 || lost(session.host.name),
+        // out of reach: the lease runs down; the run itself finds out at its next command
+        () => undefined,
+      );
+    }
+  }, every);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Best effort on every path (failure, Ctrl-C): a release that fails must not hide the real error. */
@@ -70,16 +111,18 @@ export async function releaseAll(sessions: readonly HostSession[], holder: LockH
 
 export interface LockReport {
   host: string;
-  holder: LockHolder | null;
+  holder: HeldLock | null;
   stale: boolean;
   age: string | null;
+  /** when it frees itself, or that it has expired */
+  lease: string | null;
 }
 
-export async function lockStatus(sessions: readonly HostSession[]): Promise<LockReport[]> {
+export async function lockStatus(sessions: readonly HostSession[], now: number): Promise<LockReport[]> {
   return Promise.all(
     sessions.map(async (session) => {
       const holder = (await readHolder(session)) ?? null;
-      return { host: session.host.name, holder, stale: holder ? lockIsStale(holder) : false, age: holder ? lockAge(holder) : null };
+      return { host: session.host.name, holder, stale: holder ? lockIsStale(holder) : false, age: holder ? lockAge(holder, now) : null, lease: holder ? (leaseLeft(holder) ?? null) : null };
     }),
   );
 }

@@ -82,7 +82,7 @@ export async function collectLogs(ctx: OperationContext, role: RoleName, hostNam
 
 export function collectLocks(ctx: OperationContext, only?: readonly string[]): Promise<LockReport[]> {
   const hosts = [...new Map(selectHosts(ctx, [], only).map((h) => [h.name, h])).values()];
-  return withSessions(ctx, hosts, (_, session) => lockStatus(hosts.map(session)));
+  return withSessions(ctx, hosts, (_, session) => lockStatus(hosts.map(session), ctx.clock.now()));
 }
 
 export function releaseLocksOn(ctx: OperationContext, only: readonly string[] | undefined, force: boolean): Promise<LockRelease[]> {

@@ -3,12 +3,16 @@ import { hostsForRole, type Host } from '../config/inventory.js';
 import {
   ConfigError,
   HealthGateError,
+  describeHolder,
   InterruptedError,
+  LockLostError,
   PreflightError,
   RollbackFailedError,
   UsageError,
 } from '../errors.js';
 import type { HostOutcome, OperationSummary, WorkerTimeline } from '../events.js';
+import type { HeldLock } from '../errors.js';
+import { poll } from '../wait.js';
 import type { HostSession } from '../exec/executor.js';
 import { appendHistory, type HistoryEntry } from '../commands/state.js';
 import { ReleaseWorkspace } from '../release/workspace.js';
@@ -17,7 +21,7 @@ import { definitionOf } from '../roles/registry.js';
 import { makeHolder, stopSignal, whoAmI, type OperationContext } from './context.js';
 import { agreeOnLastKnownGood, readLastKnownGood } from './history.js';
 import { hostContext } from './host.js';
-import { acquireAll, lockHeldError, readHolder, releaseAll } from './locks.js';
+import { acquireAll, canTakeOver, keepLeases, leaseLeft, lockHeldError, readHolder, releaseAll } from './locks.js';
 import { printPlan } from './printer.js';
 import { closeAll, connectAll } from './sessions.js';
 import { runHosts } from './strategy.js';
@@ -57,6 +61,10 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
   const workspace = new ReleaseWorkspace(ctx.inventory, ctx.env);
   let tag = request.tag;
   let sessions: Map<string, HostSession> | undefined;
+  // the operator's Ctrl-C, or a lease this run lost: either stops every host at its next safe point
+  const lost = new Set<string>();
+  const leaseLost = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, leaseLost.signal]);
   const finish = (error?: unknown) => {
     const summary = summarise({ operation: request.action, role: request.role, tag, startedAt, endedAt: clock.now(), ...(error !== undefined ? { error } : {}), hosts: outcomes.values(), workers: timelines });
     reporter.emit({ type: 'summary', summary });
@@ -67,7 +75,8 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     const hosts = operationHosts(ctx, request);
     sessions = await connectAll(ctx.executor, hosts);
     const live = sessions;
-    const contexts = new Map(hosts.map((h) => [h.name, hostContext(ctx, live.get(h.name)!, workspace, (t) => timelines.push(t))]));
+    const contexts = new Map(hosts.map((h) => [h.name, hostContext(ctx, live.get(h.name)!, workspace, (t) => timelines.push(t), signal)]));
+    if (request.lockWaitSeconds && !ctx.dryRun) await waitForLocks(ctx, [...contexts.values()], request.lockWaitSeconds);
     if (request.action === 'rollback' && !tag) tag = await resolveLastKnownGood(definition, [...contexts.values()]);
     const resolved: OperationRequest = { ...request, ...(tag ? { tag } : {}) };
     reporter.emit({ type: 'start', operation: request.action, role: request.role, ...(tag ? { tag } : {}), hosts: hosts.map((h) => h.name), dryRun: ctx.dryRun });
@@ -79,9 +88,15 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
         return { host, ...(lock ? { lock } : {}), facts: found };
       }),
     );
+    const expired = new Map<string, HeldLock>();
     for (const f of facts) {
       if (!f.lock) continue;
-      if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock);
+      if (canTakeOver(f.lock)) {
+        expired.set(f.host.name, f.lock);
+        reporter.emit({ type: 'warning', host: f.host.name, message: `the lock of ${describeHolder(f.lock)} ${leaseLeft(f.lock)}: this run takes it over` });
+        continue;
+      }
+      if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock, ctx.clock.now());
       reporter.emit({ type: 'warning', host: f.host.name, message: `lock is held by ${f.lock.user}@${f.lock.machine}` });
     }
     const judgement = driver.judge(facts, resolved, ctx.inventory);
@@ -114,13 +129,19 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     const active = plans.filter((p) => !p.noop);
     if (active.length > 0) {
       const locked = active.map((p) => live.get(p.host.name)!);
-      const holder = makeHolder(ctx, `${request.action} ${request.role}`, tag);
-      await acquireAll(locked, holder);
+      const holder = { ...makeHolder(ctx, `${request.action} ${request.role}`, tag), leaseSeconds: ctx.inventory.lock.leaseSeconds };
+      await acquireAll(locked, holder, ctx.clock.now(), expired);
+      const stopLeases = keepLeases(locked, holder, (host) => {
+        lost.add(host);
+        reporter.emit({ type: 'warning', host, message: 'this run lost its lock (it expired while the host was out of reach, and another run took it over): stopping at the next safe point' });
+        leaseLost.abort('lock lost');
+      });
       try {
         const change = (plan: HostPlan) => changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results);
-        const notStarted = await runHosts(active, request.parallel, ctx.signal, change);
+        const notStarted = await runHosts(active, request.parallel, signal, change);
         if (notStarted.length > 0) throw new InterruptedError(`interrupted before ${notStarted.join(', ')} started`);
       } finally {
+        stopLeases();
         const stuck = await releaseAll(locked, holder);
         if (stuck.length > 0) reporter.emit({ type: 'warning', message: `could not release the lock on ${stuck.join(', ')}: run voxops lock release` });
       }
@@ -128,7 +149,15 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     for (const note of driver.afterwards?.(plans, results, resolved, ctx.inventory) ?? []) reporter.emit({ type: 'warning', ...note });
     return finish();
   } catch (caught) {
-    const error = caught instanceof InterruptedError ? explainInterruption(ctx, request, tag, outcomes, caught) : caught;
+    const error =
+      caught instanceof InterruptedError && lost.size > 0
+        ? new LockLostError(`lost the lock on ${[...lost].join(', ')}: it expired while this run could not renew it, and another run took it over; this run stopped at a safe point`, {
+            cause: caught,
+            next: 'voxops lock status shows who holds it now',
+          })
+        : caught instanceof InterruptedError
+          ? explainInterruption(ctx, request, tag, outcomes, caught)
+          : caught;
     finish(error);
     throw error;
   } finally {
@@ -136,6 +165,25 @@ export async function runOperation(ctx: OperationContext, request: OperationRequ
     if (sessions) await closeAll(sessions);
   }
 }
+
+/** `--lock-wait S`: wait until no host's lock is held (or it has expired), for at most S seconds. */
+async function waitForLocks(ctx: OperationContext, hosts: readonly HostContext[], seconds: number): Promise<void> {
+  const held = async () => (await Promise.all(hosts.map(async (h) => ({ host: h.host.name, lock: await readHolder(h) })))).filter((x) => x.lock && !canTakeOver(x.lock));
+  const wait = await poll({
+    clock: ctx.clock,
+    signal: ctx.signal,
+    timeoutMs: seconds * 1000,
+    intervalMs: LOCK_WAIT_POLL_MS,
+    probe: held,
+    until: (locks) => (locks.length === 0 ? true : undefined),
+  });
+  if (wait.outcome === 'done') return;
+  const first = wait.last[0]!;
+  if (wait.outcome === 'aborted') throw new InterruptedError(`interrupted while waiting for the lock on ${first.host}`);
+  throw lockHeldError(first.host, first.lock, ctx.clock.now());
+}
+
+const LOCK_WAIT_POLL_MS = 2_000;
 
 /** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
 async function resolveLastKnownGood(definition: RoleDefinition, hosts: readonly HostContext[]): Promise<string> {

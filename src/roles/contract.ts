@@ -50,6 +50,10 @@ export interface OperationRequest {
   scaleTo?: number;
   /** ingress add-fleet / remove-fleet: the fleet host's URL */
   url?: string;
+  /** wait this long for a lock another run holds, instead of refusing at once */
+  lockWaitSeconds?: number;
+  /** continue an interrupted or failed change: what is done already is not done again */
+  resume?: boolean;
 }
 
 /** What every host's inspection starts with, read by the engine. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
+import { errorLine, type ErrorFacts } from '../../src/cli/failure.js';
 import { labExec, readLab } from '../lab/lab.js';
 
 export const inventoryFile = resolve('.lab/voxops.yaml');
@@ -8,8 +9,27 @@ export const inventoryFile = resolve('.lab/voxops.yaml');
 export interface VoxopsRun {
   code: number | null;
   stdout: string;
+  /** as a person would read it: with --json the error object is rendered as the text line would be */
   stderr: string;
+  /** what voxops wrote to stderr, byte for byte */
+  rawStderr: string;
+  /** the error object of a --json run, parsed */
+  error?: ErrorFacts;
   events: Record<string, unknown>[];
+}
+
+/** With --json the error is one JSON object on stderr; the assertions read it as the text line. */
+function readable(stderr: string): { text: string; error?: ErrorFacts } {
+  const lines = stderr.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('{"exitCode"'));
+  if (at < 0) return { text: stderr };
+  const error = JSON.parse(lines[at]!) as ErrorFacts;
+  const details = [
+    errorLine(error),
+    ...error.problems.map((p) => `  - ${p}`),
+    ...(error.journal ? [`  journal of ${error.journal.worker !== undefined ? `${error.journal.host} worker ${error.journal.worker}` : error.journal.host}:`, error.journal.text] : []),
+  ];
+  return { text: [...lines.slice(0, at), ...details, ...lines.slice(at + 1)].join('\n'), error };
 }
 
 /** Run the real CLI binary, as Jenkins would: a separate process, no TTY. */
@@ -37,7 +57,8 @@ export function voxops(args: string[], options: { env?: NodeJS.ProcessEnv; signa
           // not an event line
         }
       }
-      done({ code, stdout, stderr, events });
+      const said = readable(stderr);
+      done({ code, stdout, stderr: said.text, rawStderr: stderr, ...(said.error ? { error: said.error } : {}), events });
     });
   });
 }

@@ -55,7 +55,7 @@ function setup(names = ['app-1', 'app-2'], unreachable: string[] = []) {
       return { host, run: (step) => state.run(step), close: async () => {} } satisfies HostSession;
     },
   };
-  const inventory = { file: '/inv.yaml', environment: 'test', environments: ['test'], roles: {}, hosts: names.map(hostOf) } as unknown as Inventory;
+  const inventory = { file: '/inv.yaml', environment: 'test', environments: ['test'], lock: { leaseSeconds: 120 }, roles: {}, hosts: names.map(hostOf) } as unknown as Inventory;
   const events: OperationEvent[] = [];
   const controller = new AbortController();
   const ctx: OperationContext = {

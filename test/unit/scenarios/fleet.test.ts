@@ -151,7 +151,7 @@ describe('deploy fleet', () => {
 
     expect(run.exitCode).toBe(3);
     expect(run.error).toMatch(
-      /^voxops: lock on fleet2 is held by alice@jenkins-7 \(pid 4242, deploy v1\.5\.0, since 2025-06-02T08:50:00\.000Z, build https:\/\/jenkins\.example\.com\/job\/voxops\/81\/\)\. Next: wait for it to finish \(held for \d+ h \d+ min\), or if it is dead: voxops lock status, then voxops lock release --force$/,
+      /^voxops: lock on fleet2 is held by alice@jenkins-7 \(pid 4242, deploy v1\.5\.0, since 2025-06-02T08:50:00\.000Z, build https:\/\/jenkins\.example\.com\/job\/voxops\/81\/\)\. Next: wait for it to finish \(held for 10 min\), or re-run with --lock-wait <seconds>; if it is dead: voxops lock status, then voxops lock release --force$/,
     );
     expect(run.summary).toMatchObject({ exitCode: 3 });
     for (const host of [fleet1, fleet2]) expect(host.changes()).toEqual([]);

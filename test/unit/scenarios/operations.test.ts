@@ -120,7 +120,7 @@ describe('locks', () => {
       'dialler1: free',
       '',
     ]);
-    expect(JSON.parse(json.stdout)).toEqual({ locks: [{ host: 'fleet1', holder: expect.objectContaining({ pid }), stale: true, age: expect.stringMatching(/^\d+ (h \d+ )?min$/) }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({ locks: [{ host: 'fleet1', holder: { pid }, stale: true, age: expect.stringMatching(/^\d+ (h \d+ )?min$/) }] });
   });
 
   it('a deploy refused by a stale lock says the holder is gone and how to release it (exit 3)', async () => {
@@ -131,7 +131,7 @@ describe('locks', () => {
     const run = await voxops(sim, ['deploy', 'api', '--tag', 'v1.5.0']);
 
     expect(run.exitCode).toBe(3);
-    expect(run.error).toMatch(new RegExp(`Next: the holder's process \\(pid ${pid}\\) is gone, so the lock is stale: voxops lock release --force$`));
+    expect(run.error).toMatch(new RegExp(`Next: the holder's process \\(pid ${pid}\\) is gone\\b.*voxops lock release --force$`));
   });
 
   it('lock release frees your own lock, keeps somebody else\'s (exit 2) unless --force', async () => {

@@ -5,6 +5,7 @@ import { setEnvVariable } from '../../../src/commands/env-file.js';
 import { currentTag, writeReleaseMarker } from '../../../src/commands/git.js';
 import { showStat } from '../../../src/commands/haproxy.js';
 import { errorLogSize, probeRound } from '../../../src/commands/probe.js';
+import { forceReleaseLock, readLock, takeOverLock } from '../../../src/commands/state.js';
 import { baseOf, describeFsError, FsError } from './fs.js';
 import type { HttpAnswer, SimHost, Unit } from './host.js';
 import { fail, ok, parseFlags, readStdin, unsupported, type Exec, type ShellContext } from './shell.js';
@@ -26,6 +27,9 @@ const scripts = {
   markerAwk: argvOf(currentTag('/x').command)[1]!,
   runtimeClient: argvOf(showStat('/x').command)[2]!,
   logSize: argvOf(errorLogSize('/x').command)[2]!,
+  readLock: argvOf(readLock().command)[2]!,
+  takeOver: argvOf(takeOverLock({ id: 'a', user: 'u', machine: 'm', pid: 1, startedAt: 's', action: 'a' }, 'b', 1).command)[2]!,
+  forceUnlock: argvOf(forceReleaseLock().command)[2]!,
   probeRound: argvOf(probeRound(['/x'], '/health', '/x', 0).command)[2]!,
 };
 
@@ -71,10 +75,11 @@ const mv: Handler = (host, argv, ctx) => {
 };
 
 const touch: Handler = (host, argv, ctx) => {
-  const { operands } = parseFlags(argv, []);
+  // -c: do not create (a lease renewal touches only a lock that is there)
+  const { flags, operands } = parseFlags(argv, ['-c']);
   only(argv, operands.length >= 1);
   return fsTool('touch', 1, () => {
-    for (const p of operands) host.fs.touch(abs(ctx, p));
+    for (const p of operands) if (!flags.has('-c') || host.fs.exists(abs(ctx, p))) host.fs.touch(abs(ctx, p));
     return ok();
   }, (e) => `cannot touch '${e.path}': ${describeFsError(e)}`);
 };
@@ -292,6 +297,26 @@ const sh: Handler = (host, argv, ctx) => {
     // curl -f prints nothing on an HTTP error; the pipeline's status is sha256sum's
     const served = 'status' in answer && answer.status < 400 ? answer.body : '';
     return { exitCode: 0, stdout: `${sha256(served)}  -\n`, stderr: 'status' in answer ? '' : 'curl: (7) Failed to connect\n' };
+  }
+  if (script === scripts.readLock && args.length === 1) {
+    const node = host.fs.stat(args[0]!);
+    if (node?.kind !== 'file') return fail(1, `cat: ${args[0]}: No such file or directory`);
+    const idle = Math.floor(host.estate.clock.now() / 1000) - Math.floor(node.mtime / 1000);
+    return ok(`${node.content}\n--voxops-lock-idle ${idle}\n`);
+  }
+  if (script === scripts.takeOver && args.length === 5) {
+    const [lock, token, temp, old, lease] = args as [string, string, string, string, string];
+    const node = host.fs.stat(lock);
+    if (node?.kind !== 'file' || host.fs.lstat(token)) return fail(1, '');
+    const idle = Math.floor(host.estate.clock.now() / 1000) - Math.floor(node.mtime / 1000);
+    if (idle < Number(lease) || !node.content.includes(`"id":"${old}"`)) return fail(1, '');
+    host.fs.write(temp, readStdin(ctx));
+    host.fs.rename(temp, lock);
+    return ok();
+  }
+  if (script === scripts.forceUnlock && args.length === 2) {
+    host.fs.remove(args[0]!, false);
+    return ok();
   }
   if (script === scripts.logSize && args.length === 1) {
     return ok(`${host.fs.exists(args[0]!) ? host.fs.read(args[0]!).length : 0}\n`);

@@ -60,8 +60,13 @@ export class SimFs {
     return `/${parts.join('/')}`;
   }
 
+  /** the host's clock, when there is one: mtimes are then virtual epoch ms (`stat -c %Y` reads them) */
+  now: (() => number) | undefined;
+
   private tick(): number {
-    return ++this.clock;
+    // strictly increasing, so `ls -t` orders files written in one virtual instant
+    this.clock = Math.max(this.clock + 1, this.now?.() ?? 0);
+    return this.clock;
   }
 
   /** lstat: the node itself, a symlink not followed */

@@ -167,6 +167,7 @@ export class SimHost {
     readonly name: string,
     readonly address: string,
   ) {
+    this.fs.now = () => estate.clock.now();
     this.fs.mkdir('/tmp', true);
     this.fs.mkdir('/var/lib', true);
   }
