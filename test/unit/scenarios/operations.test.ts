@@ -134,6 +134,55 @@ describe('locks', () => {
     expect(run.error).toMatch(new RegExp(`Next: the holder's process \\(pid ${pid}\\) is gone\\b.*voxops lock release --force$`));
   });
 
+  it('a lock whose holder stopped renewing its lease is taken over; lock status said when it would free itself', async () => {
+    const { sim, fleet1 } = smallEstate();
+    sim.lock('fleet1', { leaseSeconds: 120 });
+    sim.clock.advance(60_000);
+
+    const live = await voxops(sim, ['lock', 'status', '--host', 'fleet1']);
+    const refused = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0']);
+
+    expect(live.stdout).toMatch(/^fleet1: locked by alice@jenkins-7 .*expires 60s from now unless its holder renews it/);
+    expect(refused.exitCode).toBe(3);
+
+    sim.clock.advance(600_000);
+    const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringMatching(/^the lock of alice@jenkins-7 \(.*\) EXPIRED 540s ago: its holder stopped renewing it: this run takes it over$/));
+    expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
+    expect(sim.historyOf('fleet1')).toMatchObject([{ user: 'tester', outcome: 'success' }]);
+    expect(fleet1.fs.exists(lockFile)).toBe(false);
+  });
+
+  it('--lock-wait waits for another run to release its lock, and refuses when it does not in time (exit 3)', async () => {
+    const { sim, fleet1 } = smallEstate();
+    sim.lock('fleet1', { leaseSeconds: 120 });
+    let reads = 0;
+    const releasesAfter = (n: number) => (sent: { step: string }) => {
+      if (sent.step === 'read the deploy lock' && ++reads === n && fleet1.fs.exists(lockFile)) fleet1.fs.remove(lockFile, false);
+    };
+    fleet1.watchers.push(releasesAfter(3));
+
+    const waited = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--lock-wait', '60', '--json']);
+
+    expect(waited.exitCode, waited.stderr).toBe(0);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
+
+    // the other run keeps renewing its lock: the wait runs out
+    sim.lock('fleet1', { leaseSeconds: 120 });
+    fleet1.watchers.push((sent) => {
+      if (sent.step === 'read the deploy lock' && fleet1.fs.exists(lockFile)) fleet1.fs.touch(lockFile);
+    });
+    const started = sim.clock.now();
+    const timedOut = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.6.0', '--lock-wait', '30']);
+
+    expect(timedOut.exitCode).toBe(3);
+    expect(timedOut.error).toMatch(/^voxops: lock on fleet1 is held by alice@jenkins-7 /);
+    expect(sim.clock.now() - started).toBeGreaterThanOrEqual(30_000);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
+  });
+
   it('lock release frees your own lock, keeps somebody else\'s (exit 2) unless --force', async () => {
     const { sim, api1, fleet1, dialler1 } = smallEstate();
     sim.lock('api1', { user: 'tester', machine: hostname() });
