@@ -4,7 +4,7 @@ import type { HistoryEntry } from '../../src/commands/state.js';
 import type { Host, Inventory } from '../../src/config/inventory.js';
 import type { OperationContext } from '../../src/engine/context.js';
 import { runOperation } from '../../src/engine/runner.js';
-import { ConfigRejectedError, HealthGateError, RemoteCommandError, UnreachableError } from '../../src/errors.js';
+import { ConfigRejectedError, HealthGateError, InterruptedError, RemoteCommandError, UnreachableError } from '../../src/errors.js';
 import type { OperationEvent } from '../../src/events.js';
 import type { CommandResult, Executor, HostSession } from '../../src/exec/executor.js';
 import type { HostChange, HostPlan, OperationRequest, RoleDefinition, RoleDriver } from '../../src/roles/contract.js';
@@ -256,5 +256,158 @@ describe('the engine: one operation runner', () => {
     states.get('app-2')!.lock = undefined;
     await expect(runOperation(ctx, deploy, def)).rejects.toMatchObject({ exitCode: 3 });
     expect(states.get('app-1')!.lock).toBeUndefined();
+  });
+});
+
+describe('the engine: what else can happen', () => {
+  it('a bug in a driver is an internal error (exit 1): the summary says so and what to do', async () => {
+    const { ctx, states, summary } = setup(['app-1']);
+    const buggy: Behaviour = () => ({
+      apply: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'pid')");
+      },
+    });
+    await expect(runOperation(ctx, deploy, definition(buggy))).rejects.toThrow(TypeError);
+    expect(summary()).toMatchObject({
+      exitCode: 1,
+      error: { message: "internal error: Cannot read properties of undefined (reading 'pid')", next: 're-run with --verbose and report it' },
+      hosts: [{ outcome: 'failed' }],
+    });
+    expect(states.get('app-1')!.lock).toBeUndefined();
+  });
+
+  it('several unreachable hosts are named in one error; a connect that fails oddly is still "unreachable" (exit 6)', async () => {
+    const { ctx, summary } = setup(['app-1', 'app-2', 'app-3'], ['app-1']);
+    const flaky: OperationContext = {
+      ...ctx,
+      executor: {
+        connect: async (host) => {
+          if (host.name === 'app-3') throw new Error('getaddrinfo ENOTFOUND app-3.test');
+          return ctx.executor.connect(host);
+        },
+      },
+    };
+    await expect(runOperation(flaky, deploy, definition(succeed))).rejects.toMatchObject({
+      exitCode: 6,
+      message: '2 hosts unreachable: app-1 (app-1.test:22) is unreachable: connect ECONNREFUSED; app-3: getaddrinfo ENOTFOUND app-3.test',
+    });
+    expect(summary()).toMatchObject({ exitCode: 6 });
+  });
+
+  it('refuses an action the role has no driver for, and a role with no hosts in the environment', async () => {
+    const { ctx } = setup(['app-1']);
+    await expect(runOperation(ctx, { ...deploy, action: 'scale' }, definition(succeed))).rejects.toMatchObject({ exitCode: 2, message: 'api has no scale', next: 'voxops --help' });
+    await expect(runOperation(ctx, { ...deploy, role: 'dialler' }, definition(succeed))).rejects.toMatchObject({
+      exitCode: 2,
+      message: 'environment test has no dialler hosts',
+      next: 'list them under environments.test.hosts.dialler, then: voxops config check',
+    });
+  });
+
+  it('a judged problem without a hint of its own gets the default one', async () => {
+    const { ctx } = setup(['app-1']);
+    const problems = definition(succeed, { judge: () => ({ plans: [], problems: ['app-1: disk'], warnings: [], notes: [] }) });
+    await expect(runOperation(ctx, deploy, problems)).rejects.toMatchObject({ exitCode: 7, next: 'fix the problems above (voxops status api shows the hosts), then re-run' });
+  });
+
+  it('a dry run does not rehearse a host with nothing to do, and prints a host without a tag as such', async () => {
+    const { ctx, events } = setup(['app-1', 'app-2']);
+    const rehearsed: string[] = [];
+    const def = definition(succeed, {
+      judge: (all) => ({ plans: all.map(({ host }) => ({ host, from: host.name === 'app-1' ? 'v1.5.0' : null, to: 'v1.5.0', ...(host.name === 'app-1' ? { noop: 'already on v1.5.0' } : {}) })), problems: [], warnings: [], notes: [] }),
+      rehearse: async (host) => void rehearsed.push(host.host.name),
+    });
+    await runOperation({ ...ctx, dryRun: true }, deploy, def);
+    expect(rehearsed).toEqual(['app-2']);
+    const messages = events.filter((e) => e.type === 'info').map((e) => e.message);
+    expect(messages).toEqual(expect.arrayContaining(['plan: v1.5.0 -> v1.5.0', 'nothing to do: already on v1.5.0', 'plan: (no tag) -> v1.5.0']));
+  });
+
+  it('records who and which build: the Jenkins user and BUILD_URL go into the lock and the history', async () => {
+    const { ctx, states } = setup(['app-1']);
+    let holder = '';
+    const def = definition(() => ({ apply: async () => ((holder = states.get('app-1')!.lock!), {}) }), {
+      judge: (all) => ({ plans: all.map(({ host }) => ({ host, from: null, to: 'v1.5.0' })), problems: [], warnings: [], notes: [] }),
+    });
+    await runOperation({ ...ctx, env: { BUILD_USER_ID: 'jenkins-bob', SUDO_USER: 'root', USER: 'jenkins', BUILD_URL: 'https://ci/job/7/' } }, deploy, def);
+    expect(JSON.parse(holder)).toMatchObject({ user: 'jenkins-bob', buildUrl: 'https://ci/job/7/' });
+    expect(states.get('app-1')!.history).toEqual([expect.objectContaining({ from: null, user: 'jenkins-bob', buildUrl: 'https://ci/job/7/' })]);
+    await runOperation({ ...ctx, env: { SUDO_USER: 'alice', USER: 'root' } }, deploy, def);
+    expect(states.get('app-1')!.history[1]).toMatchObject({ user: 'alice' });
+  });
+
+  it('an undo that fails after a failure whose message does not name the host names it once, and a host without a tag goes back to "the previous release"', async () => {
+    const { ctx } = setup(['app-1']);
+    const def = definition(
+      () => ({
+        apply: async () => {
+          throw new HealthGateError('gate timed out', { host: 'app-1' });
+        },
+        undo: async () => {
+          throw new Error('checkout failed');
+        },
+      }),
+      { judge: (all) => ({ plans: all.map(({ host }) => ({ host, from: null, to: 'v1.5.0' })), problems: [], warnings: [], notes: [] }) },
+    );
+    await expect(runOperation(ctx, deploy, def)).rejects.toMatchObject({ exitCode: 8, message: 'app-1: gate timed out; then going back to the previous release failed too: checkout failed' });
+  });
+
+  it('a rollback whose undo gives no hint keeps the gate error without one', async () => {
+    const { ctx } = setup(['app-1']);
+    const def = definition(() => ({
+      apply: async () => {
+        throw new HealthGateError('app-1: gate', { host: 'app-1' });
+      },
+      undo: async () => ({ to: 'v1.4.2' }),
+    }));
+    const error = await runOperation(ctx, deploy, def).catch((e: unknown) => e);
+    expect(error).toMatchObject({ exitCode: 4, message: 'app-1: gate; app-1 was rolled back to v1.4.2' });
+    expect((error as HealthGateError).next).toBeUndefined();
+  });
+
+  it('an interruption says how to finish: restart again, or look at the status when there is no tag; SIGTERM keeps its exit code', async () => {
+    for (const [request, next] of [
+      [{ ...deploy, action: 'restart' as const, tag: undefined }, 'finish: voxops restart api'],
+      [{ ...deploy, tag: undefined }, 'voxops status api'],
+    ] as const) {
+      const { ctx, controller } = setup(['app-1', 'app-2']);
+      const { tag: _t, ...untagged } = request;
+      const def = definition((host) => ({ apply: async () => (host === 'app-1' && controller.abort('SIGINT'), {}) }), { actions: ['deploy', 'restart'] });
+      await expect(runOperation(ctx, untagged, def)).rejects.toMatchObject({ exitCode: 130, next });
+    }
+    // a driver's own interruption with its own hint: SIGTERM's exit code, the driver's hint
+    const { ctx, controller } = setup(['app-1']);
+    const def = definition(() => ({
+      apply: async () => {
+        controller.abort('SIGTERM');
+        throw new InterruptedError('interrupted while app-1 drained', { next: 'voxops deploy api' });
+      },
+    }));
+    await expect(runOperation(ctx, deploy, def)).rejects.toMatchObject({ exitCode: 143, next: 'voxops deploy api', message: 'interrupted while app-1 drained' });
+  });
+
+  it('--parallel auto changes every host at once (up to its cap)', async () => {
+    const { ctx } = setup(['app-1', 'app-2', 'app-3']);
+    let running = 0;
+    let most = 0;
+    const def = definition(() => ({
+      apply: async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setImmediate(resolve));
+        running -= 1;
+        return {};
+      },
+    }));
+    await runOperation(ctx, { ...deploy, parallel: 'auto' }, def);
+    expect(most).toBe(3);
+    most = 0;
+    await runOperation(ctx, { ...deploy, parallel: 1 }, def);
+    expect(most).toBe(1);
+  });
+
+  it('an unknown role is a configuration error', async () => {
+    const { ctx } = setup(['app-1']);
+    await expect(runOperation(ctx, { ...deploy, role: 'database' as never })).rejects.toMatchObject({ exitCode: 2, message: 'unknown role database' });
   });
 });

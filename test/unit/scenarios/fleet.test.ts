@@ -1,11 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { lockFile } from '../../../src/commands/state.js';
-import { runLocal } from '../../../src/exec/local.js';
 import { eventsOf, voxops, type Run } from '../support/cli.js';
 import { expectOverridableRefusal, expectRefusal } from '../support/expect.js';
+import { localClones } from '../support/local-clone.js';
 import { FLEET, Sim } from '../support/sim.js';
 
 /*
@@ -514,31 +512,7 @@ describe('when the hosts cannot reach git', () => {
   });
 
   describe('--source auto falls back to an rsync push from a local clone', () => {
-    const cleanup: (() => void)[] = [];
-    afterEach(() => {
-      for (const undo of cleanup.splice(0)) undo();
-    });
-
-    /** A real local git repo with the tag (what `git archive` reads), and an `rsync` on PATH that records its argv. */
-    async function localClone(tag: string): Promise<{ repo: string; rsyncLog: string; commit: string }> {
-      const dir = mkdtempSync(join(tmpdir(), 'voxops-rsync-'));
-      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-      const repo = join(dir, 'vox-agents');
-      mkdirSync(repo);
-      writeFileSync(join(repo, 'VERSION'), `${tag}\n`);
-      const git = `git -C '${repo}' -c user.name=t -c user.email=t@example.com -c commit.gpgsign=false -c tag.gpgsign=false`;
-      const made = await runLocal(`git init -q '${repo}' && ${git} add VERSION && ${git} commit -q -m release && ${git} tag ${tag} && ${git} rev-parse HEAD`, undefined, 20_000);
-      expect(made.exitCode, made.stderr).toBe(0);
-      const bin = join(dir, 'bin');
-      mkdirSync(bin);
-      const rsyncLog = join(dir, 'rsync.argv');
-      writeFileSync(join(bin, 'rsync'), `#!/bin/sh\nprintf '%s\\n' "$@" > '${rsyncLog}'\necho '>f+++++++++ VERSION'\n`);
-      chmodSync(join(bin, 'rsync'), 0o755);
-      const path = process.env.PATH;
-      process.env.PATH = `${bin}:${path}`;
-      cleanup.push(() => (process.env.PATH = path));
-      return { repo, rsyncLog, commit: made.stdout.trim() };
-    }
+    const localClone = localClones();
 
     it('pushes the tag, records it in the release marker, and rolls the workers onto it', async () => {
       const sim = new Sim();

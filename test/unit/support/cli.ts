@@ -1,12 +1,33 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
 import { stringify } from 'yaml';
 import { errorLine, type ErrorFacts } from '../../../src/cli/failure.js';
 import { main } from '../../../src/cli/main.js';
 import type { OperationEvent, OperationSummary } from '../../../src/events.js';
 import { SimExecutor } from './executor.js';
 import type { Sim } from './sim.js';
+
+/*
+ * yargs spends about 10 ms on every parse of a command that changes hosts: most of a scenario's
+ * time. parseArgs is pure (argv in, a plain object out, no I/O), so the runs here share one parse
+ * per distinct argv, each run getting its own copy; a rejected argv is parsed (and thrown) every
+ * time. The inventory goes in $VOXOPS_INVENTORY, so the argv of a scenario does not change with
+ * its temp directory.
+ */
+vi.mock('../../../src/cli/args.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../../src/cli/args.js')>();
+  const parsed = new Map<string, Awaited<ReturnType<typeof real.parseArgs>>>();
+  return {
+    ...real,
+    async parseArgs(...call: Parameters<typeof real.parseArgs>) {
+      const key = JSON.stringify(call);
+      if (!parsed.has(key)) parsed.set(key, await real.parseArgs(...call));
+      return structuredClone(parsed.get(key)!);
+    },
+  };
+});
 
 /** What one `voxops ...` run did, as an operator (or Jenkins) would see it. */
 export interface Run {
@@ -32,9 +53,9 @@ export interface RunOptions {
 }
 
 /**
- * Run the CLI in-process against the simulated estate: the inventory is written to a temp dir and
- * `main(args, env, wiring)` gets the simulator's executor and clock. A command the simulator could
- * not answer fails the test here, even if voxops caught the error.
+ * Run the CLI in-process against the simulated estate: the inventory is written to a temp dir (and
+ * named by $VOXOPS_INVENTORY) and `main(args, env, wiring)` gets the simulator's executor and clock.
+ * A command the simulator could not answer fails the test here, even if voxops caught the error.
  */
 export async function voxops(sim: Sim, args: readonly string[], options: RunOptions = {}): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'voxops-unit-'));
@@ -51,7 +72,7 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
     options.onEvent?.(event as OperationEvent);
   };
   try {
-    const exitCode = await main([...args, '--inventory', inventory], { USER: 'tester', CI: '1', XDG_CACHE_HOME: join(dir, 'cache'), ...options.env }, {
+    const exitCode = await main(args, { USER: 'tester', CI: '1', XDG_CACHE_HOME: join(dir, 'cache'), VOXOPS_INVENTORY: inventory, ...options.env }, {
       executor: (_inventory, wiring) =>
         new SimExecutor(sim, (host, step, rendered) => {
           options.onCommand?.(host.name, step.name);

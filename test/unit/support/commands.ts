@@ -67,6 +67,7 @@ const mv: Handler = (host, argv, ctx) => {
   only(argv, operands.length === 2);
   const [from, to] = operands.map((p) => abs(ctx, p)) as [string, string];
   const into = !flags.has('-T') && !flags.has('-Tf') && host.fs.stat(to)?.kind === 'dir';
+  host.beforeSocketMove(from);
   return fsTool('mv', 1, () => {
     if (!host.fs.lstat(from)) throw new FsError('ENOENT', from);
     host.fs.rename(from, into ? `${to}/${baseOf(host.fs.normalize(from))}` : to);
@@ -370,6 +371,7 @@ const systemctl: Handler = (host, argv) => {
     return missing ? fail(5, `Failed to ${verb} ${missing}: Unit ${missing} not found.`) : units.map((u) => host.unit(u)!);
   };
   if (verb === 'reload' && rest.length === 1 && rest[0] === 'nginx' && host.nginx) {
+    if (host.nginx.nextReloads?.shift() === 'fail') return fail(1, unitJob('nginx'));
     const problem = host.nginxReload();
     return problem ? fail(1, unitJob('nginx')) : ok();
   }
@@ -449,10 +451,10 @@ const python3: Handler = (host, argv) => {
     const rows = h.loaded.map((s) => {
       const drained = h.drained.has(s.name);
       const sessions = h.sessions.get(s.name) ?? 0;
-      if (drained && sessions > 0) h.sessions.set(s.name, sessions - 1);
-      const down = h.down.has(s.name);
-      const status = drained ? 'DRAIN' : down ? 'DOWN' : 'UP';
-      return `${h.backend},${s.name},${sessions},${sessions + 10},${status},${down ? 'L7STS' : 'L7OK'},${down ? '503' : '200'}`;
+      if (drained && sessions > 0 && !h.holding.has(s.name)) h.sessions.set(s.name, sessions - 1);
+      const check = host.haproxyCheckOf(s);
+      const status = drained ? 'DRAIN' : check.status;
+      return `${h.backend},${s.name},${sessions},${sessions + 10},${status},${check.check},${check.code}`;
     });
     return ok(['# pxname,svname,scur,stot,status,check_status,last_chk', 'calls,FRONTEND,0,0,OPEN,,', ...rows, `${h.backend},BACKEND,0,0,UP,,`, ''].join('\n'));
   }

@@ -75,7 +75,9 @@ class SimSession implements HostSession {
       this.hosts.gaps.push(gap);
       throw gap;
     }
-    this.sim.log.push({ step: step.name, command: rendered, readOnly: step.readOnly === true, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}), ran, exitCode: result.exitCode });
+    const sent = { step: step.name, command: rendered, readOnly: step.readOnly === true, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}), ran, exitCode: result.exitCode };
+    this.sim.log.push(sent);
+    for (const watch of this.sim.watchers) watch(sent);
     return checkResult(this.host, step, { ...result, durationMs: 0 });
   }
 

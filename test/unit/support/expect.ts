@@ -1,11 +1,18 @@
 import { expect } from 'vitest';
+import { errorLine } from '../../../src/cli/failure.js';
 import { eventsOf, voxops, type Run } from './cli.js';
 import type { SimHost } from './host.js';
 import type { Sim } from './sim.js';
 
-/** A refusal before any change: this exit code, exactly these stderr lines, and no host changed. */
+/**
+ * A refusal before any change: this exit code, exactly these stderr lines, and no host changed.
+ * With --json, stderr is the one JSON object, and its message, next and problems say these lines.
+ */
 export function expectRefusal(run: Run, exitCode: number, stderr: readonly string[], hosts: readonly SimHost[]): void {
-  expect(run.stderr).toBe([...stderr, ''].join('\n'));
+  const facts = run.jsonError;
+  if (facts) expect(run.stderr).toBe(`${JSON.stringify(facts)}\n`);
+  const said = facts ? [errorLine(facts), ...facts.problems.map((p) => `  - ${p}`), ''].join('\n') : run.stderr;
+  expect(said).toBe([...stderr, ''].join('\n'));
   expect(run.exitCode).toBe(exitCode);
   for (const host of hosts) expect(host.changes(), host.name).toEqual([]);
 }

@@ -31,11 +31,23 @@ export interface Proc {
   /** worker: the socket path it binds; uvicorn unlinks this path when it stops */
   socket?: string;
   /** worker: its live call, which ends after `remaining` more probes over the moved socket */
-  call?: { remaining: number };
+  call?: Call;
+  /** worker: a call nginx hands it between voxops' idle check and the move of its socket */
+  incoming?: Call;
   /** worker: VOXCORE_WORKERS as it was when the process started */
   workers?: number;
   /** dialler: leases held, released after `remaining` more /health probes */
   leased?: { count: number; remaining: number };
+}
+
+/** A live call on a single-call worker. */
+export interface Call {
+  /** probes still to come before it ends (Infinity: never) */
+  remaining: number;
+  /** every probe counts, on the live socket path too (a call ending while nobody drains the worker); else only probes over the moved path */
+  anyPath?: boolean;
+  /** when it began (epoch ms): reported as /health's call_started_at, as an app that knows it would */
+  startedAt?: number;
 }
 
 export interface Unit {
@@ -91,10 +103,14 @@ export interface HaproxySetup {
   /** the fleet list the running process loaded */
   loaded: FleetServer[];
   drained: Set<string>;
-  /** servers whose health check fails */
+  /** servers whose health check fails whatever their fleet host answers */
   down: Set<string>;
   /** live sessions per server: each `show stat` after a drain ends one */
   sessions: Map<string, number>;
+  /** servers whose sessions never end (calls that outlast any drain) */
+  holding: Set<string>;
+  /** fault: how the next reloads go, one entry per reload: 'fail' (the unit's reload fails), 'lost' (it succeeds but no new worker starts) */
+  nextReloads?: ('ok' | 'fail' | 'lost')[];
   /** fault: haproxy -c rejects a config for which this returns the [ALERT] reason */
   rejects?: (text: string) => string | undefined;
 }
@@ -106,6 +122,8 @@ export interface NginxSetup {
   loadedSockets: string[];
   /** fault: `nginx -t` fails with this [emerg] line when it returns one */
   rejects?: (files: Map<string, string>) => string | undefined;
+  /** fault: how the next `systemctl reload nginx` go, one entry per reload ('fail': nginx keeps its old config) */
+  nextReloads?: ('ok' | 'fail')[];
 }
 
 export interface Estate {
@@ -113,6 +131,9 @@ export interface Estate {
   nextPid(): number;
   hostByAddress(address: string): SimHost | undefined;
 }
+
+/** where nginx logs when `nginx -T` names no error_log */
+export const NGINX_ERROR_LOG = '/var/log/nginx/error.log';
 
 const json = (status: number, body: unknown): HttpAnswer => ({ status, body: JSON.stringify(body) });
 
@@ -126,6 +147,8 @@ export class SimHost {
   readonly procs = new Map<number, Proc>();
   readonly clones = new Map<string, Clone>();
   readonly log: SentCommand[] = [];
+  /** called after every command voxops sent, with the host as that command left it */
+  readonly watchers: ((sent: SentCommand) => void)[] = [];
   /** calls cut by a stop or restart (a worker restarted under its call): stays empty unless forced */
   readonly dropped: string[] = [];
   /** dialler leases held across a restart */
@@ -306,7 +329,8 @@ export class SimHost {
     if (proc.socket !== undefined) {
       if (path === '/health/fleet') return json(200, this.fleetView(proc.workers ?? 1));
       if (path !== '/health') return json(404, { detail: 'Not Found' });
-      const body = { status: healthy ? 'ok' : 'error', version: proc.version, active_calls: proc.call ? 1 : 0, max_calls: 1, max_seen_calls: proc.call ? 1 : 0, pid: proc.pid, workers: proc.workers };
+      const started = proc.call?.startedAt !== undefined ? { call_started_at: proc.call.startedAt / 1000 } : {};
+      const body = { status: healthy ? 'ok' : 'error', version: proc.version, active_calls: proc.call ? 1 : 0, max_calls: 1, max_seen_calls: proc.call ? 1 : 0, pid: proc.pid, workers: proc.workers, ...started };
       return json(healthy ? 200 : 500, body);
     }
     if (proc.leased && !quiet) {
@@ -328,7 +352,7 @@ export class SimHost {
     const proc = this.procs.get(node.pid);
     if (!proc?.alive) return { error: 'refused' };
     // the drained worker's call goes on over the moved path; each probe there brings its end nearer
-    if (!quiet && proc.call && this.fs.normalize(path) !== proc.socket) {
+    if (!quiet && proc.call && (proc.call.anyPath || this.fs.normalize(path) !== proc.socket)) {
       if (proc.call.remaining <= 0) proc.call = undefined;
       else proc.call.remaining -= 1;
     }
@@ -383,11 +407,11 @@ export class SimHost {
     return this.fs.stat(index)?.kind === 'file' ? { status: 200, body: this.fs.read(index) } : { status: 404, body: '<html>404 Not Found</html>' };
   }
 
-  /** nginx: the first upstream socket that connects, answers and has no call (max_conns=1) */
+  /** nginx: the first upstream socket that connects, answers and has no call (max_conns=1); nginx never asks whether it is healthy */
   private proxyToWorker(path: string): HttpAnswer {
     for (const socket of this.nginx!.loadedSockets) {
       const probe = this.answerSocket(socket, '/health', true);
-      if (!('status' in probe) || probe.status !== 200 || (JSON.parse(probe.body) as { active_calls?: number }).active_calls) continue;
+      if (!('status' in probe) || (JSON.parse(probe.body) as { active_calls?: number }).active_calls) continue;
       return this.answerSocket(socket, path, true);
     }
     return { status: 502, body: '<html><head><title>502 Bad Gateway</title></head></html>' };
@@ -417,6 +441,21 @@ export class SimHost {
     return undefined;
   }
 
+  /**
+   * HAProxy's health check of one fleet server, as `show stat` reports it: its fleet host's
+   * /health/fleet through nginx must answer 200 with a free worker; `down` fails it whatever it answers.
+   */
+  haproxyCheckOf(server: FleetServer): { status: 'UP' | 'DOWN'; check: string; code: string } {
+    const fleet = this.estate.hostByAddress(server.host);
+    const answer = this.haproxy!.down.has(server.name) ? { error: 'refused' as const } : fleet ? fleet.answerUrl(`http://127.0.0.1:${server.port}/health/fleet`) : { error: 'timeout' as const };
+    // the rendered config's `http-check expect rstring "free": *[1-9]`: a host with no free worker fails it
+    if ('status' in answer) {
+      if (answer.status !== 200) return { status: 'DOWN', check: 'L7STS', code: String(answer.status) };
+      return /"free": *[1-9]/.test(answer.body) ? { status: 'UP', check: 'L7OK', code: '200' } : { status: 'DOWN', check: 'L7RSP', code: '200' };
+    }
+    return { status: 'DOWN', check: answer.error === 'timeout' ? 'L4TOUT' : 'L4CON', code: '' };
+  }
+
   /** `haproxy -c`: undefined when valid, else the [ALERT] reason */
   haproxyCheck(text: string): string | undefined {
     const h = this.haproxy!;
@@ -429,6 +468,14 @@ export class SimHost {
     const text = this.fs.exists(h.config) ? this.fs.read(h.config) : '';
     const problem = this.haproxyCheck(text);
     if (problem) return problem;
+    const fault = h.nextReloads?.shift();
+    const unit = this.unit(h.unit)!;
+    if (fault === 'fail') {
+      this.journal(unit, `haproxy.service: Control process exited, code=exited, status=1/FAILURE`);
+      this.journal(unit, `Reload failed for haproxy.service - HAProxy Load Balancer.`);
+      return 'reload failed';
+    }
+    if (fault === 'lost') return undefined;
     h.pid = this.estate.nextPid();
     h.loaded = parseFleetServers(text, h.backend, h.fleetPort) ?? [];
     // a new process starts with fresh server state: nothing drained
@@ -438,12 +485,57 @@ export class SimHost {
 
   // ---- faults a test switches on ---------------------------------------------------------
 
-  /** worker `index` takes a call that ends after `probes` probes over its drained socket (Infinity: never) */
-  startCall(index: number, probes: number): Proc {
+  /**
+   * worker `index` takes a call that ends after `probes` probes over its drained socket (Infinity:
+   * never); `anyPath`: after `probes` probes wherever they come in (the call ends on its own while
+   * the worker serves); `startedAt`: the app reports when it began
+   */
+  startCall(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): Proc {
     const proc = this.worker(index);
     if (!proc) throw new Error(`simulator setup: ${this.name} worker ${index} is not running`);
-    proc.call = { remaining: probes };
+    if (proc.call) throw new Error(`simulator setup: ${this.name} worker ${index} already holds a call (max_conns=1)`);
+    proc.call = { remaining: probes, ...options };
     return proc;
+  }
+
+  /**
+   * nginx offers worker `index` a call: it takes it only if nginx can reach it (a live socket at its
+   * real path, not moved aside) and it holds none (max_conns=1). Whether it took the call.
+   */
+  offerCall(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): boolean {
+    const proc = this.worker(index);
+    const node = this.fs.lstat(this.socketOf(index));
+    if (!proc || proc.call || node?.kind !== 'socket' || node.pid !== proc.pid) return false;
+    proc.call = { remaining: probes, ...options };
+    return true;
+  }
+
+  /** worker `index` is handed a call the moment before its socket is moved aside (after voxops saw it idle) */
+  slipIn(index: number, probes: number, options: Omit<Call, 'remaining'> = {}): Proc {
+    const proc = this.worker(index);
+    if (!proc) throw new Error(`simulator setup: ${this.name} worker ${index} is not running`);
+    proc.incoming = { remaining: probes, ...options };
+    return proc;
+  }
+
+  /** a call reaching a socket that is about to move: the process behind it takes the call it was handed */
+  beforeSocketMove(path: string): void {
+    const node = this.fs.lstat(path);
+    const proc = node?.kind === 'socket' ? this.procs.get(node.pid) : undefined;
+    if (!proc?.incoming) return;
+    if (proc.call) throw new Error(`simulator setup: ${this.name} pid ${proc.pid} was handed a second call`);
+    proc.call = proc.incoming;
+    proc.incoming = undefined;
+  }
+
+  /** nginx failed to connect to a worker's socket (it was moved aside): the line its error log gets */
+  nginxFailedConnect(socket: string, log = NGINX_ERROR_LOG): void {
+    if (!this.fs.exists(log)) this.fs.put(log, '');
+    this.fs.write(
+      log,
+      `2025/06/02 09:00:00 [error] 812#812: *${this.log.length} connect() to unix:${socket} failed (111: Connection refused) while connecting to upstream, client: 10.0.0.5, server: , request: "GET /attach HTTP/1.1", upstream: "http://unix:${socket}:/attach", host: "fleet"\n`,
+      { append: true },
+    );
   }
 
   /** the unit's process dies on its own: the unit is failed, a bound socket stays behind (stale) */

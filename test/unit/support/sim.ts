@@ -103,21 +103,25 @@ export class Sim implements Estate, SimHosts {
     return [...this.hosts.values()].find((h) => h.address === address);
   }
 
-  private place(name: string, role: RoleName, workers?: number): SimHost {
+  /** a host of the estate; `listed`: the inventory describes it (else it exists on the network only) */
+  private place(name: string, role: RoleName, workers?: number, listed = true): SimHost {
     let host = this.hosts.get(name);
     if (!host) {
       host = new SimHost(this, name, `10.0.0.${11 + this.hosts.size}`);
       this.hosts.set(name, host);
     }
-    this.roles.set(name, [...(this.roles.get(name) ?? []), { role, ...(workers ? { workers } : {}) }]);
+    if (listed) this.roles.set(name, [...(this.roles.get(name) ?? []), { role, ...(workers ? { workers } : {}) }]);
     return host;
   }
 
-  /** A fleet host like the lab's: N workers on `release`, nginx with max_fails=0, healthy. */
-  addFleetHost(name: string, options: { workers?: number; release?: string; known?: string[]; serverParams?: string } = {}): SimHost {
+  /**
+   * A fleet host like the lab's: N workers on `release`, nginx with max_fails=0, healthy.
+   * `listed: false`: a host the inventory does not know yet (what `ingress add-fleet` adds).
+   */
+  addFleetHost(name: string, options: { workers?: number; release?: string; known?: string[]; serverParams?: string; listed?: boolean } = {}): SimHost {
     const workers = options.workers ?? 4;
     const release = options.release ?? 'v1.4.2';
-    const host = this.place(name, 'fleet', workers);
+    const host = this.place(name, 'fleet', workers, options.listed ?? true);
     host.fleet = { origin: this.origins.fleet, ...FLEET };
     host.clones.set(FLEET.path, new Clone(FLEET.path, this.origins.fleet, release, options.known));
     host.fs.mkdir(FLEET.path, true);
@@ -200,6 +204,7 @@ export class Sim implements Estate, SimHosts {
       drained: new Set(),
       down: new Set(),
       sessions: new Map(),
+      holding: new Set(),
     };
     host.startUnit(host.defineUnit(INGRESS.unit));
     host.haproxyReload();

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { all, any, argv, inDir, type Command } from '../../../src/exec/command.js';
+import { parseShowStat, setServerState, showStat } from '../../../src/commands/haproxy.js';
+import { parseRound, probeRound } from '../../../src/commands/probe.js';
 import { acquireLock, lockFile, releaseOwnLock } from '../../../src/commands/state.js';
 import type { Host } from '../../../src/config/inventory.js';
 import { RemoteCommandError, type LockHolder } from '../../../src/errors.js';
@@ -9,7 +11,8 @@ import { renderCommand } from '../../../src/exec/render.js';
 import { VirtualClock } from './clock.js';
 import { SimExecutor } from './executor.js';
 import { SimulatorGap } from './shell.js';
-import { Sim } from './sim.js';
+import { NGINX_ERROR_LOG } from './host.js';
+import { INGRESS, Sim } from './sim.js';
 
 const fleetHost = (sim: Sim, name = 'fleet1'): Host => ({ name, address: sim.host(name).address, port: 22, role: 'fleet', workers: 4 });
 
@@ -138,6 +141,69 @@ describe('the simulator', () => {
     await s.run({ name: 'one', command: argv('true') });
     await expect(s.run({ name: 'two', command: argv('true') })).rejects.toThrow('fleet1: SSH connection lost during a command (read ECONNRESET)');
     await expect(session(sim)).rejects.toThrow(/fleet1 \(10\.0\.0\.11:22\) is unreachable/);
+  });
+});
+
+describe('the simulator, for call-aware rolls and the ingress', () => {
+  const curl = (path: string) => argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', path, 'http://localhost/health');
+  const body = (stdout: string) => JSON.parse(stdout.split('\n')[0]!) as { active_calls: number; call_started_at?: number };
+
+  it('ends a call that counts every probe on the live socket too, and reports when it began if told', async () => {
+    const sim = new Sim();
+    const host = sim.addFleetHost('fleet1');
+    const s = await session(sim);
+    host.startCall(1, 2, { anyPath: true, startedAt: Date.parse('2025-06-02T08:00:00.000Z') });
+    host.startCall(2, 2);
+    expect(() => host.startCall(2, 1)).toThrow(/already holds a call/);
+    const seen = [];
+    for (let i = 0; i < 3; i++) seen.push(body((await s.run({ name: 'probe', command: all(curl('/tmp/voxcore_1.sock')) })).stdout));
+    expect(seen.map((b) => b.active_calls)).toEqual([1, 1, 0]);
+    expect(seen[0]!.call_started_at).toBe(Date.parse('2025-06-02T08:00:00.000Z') / 1000);
+    // a plain call ends only through the moved path
+    for (let i = 0; i < 3; i++) await s.run({ name: 'probe', command: curl('/tmp/voxcore_2.sock') });
+    expect(host.worker(2)!.call).toBeDefined();
+  });
+
+  it('hands a slipped-in call over as the socket moves, and offers calls only to workers nginx can reach', async () => {
+    const sim = new Sim();
+    const host = sim.addFleetHost('fleet1');
+    const s = await session(sim);
+    const slipped = host.slipIn(1, 5);
+    expect(slipped.call).toBeUndefined();
+    await s.run({ name: 'drain', command: argv('mv', '-T', '--', '/tmp/voxcore_1.sock', '/tmp/voxcore_1.sock.draining') });
+    expect(slipped.call).toEqual({ remaining: 5 });
+    expect(host.offerCall(1, 3)).toBe(false);
+    expect(host.offerCall(2, 3)).toBe(true);
+    expect(host.offerCall(2, 3)).toBe(false);
+  });
+
+  it("reads nginx's failed connects from the error log from an offset, as the probe round does", async () => {
+    const sim = new Sim();
+    const host = sim.addFleetHost('fleet1', { workers: 2 });
+    const s = await session(sim);
+    host.nginxFailedConnect('/tmp/voxcore_1.sock');
+    const first = parseRound((await s.run(probeRound(['/tmp/voxcore_1.sock', '/tmp/voxcore_2.sock'], '/health', NGINX_ERROR_LOG, 0))).stdout, 2);
+    expect(first.failedConnects).toEqual(['/tmp/voxcore_1.sock']);
+    host.nginxFailedConnect('/tmp/voxcore_2.sock');
+    const next = parseRound((await s.run(probeRound(['/tmp/voxcore_1.sock'], '/health', NGINX_ERROR_LOG, first.logSize))).stdout, 1);
+    expect(next.failedConnects).toEqual(['/tmp/voxcore_2.sock']);
+    expect(next.probes[0]).toMatchObject({ httpStatus: 200, exitCode: 0 });
+  });
+
+  it('checks each HAProxy server against its fleet host: DOWN without a free worker; held sessions outlast a drain', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1', { workers: 1 });
+    const ingress = sim.addIngressHost('ingress1');
+    const s = await session(sim, 'ingress1');
+    const stat = async () => parseShowStat((await s.run(showStat(INGRESS.adminSocket))).stdout).filter((r) => r.backend === INGRESS.backend);
+    expect(await stat()).toMatchObject([{ server: 'fleet1', status: 'UP', checkStatus: 'L7OK' }]);
+    fleet1.startCall(1, Infinity);
+    expect(await stat()).toMatchObject([{ server: 'fleet1', status: 'DOWN', checkStatus: 'L7STS', lastCheck: '502' }]);
+    ingress.haproxy!.sessions.set('fleet1', 2);
+    ingress.haproxy!.holding.add('fleet1');
+    await s.run({ ...setServerState(INGRESS.adminSocket, INGRESS.backend, 'fleet1', 'drain') });
+    await stat();
+    expect(await stat()).toMatchObject([{ status: 'DRAIN', sessions: 2 }]);
   });
 });
 
