@@ -107,6 +107,8 @@ export interface CommandFacts {
   signal?: string;
   stdout: string;
   stderr: string;
+  /** which stderr line says why (git's first line; most tools' last) */
+  reasonLine?: 'first' | 'last';
 }
 
 export class RemoteCommandError extends VoxopsError {
@@ -116,7 +118,7 @@ export class RemoteCommandError extends VoxopsError {
     options?: { cause?: unknown; next?: string },
   ) {
     const status = facts.signal ? `signal ${facts.signal}` : `exit ${facts.exitCode}`;
-    const tail = lastLine(facts.stderr) || lastLine(facts.stdout);
+    const tail = (facts.reasonLine === 'first' ? firstLine(facts.stderr) : lastLine(facts.stderr)) || lastLine(facts.stdout);
     super(`${facts.host}: ${facts.step} failed (${status})${tail ? `: ${tail}` : ''}`, options);
   }
 }
@@ -179,6 +181,10 @@ export function shownRemoteText(text: string): string {
 }
 
 /** The last line of what a host printed, for a one-line message. */
+export function firstLine(text: string): string {
+  return lastLine(shownRemoteText(text).trim().split('\n')[0] ?? '');
+}
+
 export function lastLine(text: string): string {
   const lines = shownRemoteText(text).trimEnd().split('\n');
   return (lines[lines.length - 1] ?? '').trim().slice(0, 300);

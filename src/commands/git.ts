@@ -13,7 +13,8 @@ export function releaseMarker(path: string): string {
 
 /** Builders for the release checkout. `tag` must have passed validateTag first. */
 export function fetchTags(path: string): Step {
-  return { name: 'git fetch', command: argv('git', '-C', path, 'fetch', '--quiet', '--tags', '--force', 'origin') };
+  // git says why first (ssh: connect to host ... refused); its last lines are the same advice every time
+  return { name: 'git fetch', command: argv('git', '-C', path, 'fetch', '--quiet', '--tags', '--force', 'origin'), reasonLine: 'first' };
 }
 
 /** Exit 2 means the remote answered and has no such tag; anything else non-zero is a git or network failure. */

@@ -38,6 +38,8 @@ export interface Step {
   readonly stdin?: string;
   /** exit codes that are answers rather than failures (e.g. 1 from `mkdir` when a lock is held) */
   readonly okExitCodes?: readonly number[] | 'any';
+  /** which stderr line says why it failed: the last (most tools), or the first (git: what follows is boilerplate) */
+  readonly reasonLine?: 'first' | 'last';
   /** per-step timeout; the executor's default applies when absent */
   readonly timeoutMs?: number;
   /** true when the step changes nothing on the host (dry runs still execute these) */

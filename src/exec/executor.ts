@@ -41,6 +41,7 @@ export function checkResult(host: Host, step: Step, result: CommandResult): Comm
     ...(result.signal ? { signal: result.signal } : {}),
     stdout: result.stdout,
     stderr: result.stderr,
+    ...(step.reasonLine ? { reasonLine: step.reasonLine } : {}),
   });
 }
 

@@ -77,8 +77,9 @@ export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, n
   // a worker nginx shut out (a failed connect, read from its error log) serves nothing until its
   // fail_timeout has passed: it is out as much as one that is restarting
   const out = workers.filter((w) => outOfRotation(w) || isShutOut(w, now)).length;
+  // a call that slipped in after the idle check is waited for on the moved socket: it can hang too
   const hungOnes = workers.filter(
-    (w) => w.stage === 'old' && (w.calls ?? 0) > 0 && w.busySince !== undefined && now - w.busySince >= limits.maxCallAgeMs,
+    (w) => (w.stage === 'old' || w.stage === 'draining') && (w.calls ?? 0) > 0 && w.busySince !== undefined && now - w.busySince >= limits.maxCallAgeMs,
   );
   const hungIndices = hungOnes.map((w) => w.index);
   const force = limits.onHungCall === 'force' ? hungIndices : [];

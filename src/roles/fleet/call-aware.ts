@@ -168,8 +168,9 @@ export async function rollCallAware(
 
   /** Move the socket aside, look again through the moved path, restart if it is still idle. */
   const take = async (t: Tracked, force: boolean): Promise<void> => {
-    t.timeline.drainedAt = clock.now();
-    const moved = await host.run(t.steps.drain);
+    const already = t.stage === 'draining';
+    if (!already) t.timeline.drainedAt = clock.now();
+    const moved = already ? { exitCode: 0 } : await host.run(t.steps.drain);
     host.worker(t.index, 'drained', moved.exitCode === 0 ? undefined : 'no socket: the worker was not serving');
     if (force) {
       host.worker(
@@ -197,6 +198,7 @@ export async function rollCallAware(
   const putBack = async (t: Tracked, why: string): Promise<void> => {
     await host.run(t.steps.undrain);
     t.stage = 'old';
+    t.timeline.outcome = 'untouched';
     host.worker(t.index, 'undrained', why);
   };
 
@@ -212,13 +214,15 @@ export async function rollCallAware(
       if (restarting.length === 0) break;
     } else {
       const decision = decide(tracked, limits(), now);
-      if (decision.done) break;
       for (const index of decision.skip) {
         const t = byIndex.get(index)!;
+        // one moved aside goes back in rotation: its call goes on there, on the old release
+        if (t.stage === 'draining') await host.run(t.steps.undrain);
         t.stage = 'skipped';
         t.timeline.outcome = 'skipped';
         host.worker(index, 'skipped', `its call is older than ${settings.maxCallAgeSeconds}s; left on the old release, serving`);
       }
+      if (decision.done) break;
       for (const index of decision.hung) {
         const t = byIndex.get(index)!;
         if (t.hungWarnedAt !== undefined && now - t.hungWarnedAt < settings.maxCallAgeSeconds * 1000) continue;

@@ -149,7 +149,7 @@ export function judgeFleet(
       from: resume ? journal!.from : facts.currentTag,
       to,
       ...planWorkers(role, host, { batch: request.batch ?? 1, workers: only }),
-      ...(restart ? {} : { release: { choice: judged.choice ?? { source: 'git', skipFetch: false }, ...installed } }),
+      ...(restart ? {} : { release: { choice: judged.choice ?? sourceFor(host.name, to, request.source, undefined), ...installed } }),
       leftovers: facts.leftovers,
       schedule,
       readmitDelayMs: facts.failTimeoutSeconds * 1000,

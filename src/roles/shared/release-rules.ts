@@ -22,8 +22,12 @@ export function rollsForward(host: string, tag: string, current: string | null, 
   return force ? { warning: line } : { problem: `${line} (add --force if that is what you want)` };
 }
 
-/** How the release gets to the host; with no lookup (a restart, a kept build) nothing is fetched. */
+/**
+ * How the release gets to the host. With no lookup (a restart, a kept build, or --source rsync,
+ * which asks no git host) nothing is fetched: rsync pushes, git checks out what the clone has.
+ */
 export function sourceFor(host: string, tag: string, requested: ReleaseSource, lookup: TagLookup | undefined): SourceChoice {
+  if (requested === 'rsync') return { source: 'rsync', skipFetch: true };
   return lookup ? chooseSource(host, tag, requested, lookup) : { source: 'git', skipFetch: true };
 }
 

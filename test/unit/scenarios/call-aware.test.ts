@@ -373,17 +373,10 @@ describe('call-aware: a failed gate and Ctrl-C', () => {
   });
 });
 
-/*
- * Bugs in src/roles/fleet/call-aware.ts, pinned: each `it.fails` states what should happen and fails
- * today. When one starts passing, make it a plain `it`.
- */
-describe('call-aware: known bugs', () => {
-  // BUG: putBack() leaves the worker's timeline at its initial outcome 'failed' (and rollCallAware
-  // records every drained worker), so a worker put back in rotation unchanged (Ctrl-C, or a gate
-  // failure elsewhere) is reported as a failed health gate: JUnit fails its testcase and the SVG
-  // draws "GATE FAILED". Expected: outcome 'untouched', which the report model already renders as
-  // "put back in rotation unchanged" (src/report/model.ts, workerVerdict).
-  it.fails('records a worker that was put back unchanged as untouched, not as a failed gate', async () => {
+/* Bugs found in src/roles/fleet/call-aware.ts by these tests, and fixed: each test says what must happen. */
+describe('call-aware: what a put-back or a hung slipped-in call leaves', () => {
+  // a worker put back in rotation unchanged (Ctrl-C, a gate failure elsewhere) is not a failed gate
+  it('records a worker that was put back unchanged as untouched, not as a failed gate', async () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1');
     fleet1.slipIn(2, Infinity);
@@ -416,9 +409,8 @@ describe('call-aware: known bugs', () => {
     return { run, fleet1 };
   }
 
-  // BUG (today: the roll never ends; the watchdog's Ctrl-C gives exit 130 with worker 2 never rolled).
-  // Expected: after 2 s the worker is put back in rotation on the old release, the others roll, exit 9.
-  it.fails('skip: a call that slipped in and outlives --max-call-age leaves its worker on the old release (exit 9)', async () => {
+  // after 2 s the worker is put back in rotation on the old release, the others roll, exit 9
+  it('skip: a call that slipped in and outlives --max-call-age leaves its worker on the old release (exit 9)', async () => {
     const { run, fleet1 } = await slippedInForever('skip');
 
     expect(run.exitCode).toBe(9);
@@ -426,8 +418,8 @@ describe('call-aware: known bugs', () => {
     expect(fleet1.worker(2)?.call).toBeDefined();
   });
 
-  // BUG (today, likewise, exit 130). Expected: after 2 s the worker is restarted anyway, its call dropped, exit 0.
-  it.fails('force: a call that slipped in and outlives --max-call-age is dropped and the worker restarted', async () => {
+  // after 2 s the worker is restarted anyway, its call dropped, exit 0
+  it('force: a call that slipped in and outlives --max-call-age is dropped and the worker restarted', async () => {
     const { run, fleet1 } = await slippedInForever('force');
 
     expect(run.exitCode).toBe(0);

@@ -128,13 +128,8 @@ describe('the release source', () => {
     expect(eventsOf(plan, 'command').map((e) => e.command)).toContain('cd /opt/voxcore && uv sync --frozen');
   });
 
-  // BUG in src/roles/fleet/judge.ts: with --source rsync the fleet's inspect does not look the tag up
-  // (search 'none'), and judgeFleet only asks sourceFor() when there is a lookup, so the plan falls
-  // back to { source: 'git' }: the run takes every lock and runs `git fetch`, which fails (exit 5)
-  // exactly when --source rsync is needed, the git host being down. The checkout roles (api,
-  // console, dialler) honour --source rsync. Expected (README: "--source rsync always pushes"): an
-  // rsync push from the local clone, no git fetch, every worker on the tag, exit 0.
-  it.fails('--source rsync pushes the release from the local clone when the git host is down', async () => {
+  // --source rsync asks no git host: the plan pushes (it fell back to git fetch before the fix)
+  it('--source rsync pushes the release from the local clone when the git host is down', async () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1', { workers: 2 });
     sim.origins.fleet.reachable = false;
@@ -173,12 +168,8 @@ describe('a git host that goes down after the preflight', () => {
     expect(sim.historyOf('fleet1')).toMatchObject([{ to: 'v1.5.0', outcome: 'failed' }]);
   });
 
-  // BUG in src/errors.ts (RemoteCommandError): the message ends with the last line of stderr, and
-  // git's last line is boilerplate ("and the repository exists."); why it failed is its first line
-  // (src/release/source.ts already reads it so for ls-remote). Today the error and the history
-  // line say "fleet1: git fetch failed (exit 128): and the repository exists.". Expected: they name
-  // the reason, "ssh: connect to host 10.0.0.5 port 22: Connection refused".
-  it.fails('says why git could not fetch', async () => {
+  // git says why on its first stderr line; its last lines are boilerplate ("and the repository exists.")
+  it('says why git could not fetch', async () => {
     const { sim, run } = await fetchFails();
 
     expect(run.error).toContain('ssh: connect to host 10.0.0.5 port 22: Connection refused');
