@@ -2,6 +2,15 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // `npm run test:unit` prints what the unit tier alone proves of the engine and the role drivers,
+    // and fails under the floor the project holds itself to
+    coverage: {
+      provider: 'v8',
+      include: ['src/engine/**', 'src/roles/**'],
+      exclude: ['src/roles/contract.ts'],
+      reporter: ['text'],
+      thresholds: { branches: 85 },
+    },
     projects: [
       {
         test: {
