@@ -40,7 +40,8 @@ async function voxops(...args: string[]): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`voxops ${args.join(' ')}: exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`);
 }
 
-const pidOf = (i: number | string) => `curl -s --max-time 1 --unix-socket /tmp/voxcore_${i}.sock http://localhost/health | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p'`;
+const pidOf = (i: number | string) =>
+  `curl -s --max-time 1 --unix-socket /tmp/voxcore_${i}.sock http://localhost/health | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p'`;
 
 /** The practical floor: one ssh per host, a loop on the host, each worker restarted until a new pid answers (20 ms polls). */
 const floorScript = (workers: number) => `set -e
@@ -66,8 +67,13 @@ async function sshPerCommand(host: string, workers: number): Promise<void> {
 /** Debian's Ansible with serial: 1: systemd restart, wait_for the socket, uri over it (what a careful playbook does). */
 function ansiblePlaybook(): { dir: string; args: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'voxops-bench-ansible-'));
-  const hosts = fleets().map((h) => `${h.name} ansible_host=${h.address} workers=${h.workers ?? 4}`).join('\n');
-  writeFileSync(join(dir, 'hosts.ini'), `[fleet]\n${hosts}\n\n[fleet:vars]\nansible_user=root\nansible_ssh_private_key_file=${resolve('.lab/id_ed25519')}\nansible_ssh_common_args=-o UserKnownHostsFile=${resolve('.lab/known_hosts')} -o ControlMaster=auto -o ControlPersist=60s\nansible_python_interpreter=/usr/bin/python3\n`);
+  const hosts = fleets()
+    .map((h) => `${h.name} ansible_host=${h.address} workers=${h.workers ?? 4}`)
+    .join('\n');
+  writeFileSync(
+    join(dir, 'hosts.ini'),
+    `[fleet]\n${hosts}\n\n[fleet:vars]\nansible_user=root\nansible_ssh_private_key_file=${resolve('.lab/id_ed25519')}\nansible_ssh_common_args=-o UserKnownHostsFile=${resolve('.lab/known_hosts')} -o ControlMaster=auto -o ControlPersist=60s\nansible_python_interpreter=/usr/bin/python3\n`,
+  );
   writeFileSync(
     join(dir, 'restart.yml'),
     `- hosts: fleet
@@ -95,7 +101,10 @@ function ansiblePlaybook(): { dir: string; args: string[] } {
 }
 
 async function ansible(playbook: { args: string[] }): Promise<void> {
-  const r = await $({ nothrow: true, env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_PIPELINING: 'False' } })`ansible-playbook ${playbook.args}`;
+  const r = await $({
+    nothrow: true,
+    env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_PIPELINING: 'False' },
+  })`ansible-playbook ${playbook.args}`;
   if (r.exitCode !== 0) throw new Error(`ansible-playbook: exit ${r.exitCode}: ${r.stdout.split('\n').slice(-6).join(' ')}`);
 }
 
@@ -110,7 +119,9 @@ async function compare(title: string, methods: Record<string, () => Promise<unkn
   const medians: Record<string, number> = {};
   for (const [name, xs] of Object.entries(times)) {
     medians[name] = median(xs);
-    log(`| ${name} | ${medians[name]!.toFixed(2)} s | ${((medians[name]! / perWorker) * 1000).toFixed(0)} ms | ${(medians[name]! / base).toFixed(2)}x |`);
+    log(
+      `| ${name} | ${medians[name]!.toFixed(2)} s | ${((medians[name]! / perWorker) * 1000).toFixed(0)} ms | ${(medians[name]! / base).toFixed(2)}x |`,
+    );
   }
   return medians;
 }
@@ -120,12 +131,17 @@ async function withNginx(setting: 'max_fails=0' | 'default', work: () => Promise
   for (const h of fleets()) backups.set(h.name, await must(h.name, `cat ${nginxConf}`));
   try {
     if (setting === 'max_fails=0') {
-      for (const h of fleets()) await must(h.name, `sed -i 's/max_conns=1 fail_timeout=10;/max_conns=1 max_fails=0 fail_timeout=10;/' ${nginxConf} && nginx -t -q && systemctl reload nginx`);
+      for (const h of fleets())
+        await must(
+          h.name,
+          `sed -i 's/max_conns=1 fail_timeout=10;/max_conns=1 max_fails=0 fail_timeout=10;/' ${nginxConf} && nginx -t -q && systemctl reload nginx`,
+        );
     }
     await new Promise((r) => setTimeout(r, 11_000)); // earlier fail marks expire
     await work();
   } finally {
-    for (const h of fleets()) await labExec(h.name, `cat > ${nginxConf} && nginx -t -q && systemctl reload nginx`, { input: backups.get(h.name)! });
+    for (const h of fleets())
+      await labExec(h.name, `cat > ${nginxConf} && nginx -t -q && systemctl reload nginx`, { input: backups.get(h.name)! });
   }
 }
 
@@ -146,10 +162,21 @@ async function quiet(): Promise<void> {
     'voxops restart fleet (call-aware)': () => voxops('restart', 'fleet'),
   };
   await withNginx('max_fails=0', async () => {
-    await compare(`Quiet rolling restart, ${hosts.length} hosts x ${workers / hosts.length} workers, hosts one after another, nginx max_fails=0`, methods, workers);
+    await compare(
+      `Quiet rolling restart, ${hosts.length} hosts x ${workers / hosts.length} workers, hosts one after another, nginx max_fails=0`,
+      methods,
+      workers,
+    );
   });
   await withNginx('default', async () => {
-    await compare(`The same with the lab's nginx as shipped (max_fails=1, fail_timeout=10)`, { 'floor (one ssh per host, loop on the host)': methods['floor (one ssh per host, loop on the host)'], 'voxops restart fleet (call-aware)': methods['voxops restart fleet (call-aware)'] }, workers);
+    await compare(
+      `The same with the lab's nginx as shipped (max_fails=1, fail_timeout=10)`,
+      {
+        'floor (one ssh per host, loop on the host)': methods['floor (one ssh per host, loop on the host)'],
+        'voxops restart fleet (call-aware)': methods['voxops restart fleet (call-aware)'],
+      },
+      workers,
+    );
   });
 }
 
@@ -157,18 +184,28 @@ async function calls(): Promise<void> {
   await labUp({ log: (l) => process.stderr.write(`[lab] ${l}\n`) });
   const tags = ['v1.5.0', 'v1.6.0'];
   let next = 0;
-  log(`\nA deploy under 75% load of ${holdMin}-${holdMax} s calls, ${fleets().length} hosts x ${fleets()[0]?.workers ?? 4} workers (${runs} runs each, alternated)`);
-  log('| schedule | via | deploy | slowest host | longest remaining call | slowest host / (1.5 x longest + 15 s) | completed | dropped | rejected (1008) | unavailable (502) |');
+  log(
+    `\nA deploy under 75% load of ${holdMin}-${holdMax} s calls, ${fleets().length} hosts x ${fleets()[0]?.workers ?? 4} workers (${runs} runs each, alternated)`,
+  );
+  log(
+    '| schedule | via | deploy | slowest host | longest remaining call | slowest host / (1.5 x longest + 15 s) | completed | dropped | rejected (1008) | unavailable (502) |',
+  );
   log('|---|---|---|---|---|---|---|---|---|---|');
   for (let run = 0; run < runs; run++) {
     for (const via of ['fleet', 'ingress'] as const) {
       for (const schedule of ['one-at-a-time', 'call-aware']) {
         const tag = tags[next++ % tags.length]!;
-        const r = await deployUnderLoad(['deploy', 'fleet', '--tag', tag, '--schedule', schedule, '--parallel', 'auto'], { via, hold: [holdMin, holdMax], warmSeconds: Math.min(30, holdMin) });
+        const r = await deployUnderLoad(['deploy', 'fleet', '--tag', tag, '--schedule', schedule, '--parallel', 'auto'], {
+          via,
+          hold: [holdMin, holdMax],
+          warmSeconds: Math.min(30, holdMin),
+        });
         const slowest = Math.max(...r.hosts.map((h) => h.seconds));
         const budget = 1.5 * r.longestCallSeconds + 15;
         const c = r.calls;
-        log(`| ${schedule} | ${via} | ${r.exitCode === 0 ? `${r.seconds.toFixed(1)} s` : `exit ${r.exitCode}`} | ${slowest.toFixed(1)} s | ${r.longestCallSeconds.toFixed(1)} s | ${(slowest / budget).toFixed(2)} | ${c.completed} | ${c.dropped} | ${c.rejected} | ${c.unavailable} |`);
+        log(
+          `| ${schedule} | ${via} | ${r.exitCode === 0 ? `${r.seconds.toFixed(1)} s` : `exit ${r.exitCode}`} | ${slowest.toFixed(1)} s | ${r.longestCallSeconds.toFixed(1)} s | ${(slowest / budget).toFixed(2)} | ${c.completed} | ${c.dropped} | ${c.rejected} | ${c.unavailable} |`,
+        );
       }
     }
   }

@@ -79,7 +79,11 @@ export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, n
   const out = workers.filter((w) => outOfRotation(w) || isShutOut(w, now)).length;
   // a call that slipped in after the idle check is waited for on the moved socket: it can hang too
   const hungOnes = workers.filter(
-    (w) => (w.stage === 'old' || w.stage === 'draining') && (w.calls ?? 0) > 0 && w.busySince !== undefined && now - w.busySince >= limits.maxCallAgeMs,
+    (w) =>
+      (w.stage === 'old' || w.stage === 'draining') &&
+      (w.calls ?? 0) > 0 &&
+      w.busySince !== undefined &&
+      now - w.busySince >= limits.maxCallAgeMs,
   );
   const hungIndices = hungOnes.map((w) => w.index);
   const force = limits.onHungCall === 'force' ? hungIndices : [];

@@ -55,7 +55,10 @@ describe('fast rollback: the previous build is kept on the host', () => {
     for (const w of await workerHealth(host)) expect(w).toMatchObject({ httpStatus: 200, version: 'v1.5.0' });
     expect((await labExec(host, ['/opt/voxcore/.venv/bin/python', '-c', 'import fastapi, uvicorn'])).code).toBe(0);
 
-    const freshRelease = ['git fetch', 'checkout v1.5.0', 'verify HEAD is v1.5.0', 'install', 'keep this build for rollback'].reduce((t, s) => t + (freshSteps.get(s) ?? 0), 0);
+    const freshRelease = ['git fetch', 'checkout v1.5.0', 'verify HEAD is v1.5.0', 'install', 'keep this build for rollback'].reduce(
+      (t, s) => t + (freshSteps.get(s) ?? 0),
+      0,
+    );
     const rollbackRelease = [...rollbackSteps.values()].reduce((t, d) => t + d, 0);
     console.log(
       `fast rollback (${host}): release phase ${rollbackRelease} ms (restore ${rollbackSteps.get('restore the kept build')} ms) vs fresh deploy of the same tag ${freshRelease} ms (install ${freshSteps.get('install')} ms); whole host ${hostDuration(rollback)} ms vs ${hostDuration(fresh)} ms`,

@@ -1,7 +1,17 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { labCapacity, labTargets, readLabFile, runCalls, type CallStats } from '../lab/calls.js';
 import { labExec } from '../lab/lab.js';
-import { currentTagOf, fleetHosts, inventoryFile, lastHistory, resetFleetHost, voxops, workerCount, workerHealth, type WorkerHealth } from './helpers.js';
+import {
+  currentTagOf,
+  fleetHosts,
+  inventoryFile,
+  lastHistory,
+  resetFleetHost,
+  voxops,
+  workerCount,
+  workerHealth,
+  type WorkerHealth,
+} from './helpers.js';
 
 const hosts = fleetHosts();
 
@@ -50,8 +60,14 @@ describe('voxops deploy fleet (rolling, in the lab)', () => {
     // let that pass, so the call figures measure the deploy and not the reset
     await new Promise((r) => setTimeout(r, 11_000));
     const before = await allWorkers();
-    const { result: run, calls } = await underLoad(() => voxops(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'auto', '-i', inventoryFile, '--json']), [10, 30]);
-    const summary = run.events.find((e) => e.type === 'summary')?.summary as { durationMs: number; workers: { downtimeMs: number; outOfRotationMs: number }[] };
+    const { result: run, calls } = await underLoad(
+      () => voxops(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'auto', '-i', inventoryFile, '--json']),
+      [10, 30],
+    );
+    const summary = run.events.find((e) => e.type === 'summary')?.summary as {
+      durationMs: number;
+      workers: { downtimeMs: number; outOfRotationMs: number }[];
+    };
     console.log(`rolling deploy: exit ${run.code} in ${(summary?.durationMs / 1000).toFixed(1)}s; calls: ${describeCalls(calls)}`);
     if (summary) {
       const down = summary.workers.map((w) => w.downtimeMs).sort((a, b) => a - b);
@@ -74,7 +90,10 @@ describe('voxops deploy fleet (rolling, in the lab)', () => {
         expect(worker.max_seen_calls ?? 0).toBeLessThanOrEqual(1);
       }
       // nginx config untouched: no worker left drained, the upstream still lists every socket
-      const leftovers = await labExec(host, 'ls /tmp/voxcore_*.sock.draining 2>/dev/null | wc -l; nginx -T 2>/dev/null | grep -c "server unix:/tmp/voxcore_"');
+      const leftovers = await labExec(
+        host,
+        'ls /tmp/voxcore_*.sock.draining 2>/dev/null | wc -l; nginx -T 2>/dev/null | grep -c "server unix:/tmp/voxcore_"',
+      );
       expect(leftovers.stdout.trim().split('\n')).toEqual(['0', String(workerCount(host))]);
       expect(await lastHistory(host)).toMatchObject({ role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' });
     }
@@ -123,13 +142,24 @@ describe('voxops deploy fleet (rolling, in the lab)', () => {
   });
 
   it('fails fast while another deploy holds the lock, and says who holds it', async () => {
-    const holder = { id: 'other', user: 'alice', machine: 'jenkins-7', pid: 4242, startedAt: new Date().toISOString(), action: 'deploy', tag: 'v1.5.0', buildUrl: 'https://jenkins/job/voxops/81/' };
+    const holder = {
+      id: 'other',
+      user: 'alice',
+      machine: 'jenkins-7',
+      pid: 4242,
+      startedAt: new Date().toISOString(),
+      action: 'deploy',
+      tag: 'v1.5.0',
+      buildUrl: 'https://jenkins/job/voxops/81/',
+    };
     await labExec(hosts[1]!, 'mkdir -p /var/lib/voxops && cat > /var/lib/voxops/lock.json', { input: JSON.stringify(holder) });
     const started = Date.now();
     const run = await voxops(['deploy', 'fleet', '--tag', 'v1.5.0', '-i', inventoryFile]);
     console.log(`lock held: refused in ${Date.now() - started} ms`);
     expect(run.code).toBe(3);
-    expect(run.stderr).toMatch(/lock on fleet2 is held by alice@jenkins-7 \(pid 4242, deploy v1\.5\.0, since .*, build https:\/\/jenkins\/job\/voxops\/81\/\)/);
+    expect(run.stderr).toMatch(
+      /lock on fleet2 is held by alice@jenkins-7 \(pid 4242, deploy v1\.5\.0, since .*, build https:\/\/jenkins\/job\/voxops\/81\/\)/,
+    );
     // nothing moved anywhere, and the lock we did not own is still there
     for (const host of hosts) expect(await currentTagOf(host)).toBe('v1.4.2');
     expect((await labExec(hosts[1]!, ['cat', '/var/lib/voxops/lock.json'])).stdout).toContain('"alice"');

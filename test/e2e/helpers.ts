@@ -27,13 +27,21 @@ function readable(stderr: string): { text: string; error?: ErrorFacts } {
   const details = [
     errorLine(error),
     ...error.problems.map((p) => `  - ${p}`),
-    ...(error.journal ? [`  journal of ${error.journal.worker !== undefined ? `${error.journal.host} worker ${error.journal.worker}` : error.journal.host}:`, error.journal.text] : []),
+    ...(error.journal
+      ? [
+          `  journal of ${error.journal.worker !== undefined ? `${error.journal.host} worker ${error.journal.worker}` : error.journal.host}:`,
+          error.journal.text,
+        ]
+      : []),
   ];
   return { text: [...lines.slice(0, at), ...details, ...lines.slice(at + 1)].join('\n'), error };
 }
 
 /** Run the real CLI binary, as Jenkins would: a separate process, no TTY. */
-export function voxops(args: string[], options: { env?: NodeJS.ProcessEnv; signalAfterMs?: { signal: NodeJS.Signals; ms: number } } = {}): Promise<VoxopsRun> {
+export function voxops(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; signalAfterMs?: { signal: NodeJS.Signals; ms: number } } = {},
+): Promise<VoxopsRun> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [resolve('bin/voxops'), ...args], {
       env: { ...process.env, CI: 'true', ...options.env },
@@ -64,7 +72,9 @@ export function voxops(args: string[], options: { env?: NodeJS.ProcessEnv; signa
 }
 
 export function fleetHosts(): string[] {
-  return readLab().hosts.filter((h) => h.role === 'fleet').map((h) => h.name);
+  return readLab()
+    .hosts.filter((h) => h.role === 'fleet')
+    .map((h) => h.name);
 }
 
 export function workerCount(host: string): number {
@@ -84,7 +94,11 @@ export interface WorkerHealth {
 /** /health of every worker of a host, straight over its socket (not through voxops). */
 export async function workerHealth(host: string): Promise<WorkerHealth[]> {
   const n = workerCount(host);
-  const script = Array.from({ length: n }, (_, k) => `printf '%s\\n' "$(curl -s --max-time 2 -w ' %{http_code}' --unix-socket /tmp/voxcore_${k + 1}.sock http://localhost/health)"`).join('\n');
+  const script = Array.from(
+    { length: n },
+    (_, k) =>
+      `printf '%s\\n' "$(curl -s --max-time 2 -w ' %{http_code}' --unix-socket /tmp/voxcore_${k + 1}.sock http://localhost/health)"`,
+  ).join('\n');
   const result = await labExec(host, script);
   return result.stdout
     .trim()

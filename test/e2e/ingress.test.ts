@@ -162,7 +162,9 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
     controller.abort();
     const calls = await load;
     const summary = run.events.find((e) => e.type === 'summary')?.summary as { durationMs: number };
-    console.log(`deploy ingress under load: exit ${run.code} in ${summary?.durationMs} ms; calls through the ingress: ${describeCalls(calls)}`);
+    console.log(
+      `deploy ingress under load: exit ${run.code} in ${summary?.durationMs} ms; calls through the ingress: ${describeCalls(calls)}`,
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(calls.completed).toBeGreaterThan(0);
     expect(calls.dropped, calls.errors.join('\n')).toBe(0);
@@ -176,7 +178,10 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
       ['fleet1', 'UP', 'L7OK'],
       ['fleet2', 'UP', 'L7OK'],
     ]);
-    const history = JSON.parse((await labExec('ingress', ['tail', '-n', '1', '/var/lib/voxops/history.jsonl'])).stdout) as Record<string, unknown>;
+    const history = JSON.parse((await labExec('ingress', ['tail', '-n', '1', '/var/lib/voxops/history.jsonl'])).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(history).toMatchObject({ role: 'ingress', host: 'ingress', outcome: 'success' });
 
     const rendered = await configFingerprint();
@@ -187,7 +192,11 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
 
     const status = await voxops(['status', 'ingress', '--json', '--inventory', inventoryFile]);
     expect(status.code, status.stderr).toBe(0);
-    const [ingress] = (JSON.parse(status.stdout) as { hosts: { health: string; backends: { name: string; address: string; status: string; maxconn: number }[] }[] }).hosts;
+    const [ingress] = (
+      JSON.parse(status.stdout) as {
+        hosts: { health: string; backends: { name: string; address: string; status: string; maxconn: number }[] }[];
+      }
+    ).hosts;
     expect(ingress!.health).toBe('ok');
     expect(ingress!.backends.map((b) => [b.name, b.address, b.status, b.maxconn])).toEqual([
       ['fleet1', '10.231.0.11:80', 'UP', 4],
@@ -198,7 +207,9 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
   it('remove-fleet drains fleet2: a call held on it through the ingress completes, then new calls reach only fleet1', async () => {
     const call = await holdCallOn('fleet2');
     const removal = voxops(['ingress', 'remove-fleet', fleet2Url, '--drain-timeout', '60', '--inventory', inventoryFile, '--json']);
-    await waitFor('fleet2 drained', async () => ((await stats()).find((s) => s.server === 'fleet2')?.status === 'DRAIN' ? true : undefined));
+    await waitFor('fleet2 drained', async () =>
+      (await stats()).find((s) => s.server === 'fleet2')?.status === 'DRAIN' ? true : undefined,
+    );
     const framesWhileDrained = call.frames();
     await new Promise((r) => setTimeout(r, 1_500));
     // still talking (the server ticks every 500 ms), and the config still lists fleet2 while the call lasts
@@ -221,7 +232,9 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
     expect(after.dropped).toBe(0);
     // every one of them went through fleet1 (fleet2 is no longer a server of this haproxy)
     const fleet1After = (await stats())[0]!;
-    console.log(`after remove-fleet: calls through the ingress: ${describeCalls(after)}; fleet1 sessions ${fleet1Before.totalSessions} -> ${fleet1After.totalSessions}`);
+    console.log(
+      `after remove-fleet: calls through the ingress: ${describeCalls(after)}; fleet1 sessions ${fleet1Before.totalSessions} -> ${fleet1After.totalSessions}`,
+    );
     expect(fleet1After.totalSessions - fleet1Before.totalSessions).toBeGreaterThanOrEqual(after.completed);
   });
 
@@ -238,7 +251,9 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
     expect(run.code, run.stderr).toBe(0);
     // the list matches the inventory again: no warning
     expect(run.events.filter((e) => e.type === 'warning')).toEqual([]);
-    expect((await labExec('ingress', ['cat', CFG])).stdout).toContain('    server fleet1 10.231.0.11:80 maxconn 4\n    server fleet2 10.231.0.12:80 maxconn 4\n');
+    expect((await labExec('ingress', ['cat', CFG])).stdout).toContain(
+      '    server fleet1 10.231.0.11:80 maxconn 4\n    server fleet2 10.231.0.12:80 maxconn 4\n',
+    );
     const s = await stats();
     expect(checkedUp(s.find((x) => x.server === 'fleet2'))).toBe(true);
   });
@@ -262,12 +277,15 @@ describe('voxops deploy ingress / ingress add-fleet|remove-fleet (HAProxy, in th
     expect(checkedUp((await stats()).find((s) => s.server === 'fleet2'))).toBe(true);
   });
 
-  it('a config haproxy -c rejects is never loaded: exit 11 with haproxy\'s reason, haproxy.cfg unchanged byte for byte, calls still served', async () => {
+  it("a config haproxy -c rejects is never loaded: exit 11 with haproxy's reason, haproxy.cfg unchanged byte for byte, calls still served", async () => {
     // The inventory names a fleet host that does not resolve (a typo, or not yet in DNS). deploy
     // ingress renders it without probing it (fleet health is HAProxy's check's job), so haproxy -c
     // is what catches it. add-fleet with the same name stops earlier, at its reachability check
     // from the ingress host (exit 7, above), so it cannot reach haproxy -c with this case.
-    const doc = parse(readFileSync(inventoryFile, 'utf8')) as { ssh: Record<string, string>; environments: { lab: { hosts: { fleet: object[] } } } };
+    const doc = parse(readFileSync(inventoryFile, 'utf8')) as {
+      ssh: Record<string, string>;
+      environments: { lab: { hosts: { fleet: object[] } } };
+    };
     doc.ssh.identityFile = resolve('.lab', doc.ssh.identityFile!);
     doc.ssh.knownHosts = resolve('.lab', doc.ssh.knownHosts!);
     doc.environments.lab.hosts.fleet.push({ name: 'fleet3', address: 'fleet3.voxlab.invalid' });

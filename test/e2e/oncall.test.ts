@@ -20,12 +20,21 @@ describe('on-call: rollback, status, health, restart, locks (in the lab)', () =>
     await deployOk('v1.5.0');
     const lab = readLabFile();
     const controller = new AbortController();
-    const load = runCalls({ targets: labTargets(lab, 'fleet'), load: 0.75, capacity: labCapacity(lab), durationSeconds: 600, holdSeconds: [1, 4], signal: controller.signal });
+    const load = runCalls({
+      targets: labTargets(lab, 'fleet'),
+      load: 0.75,
+      capacity: labCapacity(lab),
+      durationSeconds: 600,
+      holdSeconds: [1, 4],
+      signal: controller.signal,
+    });
     await new Promise((r) => setTimeout(r, 2_000));
     const run = await voxops(['rollback', 'fleet', '--to', 'v1.4.2', ...inv]);
     controller.abort();
     const calls = await load;
-    console.log(`rollback under load: exit ${run.code}; calls started ${calls.started}, completed ${calls.completed}, dropped ${calls.dropped}, unavailable ${calls.unavailable}`);
+    console.log(
+      `rollback under load: exit ${run.code}; calls started ${calls.started}, completed ${calls.completed}, dropped ${calls.dropped}, unavailable ${calls.unavailable}`,
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(calls.dropped, calls.errors.join('\n')).toBe(0);
     for (const host of hosts) {
@@ -75,7 +84,13 @@ describe('on-call: rollback, status, health, restart, locks (in the lab)', () =>
     await labExec(host, ['systemctl', 'kill', '--signal=SIGSTOP', 'voxcore@3']);
     const status = await voxops(['status', '--json', ...inv]);
     expect(status.code, status.stderr).toBe(0);
-    const report = JSON.parse(status.stdout) as { hosts: { name: string; capacity: { healthy: number; configured: number }; workers: { index: number; health: string; socket: boolean; active: string }[] }[] };
+    const report = JSON.parse(status.stdout) as {
+      hosts: {
+        name: string;
+        capacity: { healthy: number; configured: number };
+        workers: { index: number; health: string; socket: boolean; active: string }[];
+      }[];
+    };
     const fleet1 = report.hosts.find((h) => h.name === host)!;
     expect(fleet1.workers.find((w) => w.index === 3)).toMatchObject({ health: 'unreachable', socket: true, active: 'active' });
     expect(fleet1.capacity).toEqual({ healthy: 3, configured: 4 });
@@ -93,7 +108,15 @@ describe('on-call: rollback, status, health, restart, locks (in the lab)', () =>
   });
 
   it('lock status shows a lock held by another deploy; lock release without --force refuses', async () => {
-    const holder = { id: 'someone', user: 'bob', machine: 'jenkins-3', pid: 99, startedAt: new Date().toISOString(), action: 'deploy', tag: 'v1.5.0' };
+    const holder = {
+      id: 'someone',
+      user: 'bob',
+      machine: 'jenkins-3',
+      pid: 99,
+      startedAt: new Date().toISOString(),
+      action: 'deploy',
+      tag: 'v1.5.0',
+    };
     await labExec(hosts[0]!, 'mkdir -p /var/lib/voxops && cat > /var/lib/voxops/lock.json', { input: JSON.stringify(holder) });
     const status = await voxops(['lock', 'status', ...inv]);
     expect(status.code).toBe(0);

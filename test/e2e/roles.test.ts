@@ -95,7 +95,9 @@ describe('api, dialler and console roles (in the lab)', () => {
     // the kept release went live as it was: no checkout, no build
     const steps = run.events.filter((e) => e.type === 'step').map((e) => String(e.step));
     expect(steps.some((s) => /install|checkout|fetch/.test(s))).toBe(false);
-    const status = JSON.parse((await voxops(['status', 'console', '--json', ...inv])).stdout) as { hosts: { tag: string; health: string }[] };
+    const status = JSON.parse((await voxops(['status', 'console', '--json', ...inv])).stdout) as {
+      hosts: { tag: string; health: string }[];
+    };
     expect(status.hosts[0]).toMatchObject({ tag: 'v1.5.0', health: 'ok' });
   });
 
@@ -124,8 +126,16 @@ git -C /srv/git/api.git tag v1.6.2-apionly v1.6.0'`,
       expect(made.code, made.stderr).toBe(0);
     });
     afterAll(async () => {
-      await labExec('git', 'for r in api console fleet dialler; do runuser -u git -- git -C /srv/git/$r.git tag -d v1.6.1-nostart v1.6.2-apionly >/dev/null 2>&1; done; true');
-      for (const [host, path] of [['api', '/opt/voxbridge'], ['api', '/opt/voxconsole'], ['dialler', '/opt/voxdialler'], ...fleetHosts().map((h) => [h, '/opt/voxcore'])]) {
+      await labExec(
+        'git',
+        'for r in api console fleet dialler; do runuser -u git -- git -C /srv/git/$r.git tag -d v1.6.1-nostart v1.6.2-apionly >/dev/null 2>&1; done; true',
+      );
+      for (const [host, path] of [
+        ['api', '/opt/voxbridge'],
+        ['api', '/opt/voxconsole'],
+        ['dialler', '/opt/voxdialler'],
+        ...fleetHosts().map((h) => [h, '/opt/voxcore']),
+      ]) {
         await labExec(host!, `git -C ${path} tag -d v1.6.1-nostart v1.6.2-apionly >/dev/null 2>&1; true`);
       }
     });
@@ -203,8 +213,12 @@ git -C /srv/git/api.git tag v1.6.2-apionly v1.6.0'`,
     expect(await serviceHealth('api', 8080)).toMatchObject({ version: 'v1.5.0' });
     expect(await serviceHealth('dialler', 8090)).toMatchObject({ version: 'v1.5.0' });
     expect(await served()).toContain('v1.5.0');
-    for (const host of fleetHosts()) for (const w of await workerHealth(host)) expect(w).toMatchObject({ httpStatus: 200, version: 'v1.5.0' });
-    const report = JSON.parse(readFileSync(join(reports, 'voxops-report.json'), 'utf8')) as { role: string; hosts: { role: string; outcome: string }[] };
+    for (const host of fleetHosts())
+      for (const w of await workerHealth(host)) expect(w).toMatchObject({ httpStatus: 200, version: 'v1.5.0' });
+    const report = JSON.parse(readFileSync(join(reports, 'voxops-report.json'), 'utf8')) as {
+      role: string;
+      hosts: { role: string; outcome: string }[];
+    };
     expect(report.role).toBe('all');
     expect(new Set(report.hosts.map((h) => h.role))).toEqual(new Set(['api', 'console', 'fleet', 'dialler', 'ingress']));
     expect(report.hosts.every((h) => h.outcome === 'success')).toBe(true);

@@ -14,7 +14,10 @@ function forLab(argv: string[]): string[] | undefined {
 
 describe('runbook and Jenkinsfile commands run against the lab', () => {
   it('each is accepted by the CLI and reaches the fleet (exit code is not usage or internal error)', async () => {
-    const all = [...runbookCommands().map((c) => ({ where: c.file, argv: c.argv })), ...jenkinsCommands().map((c) => ({ where: `Jenkinsfile (${c.action})`, argv: c.argv }))];
+    const all = [
+      ...runbookCommands().map((c) => ({ where: c.file, argv: c.argv })),
+      ...jenkinsCommands().map((c) => ({ where: `Jenkinsfile (${c.action})`, argv: c.argv })),
+    ];
     let ran = 0;
     for (const { where, argv } of all) {
       const args = forLab(argv);

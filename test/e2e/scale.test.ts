@@ -24,7 +24,9 @@ async function sh(script: string): Promise<string> {
 /** The env file is compared by hashes only: it holds a secret, so the test never reads it either. */
 async function envState(): Promise<{ line: string; restHash: string; mode: string }> {
   const [line, restHash, mode] = (
-    await sh(`grep '^VOXCORE_WORKERS=' ${envFile}; grep -v '^VOXCORE_WORKERS=' ${envFile} | sha256sum | cut -d' ' -f1; stat -c '%a %U %G' ${envFile}`)
+    await sh(
+      `grep '^VOXCORE_WORKERS=' ${envFile}; grep -v '^VOXCORE_WORKERS=' ${envFile} | sha256sum | cut -d' ' -f1; stat -c '%a %U %G' ${envFile}`,
+    )
   )
     .trim()
     .split('\n');
@@ -37,12 +39,26 @@ async function enabledUnits(): Promise<string[]> {
 }
 
 async function fleetHealth(): Promise<{ expected_workers: number; capacity: number; healthy: number }> {
-  return JSON.parse(await sh('curl -s --max-time 5 http://127.0.0.1/health/fleet')) as { expected_workers: number; capacity: number; healthy: number };
+  return JSON.parse(await sh('curl -s --max-time 5 http://127.0.0.1/health/fleet')) as {
+    expected_workers: number;
+    capacity: number;
+    healthy: number;
+  };
 }
 
-async function underLoad(concurrency: number, run: () => Promise<VoxopsRun>): Promise<{ run: VoxopsRun; calls: CallStats; seconds: number }> {
+async function underLoad(
+  concurrency: number,
+  run: () => Promise<VoxopsRun>,
+): Promise<{ run: VoxopsRun; calls: CallStats; seconds: number }> {
   const controller = new AbortController();
-  const load = runCalls({ targets: [target], capacity: concurrency, load: 1, durationSeconds: 400, holdSeconds: [1, 4], signal: controller.signal });
+  const load = runCalls({
+    targets: [target],
+    capacity: concurrency,
+    load: 1,
+    durationSeconds: 400,
+    holdSeconds: [1, 4],
+    signal: controller.signal,
+  });
   await new Promise((r) => setTimeout(r, 3_000));
   const started = Date.now();
   try {
@@ -63,7 +79,8 @@ function describeRun(what: string, r: { run: VoxopsRun; calls: CallStats; second
   return `${what}: exit ${r.run.code} in ${r.seconds.toFixed(1)}s; calls started ${c.started}, completed ${c.completed}, dropped ${c.dropped}, rejected ${c.rejected}, unavailable ${c.unavailable}, failed ${c.failed}`;
 }
 
-const scale = (workers: number, ...extra: string[]) => voxops(['scale', 'fleet', '--host', host, '--workers', String(workers), '-i', inventoryFile, '--json', ...extra]);
+const scale = (workers: number, ...extra: string[]) =>
+  voxops(['scale', 'fleet', '--host', host, '--workers', String(workers), '-i', inventoryFile, '--json', ...extra]);
 
 let originalConf = '';
 let originalEnv: Awaited<ReturnType<typeof envState>>;
@@ -74,10 +91,16 @@ async function restoreFleet2(): Promise<void> {
   const conf_ = await labExec(host, ['cat', conf]);
   const env = await envState();
   const units = await enabledUnits();
-  const changed = conf_.stdout !== originalConf || env.line !== originalEnv.line || env.restHash !== originalEnv.restHash || units.slice(4).some((u) => u === 'enabled');
+  const changed =
+    conf_.stdout !== originalConf ||
+    env.line !== originalEnv.line ||
+    env.restHash !== originalEnv.restHash ||
+    units.slice(4).some((u) => u === 'enabled');
   if (!changed) return;
   await labExec(host, `cat > ${conf}`, { input: originalConf });
-  await sh(`cp -p ${envBackup} ${envFile} && systemctl disable --now voxcore@5 voxcore@6 voxcore@7 voxcore@8 && nginx -t -q && systemctl reload nginx && systemctl restart voxcore@1 voxcore@2 voxcore@3 voxcore@4`);
+  await sh(
+    `cp -p ${envBackup} ${envFile} && systemctl disable --now voxcore@5 voxcore@6 voxcore@7 voxcore@8 && nginx -t -q && systemctl reload nginx && systemctl restart voxcore@1 voxcore@2 voxcore@3 voxcore@4`,
+  );
 }
 
 describe('voxops scale fleet (fleet2, in the lab)', () => {
@@ -114,20 +137,28 @@ describe('voxops scale fleet (fleet2, in the lab)', () => {
     expect(grow.calls.dropped, grow.calls.errors.join('\n')).toBe(0);
     expect(grow.run.stdout + grow.run.stderr).not.toContain(secret);
     // voxops never edits the inventory: it tells the operator to
-    expect(grow.run.events).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/set workers: 6 for fleet2 in .*voxops\.yaml/) }));
+    expect(grow.run.events).toContainEqual(
+      expect.objectContaining({ type: 'warning', message: expect.stringMatching(/set workers: 6 for fleet2 in .*voxops\.yaml/) }),
+    );
 
     expect(await fleetHealth()).toMatchObject({ expected_workers: 6, capacity: 6, healthy: 6 });
     expect(await enabledUnits()).toEqual(['enabled', 'enabled', 'enabled', 'enabled', 'enabled', 'enabled', 'disabled', 'disabled']);
     const env = await envState();
     expect(env).toEqual({ ...originalEnv, line: 'VOXCORE_WORKERS=6' });
-    expect(await sh(`grep -c 'server unix:/tmp/voxcore_[0-9]*.sock max_conns=1 fail_timeout=10;' ${conf}; grep -c 'proxy_next_upstream_tries 6;' ${conf}`)).toBe('6\n3\n');
+    expect(
+      await sh(
+        `grep -c 'server unix:/tmp/voxcore_[0-9]*.sock max_conns=1 fail_timeout=10;' ${conf}; grep -c 'proxy_next_upstream_tries 6;' ${conf}`,
+      ),
+    ).toBe('6\n3\n');
     expect(await lastHistory(host)).toMatchObject({ action: 'scale', outcome: 'success', detail: 'workers 4 -> 6' });
   });
 
   it('shrinks 6 -> 3 under call load with no call dropped', async () => {
     const shrink = await underLoad(2, () => scale(3));
     console.log(describeRun('scale 6 -> 3', shrink));
-    const idle = shrink.run.events.filter((e) => e.type === 'worker' && e.phase === 'idle' && Number(e.worker) > 3).map((e) => `worker ${String(e.worker)} ${String(e.message)}`);
+    const idle = shrink.run.events
+      .filter((e) => e.type === 'worker' && e.phase === 'idle' && Number(e.worker) > 3)
+      .map((e) => `worker ${String(e.worker)} ${String(e.message)}`);
     console.log(`removed workers: ${idle.join('; ') || '(none waited)'}`);
     expect(shrink.run.code, shrink.run.stderr).toBe(0);
     expect(shrink.calls.dropped, shrink.calls.errors.join('\n')).toBe(0);
@@ -152,7 +183,7 @@ describe('voxops scale fleet (fleet2, in the lab)', () => {
     expect(again.events).toContainEqual(expect.objectContaining({ type: 'info', message: 'fleet2 already runs 4 workers; nothing to do' }));
   });
 
-  it('refuses with exit 11 and nginx\'s own message when nginx rejects the configuration; nothing changes', async () => {
+  it("refuses with exit 11 and nginx's own message when nginx rejects the configuration; nothing changes", async () => {
     try {
       await sh(`printf 'this_is_broken;\\n' > ${broken}`);
       const run = await scale(5);
@@ -176,7 +207,9 @@ describe('voxops scale fleet (fleet2, in the lab)', () => {
     expect(zoneless).not.toBe(originalConf);
     try {
       await labExec(host, `cat > ${conf}`, { input: zoneless });
-      await sh(`printf 'upstream voxops_e2e_clash {\\n    zone voxcore_workers 32k;\\n    server unix:/tmp/voxops-e2e-none.sock;\\n}\\n' > ${clash} && nginx -t -q`);
+      await sh(
+        `printf 'upstream voxops_e2e_clash {\\n    zone voxcore_workers 32k;\\n    server unix:/tmp/voxops-e2e-none.sock;\\n}\\n' > ${clash} && nginx -t -q`,
+      );
       const before = await sh(`sha256sum ${conf}; stat -c '%a %U %G' ${conf}`);
       const run = await scale(5);
       expect(run.code, run.stderr).toBe(11);

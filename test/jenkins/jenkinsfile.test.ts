@@ -15,7 +15,11 @@ const java = () => ({ ...process.env, JAVA_HOME: dirname(dirname(realpathSync('/
 
 /** The Jenkinsfile run against the stub of the pipeline DSL with these build parameters. */
 function pipeline(params: Record<string, string> = {}): Call {
-  const json = execFileSync('groovy', ['test/jenkins/check-jenkinsfile.groovy', 'Jenkinsfile', ...Object.entries(params).map(([k, v]) => `${k}=${v}`)], { env: java(), encoding: 'utf8' });
+  const json = execFileSync(
+    'groovy',
+    ['test/jenkins/check-jenkinsfile.groovy', 'Jenkinsfile', ...Object.entries(params).map(([k, v]) => `${k}=${v}`)],
+    { env: java(), encoding: 'utf8' },
+  );
   const calls = JSON.parse(json) as Call[];
   expect(calls.map((c) => c.name)).toEqual(['pipeline']);
   return calls[0]!;
@@ -27,8 +31,12 @@ const withAncestors = (calls: Call[], above: Call[] = []): { call: Call; above: 
   calls.flatMap((c) => [{ call: c, above }, ...withAncestors(c.children, [...above, c])]);
 const section = (p: Call, name: string) => p.children.find((c) => c.name === name)!;
 const stage = (p: Call, name: string) => section(p, 'stages').children.find((s) => s.args[0] === name)!;
-const shells = (calls: Call[]) => flat(calls).filter((c) => c.name === 'sh').map((c) => String(c.args[0]));
-const timeoutOf = (p: Call) => flat(stage(p, 'deploy').children).find((c) => c.name === 'timeout')!.args[0] as { time: number; unit: string };
+const shells = (calls: Call[]) =>
+  flat(calls)
+    .filter((c) => c.name === 'sh')
+    .map((c) => String(c.args[0]));
+const timeoutOf = (p: Call) =>
+  flat(stage(p, 'deploy').children).find((c) => c.name === 'timeout')!.args[0] as { time: number; unit: string };
 
 describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
   const production = pipeline();
@@ -48,7 +56,8 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
     expect(all.filter((c) => c.name === 'checkout')).toHaveLength(1);
     expect(flat(stage(production, 'plan').children).some((c) => c.name === 'checkout')).toBe(true);
     expect(flat(stage(production, 'plan').children).some((c) => c.name === 'stash')).toBe(true);
-    for (const name of ['deploy', 'verify']) expect(flat(stage(production, name).children).find((c) => c.name === 'unstash')?.args).toEqual(['voxops']);
+    for (const name of ['deploy', 'verify'])
+      expect(flat(stage(production, name).children).find((c) => c.name === 'unstash')?.args).toEqual(['voxops']);
   });
 
   it('runs no tests: CI does that elsewhere', () => {
@@ -56,7 +65,9 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
   });
 
   it('every voxops command goes through the wrapper with exec, and no shell expands a parameter', () => {
-    const voxops = shells([production, ...flat([pipeline({ ROLE: 'fleet', FLEET_GROUPS: 'fleet-1;fleet-2' })])]).filter((s) => s.includes('voxops'));
+    const voxops = shells([production, ...flat([pipeline({ ROLE: 'fleet', FLEET_GROUPS: 'fleet-1;fleet-2' })])]).filter((s) =>
+      s.includes('voxops'),
+    );
     expect(voxops.length).toBeGreaterThanOrEqual(5);
     for (const script of voxops) expect(script).toMatch(/^exec scripts\/jenkins-voxops\.sh (config-check|plan|run|health)$/);
     for (const script of shells([production])) expect(script).not.toMatch(/\$\(|`|bin\/voxops/);
@@ -70,9 +81,16 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
       const provider = above.find((c) => c.name === 'configFileProvider');
       expect(provider, String(call.args[0])).toBeDefined();
       const files = (provider!.args[0] as { name: string; args: Record<string, string>[] }[]).map((f) => f.args[0]!);
-      expect(files).toContainEqual({ fileId: 'voxops-inventory', targetLocation: 'voxops-inventory/voxops.yaml', variable: 'VOXOPS_INVENTORY' });
+      expect(files).toContainEqual({
+        fileId: 'voxops-inventory',
+        targetLocation: 'voxops-inventory/voxops.yaml',
+        variable: 'VOXOPS_INVENTORY',
+      });
       expect(files).toContainEqual({ fileId: 'voxops-known-hosts', targetLocation: 'voxops-inventory/known_hosts' });
-      expect(above.map((c) => c.name), String(call.args[0])).toContain('sshagent');
+      expect(
+        above.map((c) => c.name),
+        String(call.args[0]),
+      ).toContain('sshagent');
       expect(above.map((c) => c.name)).not.toContain('input');
     }
   });
@@ -83,7 +101,10 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
     const input = approval.children.find((c) => c.name === 'input')!;
     expect(input.children.map((c) => c.name)).toEqual(expect.arrayContaining(['message', 'ok', 'submitter']));
     expect(input.children.find((c) => c.name === 'submitter')!.args).toEqual(['voxops-approvers']);
-    expect(flat(approval.children.filter((c) => c.name === 'options')).find((c) => c.name === 'timeout')!.args[0]).toEqual({ time: 4, unit: 'HOURS' });
+    expect(flat(approval.children.filter((c) => c.name === 'options')).find((c) => c.name === 'timeout')!.args[0]).toEqual({
+      time: 4,
+      unit: 'HOURS',
+    });
     const when = approval.children.find((c) => c.name === 'when')!;
     expect(when.children.find((c) => c.name === 'beforeInput')!.args).toEqual([true]);
     expect(when.children.find((c) => c.name === 'expression')!.value).toBe(true);
@@ -114,7 +135,9 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
       ['FLEET_HOSTS=fleet-1,fleet-2', 'REPORTS=reports/group-1'],
       ['FLEET_HOSTS=fleet-3', 'REPORTS=reports/group-2'],
     ]);
-    const plan = withAncestors(stage(p, 'plan').children).find(({ call }) => call.name === 'sh' && call.args[0] === 'exec scripts/jenkins-voxops.sh plan')!;
+    const plan = withAncestors(stage(p, 'plan').children).find(
+      ({ call }) => call.name === 'sh' && call.args[0] === 'exec scripts/jenkins-voxops.sh plan',
+    )!;
     expect(plan.above.find((c) => c.name === 'withEnv')!.args[0]).toEqual(['FLEET_HOSTS=fleet-1,fleet-2,fleet-3']);
   });
 
@@ -138,7 +161,11 @@ describe('the Jenkinsfile, run against a stub of the pipeline DSL', () => {
     expect(timeoutOf(pipeline({ ROLE: 'all' })).time).toBe(10 + 10 + 15 + 2 * 60 + 15 + 5);
     expect(timeoutOf(pipeline({ TIMEOUT_MINUTES: '45' })).time).toBe(45);
     const bad = flat([pipeline({ TIMEOUT_MINUTES: '2h' })]);
-    expect(bad.filter((c) => c.name === 'error').map((c) => c.args[0])).toEqual(["TIMEOUT_MINUTES must be a whole number of minutes, not '2h'"]);
-    expect(bad.some((c) => c.name === 'timeout' && (c.args[0] as { unit: string }).unit === 'MINUTES' && c.children.length > 0)).toBe(false);
+    expect(bad.filter((c) => c.name === 'error').map((c) => c.args[0])).toEqual([
+      "TIMEOUT_MINUTES must be a whole number of minutes, not '2h'",
+    ]);
+    expect(bad.some((c) => c.name === 'timeout' && (c.args[0] as { unit: string }).unit === 'MINUTES' && c.children.length > 0)).toBe(
+      false,
+    );
   });
 });

@@ -22,11 +22,16 @@ describe('voxops-junit.xml through the JDK parser Jenkins uses', () => {
         return file;
       });
       const broken = join(dir, 'broken.xml');
-      writeFileSync(broken, '<?xml version="1.0"?><testsuites><testsuite><testcase name="x"><failure message="\u001b[31m"/></testcase></testsuite></testsuites>');
+      writeFileSync(
+        broken,
+        '<?xml version="1.0"?><testsuites><testsuite><testcase name="x"><failure message="\u001b[31m"/></testcase></testsuite></testsuites>',
+      );
       const out = execFileSync('groovy', ['-e', PARSE, ...files, broken], {
         env: { ...process.env, JAVA_HOME: dirname(dirname(realpathSync('/usr/bin/java'))) },
         encoding: 'utf8',
-      }).trim().split('\n');
+      })
+        .trim()
+        .split('\n');
       expect(out.slice(0, files.length)).toEqual(files.map(() => 'ok'));
       expect(out.at(-1)).toMatch(/^error: .*invalid XML character/i);
     } finally {

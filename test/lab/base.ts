@@ -9,17 +9,38 @@ import { unmountUnder } from './mounts.js';
 export const SUITE = 'bookworm';
 /** Installed with apt inside the minbase chroot (policy-rc.d denies every service start). */
 export const BASE_PACKAGES = [
-  'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'nginx-light', 'haproxy',
-  'python3', 'python3-venv', 'python3-fastapi', 'python3-uvicorn', 'python3-websockets',
-  'git', 'rsync', 'curl', 'sudo', 'iproute2', 'procps', 'ca-certificates',
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'nginx-light',
+  'haproxy',
+  'python3',
+  'python3-venv',
+  'python3-fastapi',
+  'python3-uvicorn',
+  'python3-websockets',
+  'git',
+  'rsync',
+  'curl',
+  'sudo',
+  'iproute2',
+  'procps',
+  'ca-certificates',
 ];
 /** Bump when the recipe below changes; the cache key includes it. */
 const RECIPE_VERSION = '3';
 
 /** Units the base ships enabled that the lab hosts either enable per role or never need offline. */
 const DISABLED_UNITS = [
-  'nginx.service', 'haproxy.service', 'apt-daily.timer', 'apt-daily-upgrade.timer',
-  'dpkg-db-backup.timer', 'e2scrub_all.timer', 'fstrim.timer', 'man-db.timer',
+  'nginx.service',
+  'haproxy.service',
+  'apt-daily.timer',
+  'apt-daily-upgrade.timer',
+  'dpkg-db-backup.timer',
+  'e2scrub_all.timer',
+  'fstrim.timer',
+  'man-db.timer',
 ];
 
 export function baseKey(): string {
@@ -53,7 +74,11 @@ export function findMirror(): string {
     if (f.endsWith('.sources')) {
       for (const stanza of text.split(/\n\s*\n/)) {
         const field = (k: string) =>
-          stanza.split('\n').find((l) => l.toLowerCase().startsWith(`${k.toLowerCase()}:`))?.slice(k.length + 1).trim();
+          stanza
+            .split('\n')
+            .find((l) => l.toLowerCase().startsWith(`${k.toLowerCase()}:`))
+            ?.slice(k.length + 1)
+            .trim();
         const types = field('Types')?.split(/\s+/) ?? [];
         const uris = field('URIs')?.split(/\s+/) ?? [];
         const suites = field('Suites')?.split(/\s+/) ?? [];
@@ -62,7 +87,11 @@ export function findMirror(): string {
       }
     } else {
       for (const raw of text.split('\n')) {
-        const line = raw.replace(/#.*/, '').replace(/\[[^\]]*\]/, '').trim().split(/\s+/);
+        const line = raw
+          .replace(/#.*/, '')
+          .replace(/\[[^\]]*\]/, '')
+          .trim()
+          .split(/\s+/);
         if (line[0] !== 'deb' || !line[1] || !line[2]) continue;
         entries.push({ uri: line[1], suites: [line[2]] });
       }
@@ -136,7 +165,10 @@ export async function ensureBase(log: (s: string) => void = console.log): Promis
   writeFileSync(join(tmp, 'etc/systemd/journald.conf.d/voxlab.conf'), '[Journal]\nSystemMaxUse=32M\nRuntimeMaxUse=16M\n');
   // pam_loginuid cannot always write the audit login uid inside a container.
   const pamSshd = join(tmp, 'etc/pam.d/sshd');
-  writeFileSync(pamSshd, readFileSync(pamSshd, 'utf8').replace(/session\s+required\s+pam_loginuid\.so/, 'session optional pam_loginuid.so'));
+  writeFileSync(
+    pamSshd,
+    readFileSync(pamSshd, 'utf8').replace(/session\s+required\s+pam_loginuid\.so/, 'session optional pam_loginuid.so'),
+  );
   writeFileSync(join(tmp, '.voxlab-base-complete'), `${new Date().toISOString()} ${mirror}\n`);
   renameSync(tmp, dir);
   const builtSeconds = (Date.now() - t0) / 1000;

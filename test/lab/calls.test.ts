@@ -172,7 +172,9 @@ describe('runCalls scheduling', () => {
 
   it('rejects contradictory or unbounded options', async () => {
     const targets = [`${base}/call`];
-    await expect(runCalls({ targets, durationSeconds: 1, rate: 1, load: 1, capacity: 1, holdSeconds: [1, 1] })).rejects.toThrow(/one, not both/);
+    await expect(runCalls({ targets, durationSeconds: 1, rate: 1, load: 1, capacity: 1, holdSeconds: [1, 1] })).rejects.toThrow(
+      /one, not both/,
+    );
     await expect(runCalls({ targets, durationSeconds: Infinity, holdSeconds: [1, 1] })).rejects.toThrow(/durationSeconds/);
     await expect(runCalls({ targets: ['http://x'], durationSeconds: 1, holdSeconds: [2, 1] })).rejects.toThrow(/targets.*holdSeconds/);
   });

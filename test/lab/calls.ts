@@ -15,14 +15,7 @@ export type CallOutcome =
   | 'failed' // never established for another reason (refused, reset, timeout, other HTTP status)
   | 'cancelled'; // still in progress when the run was aborted or hit its hard deadline
 
-export const OUTCOMES: readonly CallOutcome[] = [
-  'completed',
-  'rejected',
-  'unavailable',
-  'dropped',
-  'failed',
-  'cancelled',
-];
+export const OUTCOMES: readonly CallOutcome[] = ['completed', 'rejected', 'unavailable', 'dropped', 'failed', 'cancelled'];
 
 export interface CallRecord {
   id: number;
@@ -123,9 +116,7 @@ export function labTargets(lab: LabFile, which: TargetSet): string[] {
 
 /** Total calls the lab's fleets can hold: one per worker. */
 export function labCapacity(lab: LabFile): number {
-  return lab.hosts
-    .filter((h) => h.role === 'fleet')
-    .reduce((sum, h) => sum + (h.workers ?? DEFAULT_WORKERS_PER_FLEET), 0);
+  return lab.hosts.filter((h) => h.role === 'fleet').reduce((sum, h) => sum + (h.workers ?? DEFAULT_WORKERS_PER_FLEET), 0);
 }
 
 function emptyTargetStats(): TargetStats {
@@ -177,13 +168,7 @@ interface CallTimings {
 }
 
 /** Place one call; resolves (never rejects) once `record.outcome` is set. */
-function placeCall(
-  record: CallRecord,
-  now: () => number,
-  t: CallTimings,
-  live: Set<LiveCall>,
-  onOpen: () => void,
-): Promise<void> {
+function placeCall(record: CallRecord, now: () => number, t: CallTimings, live: Set<LiveCall>, onOpen: () => void): Promise<void> {
   return new Promise((done) => {
     let settled = false;
     let established = false;
@@ -346,8 +331,7 @@ export async function runCalls(opts: RunCallsOptions): Promise<CallStats> {
 
   const t0 = performance.now();
   const now = (): number => Math.round(performance.now() - t0);
-  const hardDeadlineMs =
-    durationMs + holdMax * 1000 + timings.handshakeTimeoutMs + timings.closeTimeoutMs + 2000;
+  const hardDeadlineMs = durationMs + holdMax * 1000 + timings.handshakeTimeoutMs + timings.closeTimeoutMs + 2000;
 
   const records: CallRecord[] = [];
   const live = new Set<LiveCall>();
@@ -518,7 +502,10 @@ export function parseCli(argv: string[], readLab: (file?: string) => LabFile = r
   const set = sets[values.targets];
   const targets = set
     ? labTargets(lazyLab(), set)
-    : values.targets.split(',').map((t) => t.trim()).filter(Boolean);
+    : values.targets
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean);
   if (targets.length === 0) throw new UsageError(`--targets ${values.targets}: no hosts with that role in lab.json`);
 
   const rate = parseNumber('rate', values.rate);

@@ -26,7 +26,11 @@ async function main(argv: string[]): Promise<number> {
       const w = flag(args, '--workers');
       const r = await labUp({ fleets: f ? Number(f) : undefined, workers: w ? Number(w) : undefined });
       console.log(formatHosts(r.lab));
-      console.error(r.reused ? `[lab] already up and healthy (${r.seconds.toFixed(1)} s)` : `[lab] up in ${r.seconds.toFixed(1)} s (boot to healthy ${r.bootSeconds.toFixed(1)} s)`);
+      console.error(
+        r.reused
+          ? `[lab] already up and healthy (${r.seconds.toFixed(1)} s)`
+          : `[lab] up in ${r.seconds.toFixed(1)} s (boot to healthy ${r.bootSeconds.toFixed(1)} s)`,
+      );
       return 0;
     }
     case 'down':
@@ -44,7 +48,8 @@ async function main(argv: string[]): Promise<number> {
       let fault: Fault;
       if (kind === 'git-stop' || kind === 'git-start') fault = { kind };
       else if (kind === 'kill-worker' && a && b && /^\d+$/.test(b)) fault = { kind, host: a, worker: Number(b) };
-      else if (a && (kind === 'net-down' || kind === 'net-up' || kind === 'fill-disk' || kind === 'free-disk' || kind === 'rekey')) fault = { kind, host: a };
+      else if (a && (kind === 'net-down' || kind === 'net-up' || kind === 'fill-disk' || kind === 'free-disk' || kind === 'rekey'))
+        fault = { kind, host: a };
       else usage();
       console.log(await labFault(fault));
       return 0;

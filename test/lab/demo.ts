@@ -27,7 +27,14 @@ async function main(): Promise<number> {
 
   const lab = readLabFile();
   const controller = new AbortController();
-  const options = { targets: labTargets(lab, 'fleet'), load: 0.75, capacity: labCapacity(lab), durationSeconds: 900, holdSeconds: [1, 4] as [number, number], signal: controller.signal };
+  const options = {
+    targets: labTargets(lab, 'fleet'),
+    load: 0.75,
+    capacity: labCapacity(lab),
+    durationSeconds: 900,
+    holdSeconds: [1, 4] as [number, number],
+    signal: controller.signal,
+  };
   console.log(`\nplacing calls at ~75% of ${options.capacity} worker slots while the fleet rolls from ${current} to ${tag}`);
   const load = runCalls(options);
   await new Promise((r) => setTimeout(r, 2_000));

@@ -4,8 +4,20 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BRIDGE, BRIDGE_ADDRESS, CGROUP_NAME, NS_PREFIX, PREFIX, RUN_DIR, hostDiskMount, hostImage, hostRoot,
-  hostRunDir, logFile, netnsName, pidFile, vethName,
+  BRIDGE,
+  BRIDGE_ADDRESS,
+  CGROUP_NAME,
+  NS_PREFIX,
+  PREFIX,
+  RUN_DIR,
+  hostDiskMount,
+  hostImage,
+  hostRoot,
+  hostRunDir,
+  logFile,
+  netnsName,
+  pidFile,
+  vethName,
 } from './paths.js';
 import { isMountPoint, listMounts, mountsUnder, unmountUnder } from './mounts.js';
 import { run, sleep } from './sh.js';
@@ -95,8 +107,14 @@ export async function mountHostRoot(name: string, baseDir: string, baseKey: stri
   mkdirSync(join(disk, 'work'), { recursive: true });
   writeFileSync(stamp, `${baseKey}\n`);
   if (!isMountPoint(root)) {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o',
-      `lowerdir=${baseDir},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`, root]);
+    await run('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${baseDir},upperdir=${join(disk, 'upper')},workdir=${join(disk, 'work')}`,
+      root,
+    ]);
   }
   return { fresh };
 }
@@ -186,8 +204,13 @@ export function isRunning(name: string): boolean {
     const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
     // A killed nspawn can linger as a zombie when PID 1 is slow to reap: that is not running.
     const state = /^State:\s+(\S)/m.exec(status)?.[1];
-    return /^Name:\s+systemd-nspawn$/m.test(status) && state !== 'Z' && state !== 'X' &&
-      cg.includes(`/${CGROUP_NAME}/${name}`) && labProcesses(name).length > 1;
+    return (
+      /^Name:\s+systemd-nspawn$/m.test(status) &&
+      state !== 'Z' &&
+      state !== 'X' &&
+      cg.includes(`/${CGROUP_NAME}/${name}`) &&
+      labProcesses(name).length > 1
+    );
   } catch {
     return false;
   }
@@ -200,8 +223,16 @@ export async function bootHost(name: string): Promise<number> {
   mkdirSync(join(RUN_DIR, 'logs'), { recursive: true });
   const log = openSync(logFile(name), 'a');
   const nspawnArgs = [
-    '--quiet', '--boot', '--register=no', '--keep-unit', `--machine=${name}`, '-D', hostRoot(name),
-    `--network-namespace-path=/run/netns/${netnsName(name)}`, '--console=read-only', '--link-journal=no',
+    '--quiet',
+    '--boot',
+    '--register=no',
+    '--keep-unit',
+    `--machine=${name}`,
+    '-D',
+    hostRoot(name),
+    `--network-namespace-path=/run/netns/${netnsName(name)}`,
+    '--console=read-only',
+    '--link-journal=no',
   ];
   // The launcher moves itself into the host's cgroups, then execs nspawn (same PID).
   const script = `${dirs.map((d, i) => `echo $$ > "$${i + 1}/cgroup.procs"`).join(' && ')} && shift ${dirs.length} && exec systemd-nspawn "$@"`;
@@ -277,7 +308,8 @@ export async function discoverHostNames(): Promise<string[]> {
   for (const d of cgroupDirs()) {
     if (existsSync(d)) for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) names.add(e.name);
   }
-  if (existsSync('/run/netns')) for (const f of readdirSync('/run/netns')) if (f.startsWith(NS_PREFIX)) names.add(f.slice(NS_PREFIX.length));
+  if (existsSync('/run/netns'))
+    for (const f of readdirSync('/run/netns')) if (f.startsWith(NS_PREFIX)) names.add(f.slice(NS_PREFIX.length));
   const hostsDir = join(RUN_DIR, 'hosts');
   if (existsSync(hostsDir)) {
     for (const e of readdirSync(hostsDir, { withFileTypes: true })) if (e.isDirectory()) names.add(e.name);
@@ -302,7 +334,7 @@ export async function removeLabWide(): Promise<void> {
 
 export function diskUsage(name: string): { usedMb: number; sizeMb: number } | undefined {
   try {
-    return { usedMb: Math.round(statSync(hostImage(name)).blocks * 512 / 1048576), sizeMb: DISK_MB };
+    return { usedMb: Math.round((statSync(hostImage(name)).blocks * 512) / 1048576), sizeMb: DISK_MB };
   } catch {
     return undefined;
   }

@@ -10,28 +10,54 @@ import { runCalls } from './calls.js';
 import { labCheckouts } from './topology.js';
 
 const ssh = (address: string, cmd: string, knownHosts = labPath('known_hosts'), user = 'root') =>
-  run('ssh', [
-    '-F', '/dev/null', '-i', labPath('id_ed25519'), '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3',
-    `${user}@${address}`, '--', cmd,
-  ], { allowFail: true, timeoutMs: 30_000 });
+  run(
+    'ssh',
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      labPath('id_ed25519'),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=3',
+      `${user}@${address}`,
+      '--',
+      cmd,
+    ],
+    { allowFail: true, timeoutMs: 30_000 },
+  );
 
 const addr = (name: string) => readLab().hosts.find((h) => h.name === name)!.address;
 
 /** pid from /health over the worker's own socket, and the socket's inode. */
 async function workerIdentity(host: string, i: number): Promise<{ pid: number; inode: number }> {
-  const r = await labExec(host, `curl -fsS -m 2 --unix-socket /tmp/voxcore_${i}.sock http://w/health && echo && stat -c %i /tmp/voxcore_${i}.sock`);
+  const r = await labExec(
+    host,
+    `curl -fsS -m 2 --unix-socket /tmp/voxcore_${i}.sock http://w/health && echo && stat -c %i /tmp/voxcore_${i}.sock`,
+  );
   if (r.code !== 0) throw new Error(`worker ${i} on ${host}: ${r.stderr}`);
   const [json, inode] = r.stdout.trim().split('\n');
   return { pid: (JSON.parse(json!) as { pid: number }).pid, inode: Number(inode) };
 }
 
 async function newWorkerIdentity(host: string, i: number, old: { pid: number }) {
-  return poll(`voxcore@${i} on ${host} to answer from a new pid`, async () => {
-    const id = await workerIdentity(host, i);
-    return id.pid !== old.pid ? id : undefined;
-  }, { intervalMs: 100, timeoutMs: 30_000 });
+  return poll(
+    `voxcore@${i} on ${host} to answer from a new pid`,
+    async () => {
+      const id = await workerIdentity(host, i);
+      return id.pid !== old.pid ? id : undefined;
+    },
+    { intervalMs: 100, timeoutMs: 30_000 },
+  );
 }
 
 beforeAll(async () => {
@@ -71,7 +97,10 @@ describe('access', () => {
   });
 
   it('the git host serves the release repos over ssh to user git, also from inside the lab', async () => {
-    const env = { ...process.env, GIT_SSH_COMMAND: `ssh -F /dev/null -i ${labPath('id_ed25519')} -o IdentitiesOnly=yes -o UserKnownHostsFile=${labPath('known_hosts')} -o StrictHostKeyChecking=yes -o BatchMode=yes` };
+    const env = {
+      ...process.env,
+      GIT_SSH_COMMAND: `ssh -F /dev/null -i ${labPath('id_ed25519')} -o IdentitiesOnly=yes -o UserKnownHostsFile=${labPath('known_hosts')} -o StrictHostKeyChecking=yes -o BatchMode=yes`,
+    };
     const local = await run('git', ['ls-remote', '--tags', 'git@10.231.0.10:/srv/git/fleet.git'], { env, timeoutMs: 30_000 });
     expect(local.stdout).toMatch(/refs\/tags\/v1\.4\.2/);
     const remote = await labExec('fleet1', 'git -C /opt/voxcore ls-remote --tags origin');
@@ -94,7 +123,13 @@ describe('release state and services', () => {
   // shape; teardown.e2e.test.ts checks that a purged lab starts at v1.4.2 everywhere.
   it('every role host has a detached release checkout whose origin is the git host', async () => {
     for (const [host, path, repo] of labCheckouts()) {
-      const r = await labExec(host, ['sh', '-c', 'cd "$1" && cat VERSION && git describe --tags --exact-match && git remote get-url origin && (git symbolic-ref -q HEAD || echo detached)', 'sh', path]);
+      const r = await labExec(host, [
+        'sh',
+        '-c',
+        'cd "$1" && cat VERSION && git describe --tags --exact-match && git remote get-url origin && (git symbolic-ref -q HEAD || echo detached)',
+        'sh',
+        path,
+      ]);
       const [version, tag, origin, head] = r.stdout.trim().split('\n');
       expect(version, `${host}:${path} ${r.stderr}`).toMatch(/^v\d/);
       expect(tag).toBe(version);
@@ -152,7 +187,9 @@ describe('faults', () => {
     const down = await ssh(addr('fleet2'), 'true');
     expect(down.code).toBe(255);
     await labFault({ kind: 'net-up', host: 'fleet2' });
-    await poll('fleet2 reachable again', async () => ((await ssh(addr('fleet2'), 'true')).code === 0 ? true : undefined), { timeoutMs: 20_000 });
+    await poll('fleet2 reachable again', async () => ((await ssh(addr('fleet2'), 'true')).code === 0 ? true : undefined), {
+      timeoutMs: 20_000,
+    });
   });
 
   it('git-stop refuses git over ssh, git-start restores it', async () => {
@@ -160,17 +197,24 @@ describe('faults', () => {
     const stopped = await labExec('fleet1', 'git -C /opt/voxcore ls-remote origin');
     expect(stopped.code).not.toBe(0);
     await labFault({ kind: 'git-start' });
-    const started = await poll('git over ssh again', async () => {
-      const r = await labExec('fleet1', 'git -C /opt/voxcore ls-remote origin');
-      return r.code === 0 ? r : undefined;
-    }, { timeoutMs: 20_000 });
+    const started = await poll(
+      'git over ssh again',
+      async () => {
+        const r = await labExec('fleet1', 'git -C /opt/voxcore ls-remote origin');
+        return r.code === 0 ? r : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(started.stdout).toMatch(/v1\.4\.2/);
   });
 
   it('fill-disk fills only the host deploy filesystem; free-disk frees it', async () => {
     const realBefore = statSync(labPath('.'));
     await labFault({ kind: 'fill-disk', host: 'fleet2' });
-    const full = await labExec('fleet2', 'df -B1M --output=avail / | tail -n 1; head -c 32M /dev/zero > /opt/voxcore/.fill-probe; echo rc=$?; rm -f /opt/voxcore/.fill-probe');
+    const full = await labExec(
+      'fleet2',
+      'df -B1M --output=avail / | tail -n 1; head -c 32M /dev/zero > /opt/voxcore/.fill-probe; echo rc=$?; rm -f /opt/voxcore/.fill-probe',
+    );
     const [avail] = full.stdout.trim().split('\n');
     expect(Number(avail)).toBeLessThan(32);
     expect(full.stdout).not.toContain('rc=0');
@@ -194,7 +238,9 @@ describe('calls through nginx (test/lab/calls.ts)', () => {
   it('calls held through fleet nginx and the ingress all complete when nothing restarts', async () => {
     const stats = await runCalls({
       targets: [`ws://${addr('fleet1')}/ws/call`, `ws://${addr('ingress')}/ws/call`],
-      durationSeconds: 2, rate: 2, holdSeconds: [1, 2],
+      durationSeconds: 2,
+      rate: 2,
+      holdSeconds: [1, 2],
     });
     expect(stats.started).toBeGreaterThan(0);
     expect(stats.completed).toBe(stats.started);
@@ -203,11 +249,15 @@ describe('calls through nginx (test/lab/calls.ts)', () => {
 
   it('restarting the workers of a host that holds calls drops those calls', async () => {
     const calls = runCalls({ targets: [`ws://${addr('fleet2')}/ws/call`], durationSeconds: 1, rate: 3, holdSeconds: [6, 6] });
-    await poll('a call held on fleet2', async () => {
-      const r = await fetch(`http://${addr('fleet2')}/health/fleet`);
-      const b = (await r.json()) as { busy: number };
-      return b.busy > 0 ? true : undefined;
-    }, { intervalMs: 100, timeoutMs: 10_000 });
+    await poll(
+      'a call held on fleet2',
+      async () => {
+        const r = await fetch(`http://${addr('fleet2')}/health/fleet`);
+        const b = (await r.json()) as { busy: number };
+        return b.busy > 0 ? true : undefined;
+      },
+      { intervalMs: 100, timeoutMs: 10_000 },
+    );
     const r = await labExec('fleet2', "systemctl restart 'voxcore@*'");
     expect(r.code, r.stderr).toBe(0);
     const stats = await calls;

@@ -5,13 +5,24 @@ import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { baseKey, ensureBase } from './base.js';
 import {
-  bootHost, discoverHostNames, ensureBridge, isRunning, labProcesses, markInitialised, mountHostRoot, readPid,
-  removeHostNetwork, removeLabWide, setLink, setupHostNetwork, stopHost, unmountHost, diskUsage,
+  bootHost,
+  discoverHostNames,
+  ensureBridge,
+  isRunning,
+  labProcesses,
+  markInitialised,
+  mountHostRoot,
+  readPid,
+  removeHostNetwork,
+  removeLabWide,
+  setLink,
+  setupHostNetwork,
+  stopHost,
+  unmountHost,
+  diskUsage,
 } from './host.js';
 import { BRIDGE, LAB_DIR, RELEASES_SCRIPT, REPO_ROOT, SUBNET, labPath } from './paths.js';
-import {
-  createIdentity, healthScript, hostPublicKeys, provisionScript, writeAccess, writeGitRepos, writeRole,
-} from './provision.js';
+import { createIdentity, healthScript, hostPublicKeys, provisionScript, writeAccess, writeGitRepos, writeRole } from './provision.js';
 import { poll, run, tail, type RunResult } from './sh.js';
 import { sshRun } from './ssh.js';
 import { makeTopology, repoUrl, REPOS, type LabHost, type Topology } from './topology.js';
@@ -38,7 +49,11 @@ function findHost(lab: LabInfo, name: string) {
 }
 
 /** Run a command on a host over ssh as root. argv is quoted per word; a string is a shell script. */
-export async function labExec(host: string, argv: string[] | string, opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function labExec(
+  host: string,
+  argv: string[] | string,
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   return sshRun(findHost(readLab(), host).address, argv, opts);
 }
 
@@ -48,14 +63,20 @@ async function hostNsenter(name: string, argv: string[]): Promise<RunResult> {
   if (!isRunning(name)) throw new Error(`${name} is not running`);
   const init = labProcesses(name).find((p) => {
     try {
-      const ns = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      const ns = /^NSpid:\s+(.*)$/m
+        .exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]
+        ?.trim()
+        .split(/\s+/);
       return ns !== undefined && ns.length > 1 && ns[ns.length - 1] === '1';
     } catch {
       return false;
     }
   });
   if (!init) throw new Error(`${name}: cannot find the host's init process`);
-  return run('nsenter', ['--target', String(init), '--mount', '--uts', '--ipc', '--net', '--pid', '--', ...argv], { allowFail: true, timeoutMs: 60_000 });
+  return run('nsenter', ['--target', String(init), '--mount', '--uts', '--ipc', '--net', '--pid', '--', ...argv], {
+    allowFail: true,
+    timeoutMs: 60_000,
+  });
 }
 
 // ---------------------------------------------------------------- up
@@ -69,7 +90,11 @@ function releasesStamp(): string {
       if (['node_modules', '__pycache__', '.venv', 'dist'].includes(e.name)) continue;
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p, depth + 1);
-      else if (e.isFile()) h.update(relative(dir, p)).update('\0').update(readFileSync(p)).update(String(statSync(p).mode & 0o111));
+      else if (e.isFile())
+        h.update(relative(dir, p))
+          .update('\0')
+          .update(readFileSync(p))
+          .update(String(statSync(p).mode & 0o111));
     }
   };
   walk(dir, 0);
@@ -103,15 +128,26 @@ function inventory(topo: Topology): string {
   const doc = {
     defaultEnvironment: 'lab',
     ssh: {
-      user: 'root', port: 22, identityFile: 'id_ed25519', knownHosts: 'known_hosts', sudo: false,
-      connectTimeoutSeconds: 5, commandTimeoutSeconds: 300, keepaliveSeconds: 5,
+      user: 'root',
+      port: 22,
+      identityFile: 'id_ed25519',
+      knownHosts: 'known_hosts',
+      sudo: false,
+      connectTimeoutSeconds: 5,
+      commandTimeoutSeconds: 300,
+      keepaliveSeconds: 5,
     },
     roles: {
       fleet: {
-        repo: repoUrl('fleet'), path: '/opt/voxcore', install: [['sh', 'scripts/install.sh']],
+        repo: repoUrl('fleet'),
+        path: '/opt/voxcore',
+        install: [['sh', 'scripts/install.sh']],
         workers: {
-          count: topo.workers, unit: 'voxcore@{i}', socket: '/tmp/voxcore_{i}.sock',
-          envFile: '/opt/voxcore/.env', countVariable: 'VOXCORE_WORKERS',
+          count: topo.workers,
+          unit: 'voxcore@{i}',
+          socket: '/tmp/voxcore_{i}.sock',
+          envFile: '/opt/voxcore/.env',
+          countVariable: 'VOXCORE_WORKERS',
         },
         health: { path: '/health', gateTimeoutSeconds: 30 },
         drain: { timeoutSeconds: 120, onTimeout: 'wait' },
@@ -123,26 +159,39 @@ function inventory(topo: Topology): string {
         minFreeDiskMb: 256,
       },
       api: {
-        repo: repoUrl('api'), path: '/opt/voxbridge', install: [['sh', 'scripts/install.sh']],
-        unit: 'voxbridge.service', health: { url: 'http://127.0.0.1:8080/health', gateTimeoutSeconds: 30 },
+        repo: repoUrl('api'),
+        path: '/opt/voxbridge',
+        install: [['sh', 'scripts/install.sh']],
+        unit: 'voxbridge.service',
+        health: { url: 'http://127.0.0.1:8080/health', gateTimeoutSeconds: 30 },
         localRepo: 'repos/api.git',
       },
       dialler: {
-        repo: repoUrl('dialler'), path: '/opt/voxdialler', install: [['sh', 'scripts/install.sh']],
-        unit: 'voxdialler.service', health: { url: 'http://127.0.0.1:8090/health', gateTimeoutSeconds: 30 },
+        repo: repoUrl('dialler'),
+        path: '/opt/voxdialler',
+        install: [['sh', 'scripts/install.sh']],
+        unit: 'voxdialler.service',
+        health: { url: 'http://127.0.0.1:8090/health', gateTimeoutSeconds: 30 },
         idle: { field: 'leased_calls', timeoutSeconds: 60 },
         localRepo: 'repos/dialler.git',
       },
       console: {
-        repo: repoUrl('console'), path: '/opt/voxconsole', install: [['sh', 'scripts/build.sh']],
-        current: '/opt/voxconsole/current', verifyUrl: 'http://127.0.0.1/', localRepo: 'repos/console.git',
+        repo: repoUrl('console'),
+        path: '/opt/voxconsole',
+        install: [['sh', 'scripts/build.sh']],
+        current: '/opt/voxconsole/current',
+        verifyUrl: 'http://127.0.0.1/',
+        localRepo: 'repos/console.git',
       },
     },
     environments: {
       lab: {
         hosts: {
-          fleet: byRole('fleet'), api: byRole('api'), console: byRole('console'),
-          dialler: byRole('dialler'), ingress: byRole('ingress'),
+          fleet: byRole('fleet'),
+          api: byRole('api'),
+          console: byRole('console'),
+          dialler: byRole('dialler'),
+          ingress: byRole('ingress'),
         },
       },
     },
@@ -152,16 +201,30 @@ function inventory(topo: Topology): string {
 
 function labInfo(topo: Topology): LabInfo {
   return {
-    hosts: topo.hosts.map((h) => ({ name: h.name, role: h.role, address: h.address, roles: h.roles, ...(h.workers ? { workers: h.workers } : {}) })),
-    subnet: SUBNET, bridge: BRIDGE, fleets: topo.fleets, workers: topo.workers, labDir: LAB_DIR,
+    hosts: topo.hosts.map((h) => ({
+      name: h.name,
+      role: h.role,
+      address: h.address,
+      roles: h.roles,
+      ...(h.workers ? { workers: h.workers } : {}),
+    })),
+    subnet: SUBNET,
+    bridge: BRIDGE,
+    fleets: topo.fleets,
+    workers: topo.workers,
+    labDir: LAB_DIR,
   };
 }
 
 async function waitForSsh(host: LabHost): Promise<void> {
-  await poll(`ssh on ${host.name}`, async () => {
-    const r = await sshRun(host.address, 'true', { timeoutMs: 5000, connectTimeoutS: 2 });
-    return r.code === 0 ? true : undefined;
-  }, { intervalMs: 150, timeoutMs: 60_000 });
+  await poll(
+    `ssh on ${host.name}`,
+    async () => {
+      const r = await sshRun(host.address, 'true', { timeoutMs: 5000, connectTimeoutS: 2 });
+      return r.code === 0 ? true : undefined;
+    },
+    { intervalMs: 150, timeoutMs: 60_000 },
+  );
 }
 
 async function provisionAndWait(host: LabHost, topo: Topology): Promise<void> {
@@ -208,11 +271,13 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
       // warning: restarting it here would pull the hosts out from under anything using them.
       // Only a host that no longer answers SSH makes lab:up start over.
       const unhealthy: string[] = [];
-      await Promise.all(topo.hosts.map(async (h) => {
-        const r = await sshRun(h.address, 'bash -s', { input: healthScript(h, topo), timeoutMs: 90_000 });
-        if (r.code === 255) throw new Error(`${h.name}: ssh: ${tail(r.stderr)}`);
-        if (r.code !== 0) unhealthy.push(`${h.name}: ${tail(r.stderr).split('\n')[0]}`);
-      }));
+      await Promise.all(
+        topo.hosts.map(async (h) => {
+          const r = await sshRun(h.address, 'bash -s', { input: healthScript(h, topo), timeoutMs: 90_000 });
+          if (r.code === 255) throw new Error(`${h.name}: ssh: ${tail(r.stderr)}`);
+          if (r.code !== 0) unhealthy.push(`${h.name}: ${tail(r.stderr).split('\n')[0]}`);
+        }),
+      );
       if (unhealthy.length > 0) log(`[lab] reusing the running lab, but: ${unhealthy.join('; ')} (lab:down, then lab:up, starts afresh)`);
       // the inventory follows the lab code, even for a lab that was already up
       writeFileSync(labPath('voxops.yaml'), inventory(topo));
@@ -228,16 +293,18 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   await ensureBridge();
   const fresh = new Map<string, boolean>();
   const topoKey = `fleets=${topo.fleets} workers=${topo.workers}`;
-  await Promise.all(topo.hosts.map(async (h) => {
-    await setupHostNetwork(h.name, h.address);
-    const m = await mountHostRoot(h.name, base, baseKey(), topoKey);
-    fresh.set(h.name, m.fresh);
-    if (m.fresh) {
-      await createIdentity(h);
-      await writeRole(h, topo);
-      markInitialised(h.name, topoKey);
-    }
-  }));
+  await Promise.all(
+    topo.hosts.map(async (h) => {
+      await setupHostNetwork(h.name, h.address);
+      const m = await mountHostRoot(h.name, base, baseKey(), topoKey);
+      fresh.set(h.name, m.fresh);
+      if (m.fresh) {
+        await createIdentity(h);
+        await writeRole(h, topo);
+        markInitialised(h.name, topoKey);
+      }
+    }),
+  );
   writeGitRepos(stamp);
   for (const h of topo.hosts) writeAccess(h, topo, deploy.pub, deploy.key);
   writeKnownHosts(topo);
@@ -252,13 +319,17 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
   const sshSeconds = (Date.now() - tBoot) / 1000;
   await Promise.all(early.map((h) => provisionAndWait(h, topo)));
   for (const h of late) await setLink(h.name, true);
-  await Promise.all(late.map(async (h) => {
-    await waitForSsh(h);
-    await provisionAndWait(h, topo);
-  }));
+  await Promise.all(
+    late.map(async (h) => {
+      await waitForSsh(h);
+      await provisionAndWait(h, topo);
+    }),
+  );
   const bootSeconds = (Date.now() - tBoot) / 1000;
-  log(`[lab] ssh on all hosts after ${sshSeconds.toFixed(1)} s; all services healthy after ${bootSeconds.toFixed(1)} s` +
-    (topo.hosts.some((h) => fresh.get(h.name)) ? ' (first boot: provisioned)' : ''));
+  log(
+    `[lab] ssh on all hosts after ${sshSeconds.toFixed(1)} s; all services healthy after ${bootSeconds.toFixed(1)} s` +
+      (topo.hosts.some((h) => fresh.get(h.name)) ? ' (first boot: provisioned)' : ''),
+  );
 
   const lab = labInfo(topo);
   writeFileSync(labPath('voxops.yaml'), inventory(topo));
@@ -267,7 +338,10 @@ export async function labUp(opts: UpOptions = {}): Promise<UpResult> {
 }
 
 function writeKnownHosts(topo: Topology): void {
-  writeFileSync(labPath('known_hosts'), topo.hosts.flatMap((h) => hostPublicKeys(h.name).map((k) => `${h.address} ${k}`)).join('\n') + '\n');
+  writeFileSync(
+    labPath('known_hosts'),
+    topo.hosts.flatMap((h) => hostPublicKeys(h.name).map((k) => `${h.address} ${k}`)).join('\n') + '\n',
+  );
 }
 
 /** After `rekey`: trust the hosts' current keys again (.lab/known_hosts and, for the git host,
@@ -286,11 +360,13 @@ export async function labDown(opts: { purge?: boolean; log?: (s: string) => void
   const log = opts.log ?? ((s: string) => console.error(s));
   const t0 = Date.now();
   const names = await discoverHostNames();
-  await Promise.all(names.map(async (n) => {
-    await stopHost(n);
-    await unmountHost(n);
-    await removeHostNetwork(n);
-  }));
+  await Promise.all(
+    names.map(async (n) => {
+      await stopHost(n);
+      await unmountHost(n);
+      await removeHostNetwork(n);
+    }),
+  );
   await removeLabWide();
   if (opts.purge) {
     rmSync(labPath('disks'), { recursive: true, force: true });
@@ -299,7 +375,9 @@ export async function labDown(opts: { purge?: boolean; log?: (s: string) => void
     rmSync(labPath('voxops.yaml'), { force: true });
   }
   const seconds = (Date.now() - t0) / 1000;
-  log(`[lab] down: ${names.length ? names.join(', ') : 'nothing was running'} in ${seconds.toFixed(2)} s${opts.purge ? ' (host state purged)' : ''}`);
+  log(
+    `[lab] down: ${names.length ? names.join(', ') : 'nothing was running'} in ${seconds.toFixed(2)} s${opts.purge ? ' (host state purged)' : ''}`,
+  );
   return { seconds, hosts: names };
 }
 
@@ -324,18 +402,29 @@ export async function labStatus(): Promise<HostStatus[]> {
     return [];
   }
   const topo = makeTopology(lab.fleets, lab.workers);
-  return Promise.all(topo.hosts.map(async (h) => {
-    const running = isRunning(h.name);
-    let ssh = false;
-    let healthy = false;
-    if (running) {
-      const once = healthScript(h, topo).replace('seq 1 300', 'seq 1 1');
-      const r = await sshRun(h.address, 'bash -s', { input: once, timeoutMs: 20_000, connectTimeoutS: 3 });
-      ssh = r.code !== 255;
-      healthy = r.code === 0;
-    }
-    return { name: h.name, role: h.role, address: h.address, running, pid: running ? readPid(h.name) : undefined, ssh, healthy, diskUsedMb: diskUsage(h.name)?.usedMb };
-  }));
+  return Promise.all(
+    topo.hosts.map(async (h) => {
+      const running = isRunning(h.name);
+      let ssh = false;
+      let healthy = false;
+      if (running) {
+        const once = healthScript(h, topo).replace('seq 1 300', 'seq 1 1');
+        const r = await sshRun(h.address, 'bash -s', { input: once, timeoutMs: 20_000, connectTimeoutS: 3 });
+        ssh = r.code !== 255;
+        healthy = r.code === 0;
+      }
+      return {
+        name: h.name,
+        role: h.role,
+        address: h.address,
+        running,
+        pid: running ? readPid(h.name) : undefined,
+        ssh,
+        healthy,
+        diskUsedMb: diskUsage(h.name)?.usedMb,
+      };
+    }),
+  );
 }
 
 export function formatHosts(lab: LabInfo, status?: HostStatus[]): string {
@@ -346,7 +435,14 @@ export function formatHosts(lab: LabInfo, status?: HostStatus[]): string {
     return cols;
   });
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 // ---------------------------------------------------------------- faults
@@ -378,16 +474,25 @@ export async function labFault(f: Fault): Promise<string> {
       return 'git: sshd started';
     case 'kill-worker': {
       const unit = `voxcore@${f.worker}`;
-      const out = await must(await labExec(f.host, `pid=$(systemctl show -p MainPID --value ${unit}); [ "$pid" -gt 0 ] && kill -KILL "$pid" && echo "$pid"`), `kill ${unit}`);
+      const out = await must(
+        await labExec(f.host, `pid=$(systemctl show -p MainPID --value ${unit}); [ "$pid" -gt 0 ] && kill -KILL "$pid" && echo "$pid"`),
+        `kill ${unit}`,
+      );
       return `${f.host}: SIGKILL to ${unit} uvicorn pid ${out}`;
     }
     case 'fill-disk': {
-      const out = await must(await labExec(f.host, `set -e
+      const out = await must(
+        await labExec(
+          f.host,
+          `set -e
 rm -f /var/lib/voxlab-fill
 avail=$(df -B1 --output=avail / | tail -n 1)
 fill=$((avail - 8 * 1024 * 1024))
 [ "$fill" -gt 0 ] && fallocate -l "$fill" /var/lib/voxlab-fill
-df -h --output=avail / | tail -n 1`), 'fill-disk');
+df -h --output=avail / | tail -n 1`,
+        ),
+        'fill-disk',
+      );
       return `${f.host}: deploy filesystem filled, ${out.trim()} left`;
     }
     case 'free-disk': {

@@ -1,7 +1,18 @@
 // What makes a booted base into a git / api / fleet / dialler / ingress host. Files are written
 // into the mounted root before boot; install + enable run inside the host over SSH (offline).
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hostRoot, labPath } from './paths.js';
 import { run } from './sh.js';
@@ -18,7 +29,9 @@ function put(root: string, path: string, content: string, mode = 0o644): void {
 }
 
 function passwdIds(root: string, user: string): { uid: number; gid: number } {
-  const line = readFileSync(join(root, 'etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  const line = readFileSync(join(root, 'etc/passwd'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
   if (!line) throw new Error(`no user ${user} in ${root}/etc/passwd`);
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
@@ -55,12 +68,11 @@ export function hostPublicKeys(name: string): string[] {
 export function writeAccess(host: LabHost, topo: Topology, deployPub: string, deployKey: string): void {
   const root = hostRoot(host.name);
   put(root, 'etc/hostname', `${host.name}\n`);
-  put(root, 'etc/hosts', [
-    '127.0.0.1 localhost',
-    `127.0.1.1 ${host.name}`,
-    ...topo.hosts.map((h) => `${h.address} ${h.name}`),
-    '',
-  ].join('\n'));
+  put(
+    root,
+    'etc/hosts',
+    ['127.0.0.1 localhost', `127.0.1.1 ${host.name}`, ...topo.hosts.map((h) => `${h.address} ${h.name}`), ''].join('\n'),
+  );
   put(root, 'root/.ssh/authorized_keys', `${deployPub}\n`, 0o600);
   chmodSync(join(root, 'root/.ssh'), 0o700);
   if (host.role === 'git') {
@@ -93,7 +105,18 @@ export function writeGitRepos(stamp: string): void {
 }
 
 function unit(description: string, body: string[]): string {
-  return ['[Unit]', `Description=${description}`, 'After=network.target', '', '[Service]', ...body, '', '[Install]', 'WantedBy=multi-user.target', ''].join('\n');
+  return [
+    '[Unit]',
+    `Description=${description}`,
+    'After=network.target',
+    '',
+    '[Service]',
+    ...body,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
 }
 
 export function fleetNginxConfig(workers: number): string {
@@ -201,37 +224,48 @@ export async function writeRole(host: LabHost, topo: Topology): Promise<void> {
   switch (host.role) {
     case 'fleet': {
       const n = host.workers ?? topo.workers;
-      put(root, 'etc/systemd/system/voxcore@.service', unit('VoxCore Worker %i', [
-        'Type=simple',
-        'Environment=VOXCORE_SOCKET=/tmp/voxcore_%i.sock',
-        'EnvironmentFile=/opt/voxcore/.env',
-        'ExecStart=/opt/voxcore/scripts/run_worker.sh',
-        'WorkingDirectory=/opt/voxcore',
-        'Restart=always',
-        'RestartSec=1',
-        'PrivateTmp=no',
-      ]));
+      put(
+        root,
+        'etc/systemd/system/voxcore@.service',
+        unit('VoxCore Worker %i', [
+          'Type=simple',
+          'Environment=VOXCORE_SOCKET=/tmp/voxcore_%i.sock',
+          'EnvironmentFile=/opt/voxcore/.env',
+          'ExecStart=/opt/voxcore/scripts/run_worker.sh',
+          'WorkingDirectory=/opt/voxcore',
+          'Restart=always',
+          'RestartSec=1',
+          'PrivateTmp=no',
+        ]),
+      );
       put(root, 'opt/voxcore/.env', `VOXCORE_WORKERS=${n}\nMAX_CONCURRENT_CALLS=1\nVOXCORE_API_SECRET=${FAKE_SECRET}\n`, 0o600);
       rmSync(join(root, 'etc/nginx/sites-enabled/default'), { force: true });
       put(root, 'etc/nginx/sites-enabled/voxcore-fleet.conf', fleetNginxConfig(n));
       break;
     }
     case 'api': {
-      put(root, 'etc/systemd/system/voxbridge.service', unit('VoxBridge backend API', [
-        'Type=simple',
-        'EnvironmentFile=/opt/voxbridge/.env',
-        'ExecStart=/opt/voxbridge/scripts/run.sh',
-        'WorkingDirectory=/opt/voxbridge',
-        'Restart=always',
-        'RestartSec=1',
-      ]));
+      put(
+        root,
+        'etc/systemd/system/voxbridge.service',
+        unit('VoxBridge backend API', [
+          'Type=simple',
+          'EnvironmentFile=/opt/voxbridge/.env',
+          'ExecStart=/opt/voxbridge/scripts/run.sh',
+          'WorkingDirectory=/opt/voxbridge',
+          'Restart=always',
+          'RestartSec=1',
+        ]),
+      );
       put(root, 'opt/voxbridge/.env', `VOXBRIDGE_API_SECRET=${FAKE_SECRET}\n`, 0o600);
       const current = join(root, 'opt/voxconsole/current');
       rmSync(current, { force: true });
       symlinkSync('/opt/voxconsole/dist', current);
       writeFileSync(join(root, 'opt/voxconsole/.git/info/exclude'), 'current\n', { flag: 'a' });
       rmSync(join(root, 'etc/nginx/sites-enabled/default'), { force: true });
-      put(root, 'etc/nginx/sites-enabled/voxconsole.conf', `server {
+      put(
+        root,
+        'etc/nginx/sites-enabled/voxconsole.conf',
+        `server {
     listen 80 default_server;
     server_name _;
     root /opt/voxconsole/current;
@@ -240,18 +274,23 @@ export async function writeRole(host: LabHost, topo: Topology): Promise<void> {
         try_files $uri $uri/ /index.html;
     }
 }
-`);
+`,
+      );
       break;
     }
     case 'dialler':
-      put(root, 'etc/systemd/system/voxdialler.service', unit('VoxDialler', [
-        'Type=simple',
-        'EnvironmentFile=/opt/voxdialler/.env',
-        'ExecStart=/opt/voxdialler/scripts/run.sh',
-        'WorkingDirectory=/opt/voxdialler',
-        'Restart=always',
-        'RestartSec=1',
-      ]));
+      put(
+        root,
+        'etc/systemd/system/voxdialler.service',
+        unit('VoxDialler', [
+          'Type=simple',
+          'EnvironmentFile=/opt/voxdialler/.env',
+          'ExecStart=/opt/voxdialler/scripts/run.sh',
+          'WorkingDirectory=/opt/voxdialler',
+          'Restart=always',
+          'RestartSec=1',
+        ]),
+      );
       put(root, 'opt/voxdialler/.env', `VOXDIALLER_API_SECRET=${FAKE_SECRET}\n`, 0o600);
       break;
     case 'ingress':

@@ -23,9 +23,7 @@ export class CommandError extends Error {
     readonly argv: string[],
     readonly result: RunResult,
   ) {
-    super(
-      `command failed (exit ${result.code}): ${argv.join(' ')}\n${tail(result.stderr || result.stdout)}`,
-    );
+    super(`command failed (exit ${result.code}): ${argv.join(' ')}\n${tail(result.stderr || result.stdout)}`);
     this.name = 'CommandError';
   }
 }

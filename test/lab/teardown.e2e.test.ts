@@ -29,7 +29,9 @@ describe('lab:down', () => {
     }
     expect(existsSync(RUN_DIR)).toBe(false);
     for (const pid of pids) {
-      const state = existsSync(`/proc/${pid}/status`) ? /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] : undefined;
+      const state = existsSync(`/proc/${pid}/status`)
+        ? /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+        : undefined;
       expect(state === undefined || state === 'Z', `pid ${pid}`).toBe(true);
     }
     const ps = await run('ps', ['-eo', 'comm']);

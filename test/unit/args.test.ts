@@ -4,7 +4,29 @@ import { parseArgs } from '../../src/cli/args.js';
 describe('CLI arguments', () => {
   it('parses a rolling fleet deploy with every option', async () => {
     expect(
-      await parseArgs(['deploy', 'fleet', '--rolling', '--tag', 'v1.5.0', '--hosts', 'fleet1,fleet2', '--parallel', '2', '--batch', '2', '--on-drain-timeout', 'skip', '--drain-timeout', '30', '--dry-run', '-i', 'inv.yaml', '-e', 'lab', '--json']),
+      await parseArgs([
+        'deploy',
+        'fleet',
+        '--rolling',
+        '--tag',
+        'v1.5.0',
+        '--hosts',
+        'fleet1,fleet2',
+        '--parallel',
+        '2',
+        '--batch',
+        '2',
+        '--on-drain-timeout',
+        'skip',
+        '--drain-timeout',
+        '30',
+        '--dry-run',
+        '-i',
+        'inv.yaml',
+        '-e',
+        'lab',
+        '--json',
+      ]),
     ).toEqual({
       command: 'deploy',
       role: 'fleet',
@@ -26,7 +48,22 @@ describe('CLI arguments', () => {
   });
 
   it('parses the call-aware schedule flags and --parallel auto', async () => {
-    expect(await parseArgs(['deploy', 'fleet', '--tag', 'v1.5.0', '--parallel', 'auto', '--schedule', 'one-at-a-time', '--min-free', '25%', '--max-call-age', '600'])).toMatchObject({
+    expect(
+      await parseArgs([
+        'deploy',
+        'fleet',
+        '--tag',
+        'v1.5.0',
+        '--parallel',
+        'auto',
+        '--schedule',
+        'one-at-a-time',
+        '--min-free',
+        '25%',
+        '--max-call-age',
+        '600',
+      ]),
+    ).toMatchObject({
       parallel: 'auto',
       schedule: 'one-at-a-time',
       minFree: '25%',
@@ -54,14 +91,28 @@ describe('on-call commands', () => {
   it('parses rollback, restart, status, health, history, lock and logs', async () => {
     expect(await parseArgs(['rollback', '--to', 'v1.4.2'])).toMatchObject({ command: 'rollback', roles: [], to: 'v1.4.2', force: false });
     expect(await parseArgs(['rollback', 'fleet'])).toMatchObject({ command: 'rollback', roles: ['fleet'] });
-    expect(await parseArgs(['rollback', 'fleet', '--to', 'v1.6.0', '--force'])).toMatchObject({ roles: ['fleet'], to: 'v1.6.0', force: true });
-    expect(await parseArgs(['restart', 'fleet', '--host', 'fleet1', '--worker', '2'])).toMatchObject({ command: 'restart', role: 'fleet', hosts: ['fleet1'], worker: 2 });
+    expect(await parseArgs(['rollback', 'fleet', '--to', 'v1.6.0', '--force'])).toMatchObject({
+      roles: ['fleet'],
+      to: 'v1.6.0',
+      force: true,
+    });
+    expect(await parseArgs(['restart', 'fleet', '--host', 'fleet1', '--worker', '2'])).toMatchObject({
+      command: 'restart',
+      role: 'fleet',
+      hosts: ['fleet1'],
+      worker: 2,
+    });
     expect(await parseArgs(['status', '--json'])).toMatchObject({ command: 'status', roles: [], json: true });
     expect(await parseArgs(['health', 'fleet'])).toMatchObject({ command: 'health', roles: ['fleet'] });
     expect(await parseArgs(['history', '--host', 'fleet1', '--json'])).toMatchObject({ command: 'history', hosts: ['fleet1'], lines: 20 });
     expect(await parseArgs(['lock', 'status'])).toMatchObject({ command: 'lock-status' });
     expect(await parseArgs(['lock', 'release', '--force'])).toMatchObject({ command: 'lock-release', force: true });
-    expect(await parseArgs(['logs', 'fleet', '--host', 'fleet1', '--worker', '3', '--lines', '50'])).toMatchObject({ command: 'logs', host: 'fleet1', worker: 3, lines: 50 });
+    expect(await parseArgs(['logs', 'fleet', '--host', 'fleet1', '--worker', '3', '--lines', '50'])).toMatchObject({
+      command: 'logs',
+      host: 'fleet1',
+      worker: 3,
+      lines: 50,
+    });
   });
 
   it('refuses what on-call should not be able to mistype', async () => {
@@ -73,12 +124,28 @@ describe('on-call commands', () => {
 
 describe('role, scale and ingress commands', () => {
   it('parses deploy of each role, scale and the ingress changes', async () => {
-    expect(await parseArgs(['deploy', 'api', '--tag', 'v1.5.0', '--source', 'rsync'])).toMatchObject({ command: 'deploy', role: 'api', tag: 'v1.5.0', source: 'rsync' });
+    expect(await parseArgs(['deploy', 'api', '--tag', 'v1.5.0', '--source', 'rsync'])).toMatchObject({
+      command: 'deploy',
+      role: 'api',
+      tag: 'v1.5.0',
+      source: 'rsync',
+    });
     expect(await parseArgs(['deploy', 'all', '--tag', 'v1.5.0'])).toMatchObject({ command: 'deploy', role: 'all', source: 'auto' });
     expect(await parseArgs(['deploy', 'ingress'])).toMatchObject({ command: 'deploy', role: 'ingress' });
-    expect(await parseArgs(['scale', 'fleet', '--host', 'fleet2', '--workers', '6'])).toMatchObject({ command: 'scale', role: 'fleet', host: 'fleet2', workers: 6 });
-    expect(await parseArgs(['ingress', 'add-fleet', 'http://10.0.0.13:80'])).toMatchObject({ command: 'ingress-add-fleet', url: 'http://10.0.0.13:80' });
-    expect(await parseArgs(['ingress', 'remove-fleet', 'http://10.0.0.13:80', '--drain-timeout', '60'])).toMatchObject({ command: 'ingress-remove-fleet', drainTimeoutSeconds: 60 });
+    expect(await parseArgs(['scale', 'fleet', '--host', 'fleet2', '--workers', '6'])).toMatchObject({
+      command: 'scale',
+      role: 'fleet',
+      host: 'fleet2',
+      workers: 6,
+    });
+    expect(await parseArgs(['ingress', 'add-fleet', 'http://10.0.0.13:80'])).toMatchObject({
+      command: 'ingress-add-fleet',
+      url: 'http://10.0.0.13:80',
+    });
+    expect(await parseArgs(['ingress', 'remove-fleet', 'http://10.0.0.13:80', '--drain-timeout', '60'])).toMatchObject({
+      command: 'ingress-remove-fleet',
+      drainTimeoutSeconds: 60,
+    });
   });
 
   it('refuses a deploy without a tag (but not of ingress), a bad source and a zero worker count', async () => {
@@ -157,14 +224,22 @@ describe('each option only where it does something', () => {
   });
 
   it('still reads them before the command name', async () => {
-    expect(await parseArgs(['--json', '--dry-run', 'deploy', 'fleet', '--tag', 'v1.5.0'])).toMatchObject({ command: 'deploy', json: true, dryRun: true });
+    expect(await parseArgs(['--json', '--dry-run', 'deploy', 'fleet', '--tag', 'v1.5.0'])).toMatchObject({
+      command: 'deploy',
+      json: true,
+      dryRun: true,
+    });
     await expect(parseArgs(['--dry-run', 'status'])).rejects.toThrow(/for status: --dry-run/);
   });
 });
 
 describe('an empty value is refused, never read as "not given"', () => {
   it('--to "" does not mean last-known-good (exit 2)', async () => {
-    for (const argv of [['rollback', 'fleet', '--to', ''], ['rollback', 'fleet', '--to'], ['rollback', '--to', '  ']]) {
+    for (const argv of [
+      ['rollback', 'fleet', '--to', ''],
+      ['rollback', 'fleet', '--to'],
+      ['rollback', '--to', '  '],
+    ]) {
       await expect(parseArgs(argv)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^--to is empty: name the tag/) });
     }
   });

@@ -5,11 +5,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/exec/command.js';
-import { checkoutTag, currentTag, fetchTags, headAndTagCommits, install, remoteTagExists, writeReleaseMarker } from '../../src/commands/git.js';
+import {
+  checkoutTag,
+  currentTag,
+  fetchTags,
+  headAndTagCommits,
+  install,
+  remoteTagExists,
+  writeReleaseMarker,
+} from '../../src/commands/git.js';
 import { acquireLock, appendHistory, parseFreeDiskMb, parseHistory, releaseOwnLock } from '../../src/commands/state.js';
 import { isValidUnit, journalTail, resetAndRestartUnit, restartUnit, unitStates } from '../../src/commands/systemd.js';
 import { compareTags, deployedTagProblem, isValidTag, validateTag } from '../../src/commands/tag.js';
-import { drainedSocket, drainWorker, parseHealthProbe, probeHealth, readEnvVariable, undrainWorker, workerSocket, workerUnit } from '../../src/commands/worker.js';
+import {
+  drainedSocket,
+  drainWorker,
+  parseHealthProbe,
+  probeHealth,
+  readEnvVariable,
+  undrainWorker,
+  workerSocket,
+  workerUnit,
+} from '../../src/commands/worker.js';
 import { LocalExecutor } from '../../src/exec/local.js';
 import { renderCommand } from '../../src/exec/render.js';
 
@@ -18,7 +35,19 @@ const r = (step: Step) => renderCommand(step.command);
 describe('tags', () => {
   it('accepts release tags and refuses everything else before it reaches a shell', () => {
     for (const tag of ['v1.4.2', 'v1.5.0', 'v0.0.1', 'v10.20.30', 'v1.5.1-badhealth', 'v2.0.0-rc.1']) expect(isValidTag(tag)).toBe(true);
-    for (const tag of ['1.5.0', 'v1.5', 'v01.5.0', 'v1.5.0;rm -rf /', 'v1.5.0 ', '--upload-pack=x', 'v1.5.0\n', 'v1.5.0-', 'main', 'v1.5.0+build', '$(id)']) {
+    for (const tag of [
+      '1.5.0',
+      'v1.5',
+      'v01.5.0',
+      'v1.5.0;rm -rf /',
+      'v1.5.0 ',
+      '--upload-pack=x',
+      'v1.5.0\n',
+      'v1.5.0-',
+      'main',
+      'v1.5.0+build',
+      '$(id)',
+    ]) {
       expect(isValidTag(tag), tag).toBe(false);
     }
     expect(() => validateTag('v1.5.0;id')).toThrow(/not a release tag/);
@@ -36,7 +65,9 @@ describe('tags', () => {
 
   it('says, in words an operator can act on, when the deployed release is not a release tag', () => {
     expect(deployedTagProblem('fleet1', '/opt/voxcore', 'v1.5.0')).toBeUndefined();
-    expect(deployedTagProblem('fleet1', '/opt/voxcore', null)).toBe('fleet1: /opt/voxcore is not at a release tag, so there would be nothing to go back to');
+    expect(deployedTagProblem('fleet1', '/opt/voxcore', null)).toBe(
+      'fleet1: /opt/voxcore is not at a release tag, so there would be nothing to go back to',
+    );
     expect(deployedTagProblem('fleet1', '/opt/voxcore', 'main\u001b]0;pwned\u0007')).toBe(
       'fleet1: /opt/voxcore is at "main\\u001b]0;pwned\\u0007", which is not a release tag (vMAJOR.MINOR.PATCH), so there would be nothing to go back to',
     );
@@ -59,12 +90,21 @@ describe('builders', () => {
     expect(marker.stdin).toBe('v1.5.0 abc123 rsync\n');
     expect(remoteTagExists('/opt/voxcore', 'v1.5.0').okExitCodes).toEqual([2]);
     expect(r(install('/opt/vox core', [['uv', 'sync', '--frozen']]))).toBe("cd '/opt/vox core' && uv sync --frozen");
-    expect(r(install('/opt/console', [['npm', 'ci'], ['npm', 'run', 'build']]))).toBe('cd /opt/console && { npm ci && npm run build; }');
+    expect(
+      r(
+        install('/opt/console', [
+          ['npm', 'ci'],
+          ['npm', 'run', 'build'],
+        ]),
+      ),
+    ).toBe('cd /opt/console && { npm ci && npm run build; }');
   });
 
   it('systemd', () => {
     expect(r(restartUnit('voxcore@2'))).toBe('systemctl restart -- voxcore@2');
-    expect(r(resetAndRestartUnit('voxbridge.service'))).toBe('{ systemctl reset-failed -- voxbridge.service || true; } && systemctl restart -- voxbridge.service');
+    expect(r(resetAndRestartUnit('voxbridge.service'))).toBe(
+      '{ systemctl reset-failed -- voxbridge.service || true; } && systemctl restart -- voxbridge.service',
+    );
     expect(r(unitStates(['voxcore@1', 'voxcore@2']))).toBe('systemctl is-active -- voxcore@1 voxcore@2');
     expect(r(journalTail('voxcore@3', 30))).toBe('journalctl --no-pager --output=short-iso -n 30 -u voxcore@3');
     expect(isValidUnit('cxbcore@12')).toBe(true);
@@ -86,14 +126,32 @@ describe('builders', () => {
   });
 
   it('lock and history', () => {
-    const holder = { id: 'abc123', user: 'ci', machine: 'jenkins', pid: 42, startedAt: '2026-01-01T00:00:00Z', action: 'deploy', tag: 'v1.5.0' };
+    const holder = {
+      id: 'abc123',
+      user: 'ci',
+      machine: 'jenkins',
+      pid: 42,
+      startedAt: '2026-01-01T00:00:00Z',
+      action: 'deploy',
+      tag: 'v1.5.0',
+    };
     const lock = acquireLock(holder);
     expect(r(lock)).toBe(
       'mkdir -p /var/lib/voxops && dd of=/var/lib/voxops/lock.abc123.tmp status=none && { { ln -- /var/lib/voxops/lock.abc123.tmp /var/lib/voxops/lock.json && rm -f -- /var/lib/voxops/lock.abc123.tmp; } || { rm -f -- /var/lib/voxops/lock.abc123.tmp && false; }; }',
     );
     expect(JSON.parse(lock.stdin!)).toEqual(holder);
     expect(r(releaseOwnLock('abc123'))).toBe(`grep -qF '"id":"abc123"' -- /var/lib/voxops/lock.json && rm -f -- /var/lib/voxops/lock.json`);
-    const entry = { at: 'now', host: 'f1', role: 'fleet', action: 'deploy' as const, from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' as const, durationMs: 5, user: 'ci' };
+    const entry = {
+      at: 'now',
+      host: 'f1',
+      role: 'fleet',
+      action: 'deploy' as const,
+      from: 'v1.4.2',
+      to: 'v1.5.0',
+      outcome: 'success' as const,
+      durationMs: 5,
+      user: 'ci',
+    };
     expect(parseHistory(`${appendHistory(entry).stdin}{torn\n${appendHistory(entry).stdin}`)).toEqual([entry, entry]);
   });
 });
@@ -109,7 +167,9 @@ describe('parsers', () => {
   });
 
   it('df output', () => {
-    expect(parseFreeDiskMb('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 263174212 23000000 83886080 22% /\n')).toBe(81920);
+    expect(parseFreeDiskMb('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 263174212 23000000 83886080 22% /\n')).toBe(
+      81920,
+    );
     expect(parseFreeDiskMb('garbage')).toBeUndefined();
   });
 });

@@ -25,7 +25,7 @@ function staticImports(entry: string): { files: string[]; packages: string[] } {
   return { files: [...files].map((f) => relative('.', f)).sort(), packages: [...packages].sort() };
 }
 
-describe("what the CLI loads before it knows the command", () => {
+describe('what the CLI loads before it knows the command', () => {
   const { files, packages } = staticImports('src/cli/main.ts');
 
   it('only the argument parser among the libraries', () => {
@@ -33,7 +33,12 @@ describe("what the CLI loads before it knows the command", () => {
   });
 
   it('no role, engine operation, executor or report code', () => {
-    expect(files.filter((f) => /^src\/(roles|exec|report|commands|release|plan)\//.test(f) || (f.startsWith('src/engine/') && f !== 'src/engine/signals.ts'))).toEqual([]);
+    expect(
+      files.filter(
+        (f) =>
+          /^src\/(roles|exec|report|commands|release|plan)\//.test(f) || (f.startsWith('src/engine/') && f !== 'src/engine/signals.ts'),
+      ),
+    ).toEqual([]);
     expect(files).not.toContain('src/cli/commands.ts');
     expect(files).not.toContain('src/config/inventory.ts');
   });

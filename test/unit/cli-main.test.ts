@@ -22,8 +22,12 @@ function inventoryFile(name: string, ssh: Record<string, unknown> = {}): string 
   sim.addFleetHost('fleet1');
   sim.addFleetHost('fleet2');
   sim.addServiceHost('api', 'api1');
-  const doc = sim.inventory() as { ssh: Record<string, unknown>; environments: { test: { hosts: Record<string, { address: string; port?: number }[]> } } };
-  for (const hosts of Object.values(doc.environments.test.hosts)) for (const host of hosts) Object.assign(host, { address: '127.0.0.1', port: 1 });
+  const doc = sim.inventory() as {
+    ssh: Record<string, unknown>;
+    environments: { test: { hosts: Record<string, { address: string; port?: number }[]> } };
+  };
+  for (const hosts of Object.values(doc.environments.test.hosts))
+    for (const host of hosts) Object.assign(host, { address: '127.0.0.1', port: 1 });
   doc.ssh = { ...doc.ssh, connectTimeoutSeconds: 1, ...ssh };
   const file = join(dir, name);
   writeFileSync(file, stringify(doc));
@@ -39,12 +43,16 @@ interface Ran {
 async function run(args: string[], env: NodeJS.ProcessEnv = {}, wiring: Partial<Wiring> = {}): Promise<Ran> {
   let stdout = '';
   let stderr = '';
-  const exitCode = await main(args, { USER: 'tester', ...env }, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    terminal: { stdout: false, stderr: false },
-    ...wiring,
-  });
+  const exitCode = await main(
+    args,
+    { USER: 'tester', ...env },
+    {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+      terminal: { stdout: false, stderr: false },
+      ...wiring,
+    },
+  );
   return { exitCode, stdout, stderr };
 }
 
@@ -90,18 +98,31 @@ describe('with --json, the error is JSON too', () => {
   });
 
   it('an internal error says so (exit 1)', async () => {
-    const r = await run(['status', '--json', '-i', inventory], {}, {
-      executor: () => {
-        throw new Error('boom');
+    const r = await run(
+      ['status', '--json', '-i', inventory],
+      {},
+      {
+        executor: () => {
+          throw new Error('boom');
+        },
       },
-    });
+    );
     expect(r.exitCode).toBe(1);
-    expect(JSON.parse(r.stderr)).toEqual({ exitCode: 1, message: 'internal error: boom', next: 're-run with --verbose and report it', problems: [] });
+    expect(JSON.parse(r.stderr)).toEqual({
+      exitCode: 1,
+      message: 'internal error: boom',
+      next: 're-run with --verbose and report it',
+      problems: [],
+    });
   });
 
   it('asked for before the arguments failed to parse', async () => {
     const r = await run(['deplyo', '--tag', 'v1.5.0', '--json']);
-    expect(JSON.parse(r.stderr)).toMatchObject({ exitCode: 2, message: 'unknown command deplyo: did you mean deploy?', next: 'voxops deploy --help' });
+    expect(JSON.parse(r.stderr)).toMatchObject({
+      exitCode: 2,
+      message: 'unknown command deplyo: did you mean deploy?',
+      next: 'voxops deploy --help',
+    });
   });
 });
 
@@ -118,7 +139,9 @@ describe('SSH credentials, checked once before connecting', () => {
       expect(r.exitCode, r.stderr).toBe(2);
       const lines = r.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^voxops: no SSH credentials for .*: ssh\.identityFile is not set \(environment test\) and SSH_AUTH_SOCK is empty\. Next: set ssh\.identityFile in /);
+      expect(lines[0]).toMatch(
+        /^voxops: no SSH credentials for .*: ssh\.identityFile is not set \(environment test\) and SSH_AUTH_SOCK is empty\. Next: set ssh\.identityFile in /,
+      );
       expect(lines[0]).toContain(`for ${hosts}:`);
       expect(lines[0]!.match(/fleet1/g)).toHaveLength(1);
     }

@@ -62,7 +62,21 @@ export interface HaproxySection {
   directives: Directive[];
 }
 
-const haproxySections = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'peers', 'userlist', 'mailers', 'program', 'cache', 'ring', 'http-errors']);
+const haproxySections = new Set([
+  'global',
+  'defaults',
+  'frontend',
+  'backend',
+  'listen',
+  'resolvers',
+  'peers',
+  'userlist',
+  'mailers',
+  'program',
+  'cache',
+  'ring',
+  'http-errors',
+]);
 
 export function parseHaproxyConfig(text: string): HaproxySection[] {
   const sections: HaproxySection[] = [];

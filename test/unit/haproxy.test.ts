@@ -109,11 +109,24 @@ listen stats
     expect(text).toContain('timeout tunnel 7200s');
   });
 
-  it('the health check regex matches the fleet app\'s compact JSON only when a worker is free', () => {
+  it("the health check regex matches the fleet app's compact JSON only when a worker is free", () => {
     // what HAProxy's rstring receives, written with HAProxy's own double-quote escaping undone
-    const line = renderHaproxyConfig(defaults, fleet).split('\n').find((l) => l.includes('rstring'))!;
+    const line = renderHaproxyConfig(defaults, fleet)
+      .split('\n')
+      .find((l) => l.includes('rstring'))!;
     const pattern = new RegExp(/rstring "(.*)"$/.exec(line)![1]!.replace(/\\"/g, '"'));
-    const body = (free: number) => JSON.stringify({ status: 'ok', expected_workers: 4, capacity: 4, healthy: 4, busy: 4 - free, active_calls: 4 - free, free, versions: ['v1.5.0'], workers: [] });
+    const body = (free: number) =>
+      JSON.stringify({
+        status: 'ok',
+        expected_workers: 4,
+        capacity: 4,
+        healthy: 4,
+        busy: 4 - free,
+        active_calls: 4 - free,
+        free,
+        versions: ['v1.5.0'],
+        workers: [],
+      });
     expect(pattern.test(body(1))).toBe(true);
     expect(pattern.test(body(12))).toBe(true);
     expect(pattern.test(body(0))).toBe(false);
@@ -169,7 +182,7 @@ describe('parseFleetServers', () => {
     );
   });
 
-  it('reads the lab\'s hand-written config, ignores other sections and comments, and tells a missing backend', () => {
+  it("reads the lab's hand-written config, ignores other sections and comments, and tells a missing backend", () => {
     const handWritten = `global
     stats socket /run/haproxy/admin.sock mode 660 level admin
 frontend calls
@@ -264,7 +277,9 @@ describe('deriveServerName', () => {
     expect(deriveServerName({ host: '10.231.0.13', port: 80 }, 80)).toBe('fleet-10-231-0-13');
     expect(deriveServerName({ host: 'fleet3.example.com', port: 8080 }, 80)).toBe('fleet-fleet3-example-com-8080');
     expect(deriveServerName({ host: 'fd00::12', port: 80 }, 80)).toBe('fleet-fd00-12');
-    expect(deriveServerName({ host: '10.231.0.13', port: 80 }, 80, ['fleet-10-231-0-13', 'fleet-10-231-0-13-2'])).toBe('fleet-10-231-0-13-3');
+    expect(deriveServerName({ host: '10.231.0.13', port: 80 }, 80, ['fleet-10-231-0-13', 'fleet-10-231-0-13-2'])).toBe(
+      'fleet-10-231-0-13-3',
+    );
   });
 });
 
@@ -280,7 +295,7 @@ describe('runtime API and file steps', () => {
     expect(() => setServerState('/s', 'fleet', 'x;y', 'drain')).toThrow(/unsafe/);
   });
 
-  it('checks the candidate beside the live file, then installs it with the live file\'s owner and mode, keeping a backup', () => {
+  it("checks the candidate beside the live file, then installs it with the live file's owner and mode, keeping a backup", () => {
     expect(renderCommand(checkCandidate('/etc/haproxy/haproxy.cfg').command)).toBe('haproxy -c -f /etc/haproxy/haproxy.cfg.voxops-new');
     expect(renderCommand(installCandidate('/etc/haproxy/haproxy.cfg').command)).toBe(
       '{ { test -e /etc/haproxy/haproxy.cfg && cp -p -- /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.voxops-prev && chown --reference=/etc/haproxy/haproxy.cfg -- /etc/haproxy/haproxy.cfg.voxops-new && chmod --reference=/etc/haproxy/haproxy.cfg -- /etc/haproxy/haproxy.cfg.voxops-new; } || chmod 644 -- /etc/haproxy/haproxy.cfg.voxops-new; } && mv -f -- /etc/haproxy/haproxy.cfg.voxops-new /etc/haproxy/haproxy.cfg',
@@ -295,7 +310,15 @@ fleet,fleet2,0,0,0,2,4,10,,,,,,,,,,DRAIN,1,1,0,0,0,9,0,,1,3,2,,10,,2,,,,L7OK,200
 fleet,BACKEND,0,0,1,5,,30,,,,,,,,,,UP,2,2,0,,0,9,0,,1,3,0,,20,,1,,,,,,,,
 `;
     expect(parseShowStat(csv)).toEqual([
-      { backend: 'fleet', server: 'fleet1', status: 'UP', sessions: 1, totalSessions: 10, checkStatus: 'L7OK', lastCheck: 'HTTP content check matched' },
+      {
+        backend: 'fleet',
+        server: 'fleet1',
+        status: 'UP',
+        sessions: 1,
+        totalSessions: 10,
+        checkStatus: 'L7OK',
+        lastCheck: 'HTTP content check matched',
+      },
       { backend: 'fleet', server: 'fleet2', status: 'DRAIN', sessions: 0, totalSessions: 10, checkStatus: 'L7OK', lastCheck: '' },
     ]);
     expect(parseShowStat('')).toEqual([]);

@@ -2,8 +2,22 @@ import { describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../../src/commands/state.js';
 import { lastKnownGood } from '../../src/engine/history.js';
 
-const entry = (action: HistoryEntry['action'], from: string | null, to: string, outcome: HistoryEntry['outcome'] = 'success', role = 'fleet'): HistoryEntry => ({
-  at: '', host: 'fleet1', role, action, from, to, outcome, durationMs: 1, user: 'ci',
+const entry = (
+  action: HistoryEntry['action'],
+  from: string | null,
+  to: string,
+  outcome: HistoryEntry['outcome'] = 'success',
+  role = 'fleet',
+): HistoryEntry => ({
+  at: '',
+  host: 'fleet1',
+  role,
+  action,
+  from,
+  to,
+  outcome,
+  durationMs: 1,
+  user: 'ci',
 });
 
 describe('lastKnownGood', () => {

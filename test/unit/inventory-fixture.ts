@@ -23,7 +23,8 @@ export function getIn(doc: Record<string, any>, path: KeyPath): unknown {
   return path.reduce<any>((node, key) => node?.[key], doc);
 }
 
-export const dotted = (path: KeyPath) => path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${p}` : p), '');
+export const dotted = (path: KeyPath) =>
+  path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${p}` : p), '');
 
 /** The key paths the schema refuses the document at (the schema alone: no YAML, so loops stay fast). */
 export function refusedAt(doc: Record<string, any>): string[] {
@@ -68,4 +69,3 @@ export const interpolated: KeyPath[] = [
   ['environments', 'staging', 'hosts', 'fleet', 0, 'name'],
   ['environments', 'staging', 'hosts', 'fleet', 0, 'address'],
 ];
-

@@ -102,7 +102,8 @@ environments:
 
   it('refuses a YAML alias bomb as an inventory problem, not an internal error', () => {
     let bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\n';
-    for (const [prev, name] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi']) bomb += `${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]\n`;
+    for (const [prev, name] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi'])
+      bomb += `${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]\n`;
     expect(() => parseInventory(bomb, '/inv/bomb.yaml')).toThrow(ConfigError);
     expect(() => parseInventory(bomb, '/inv/bomb.yaml')).toThrow(/\/inv\/bomb\.yaml: .*alias/);
   });

@@ -12,10 +12,35 @@ describe('scripts/jenkins-voxops.sh: Jenkins parameters to one voxops argv', () 
   it('each parameter is one word, in the order voxops expects', () => {
     expect(jenkinsArgv('plan', params).argv).toEqual(['deploy', 'fleet', '--tag', 'v1.5.0', '--dry-run', '--env', 'production']);
     expect(jenkinsArgv('run', { ...params, FLEET_HOSTS: 'fleet-1,fleet-2', REPORTS: 'reports/group-1' }).argv).toEqual([
-      'deploy', 'fleet', '--tag', 'v1.5.0', '--hosts', 'fleet-1,fleet-2', '--report', 'reports/group-1', '--env', 'production',
+      'deploy',
+      'fleet',
+      '--tag',
+      'v1.5.0',
+      '--hosts',
+      'fleet-1,fleet-2',
+      '--report',
+      'reports/group-1',
+      '--env',
+      'production',
     ]);
-    expect(jenkinsArgv('run', { ...params, ACTION: 'rollback', TAG: '' }).argv).toEqual(['rollback', 'fleet', '--report', 'reports', '--env', 'production']);
-    expect(jenkinsArgv('run', { ...params, ACTION: 'rollback' }).argv).toEqual(['rollback', 'fleet', '--to', 'v1.5.0', '--report', 'reports', '--env', 'production']);
+    expect(jenkinsArgv('run', { ...params, ACTION: 'rollback', TAG: '' }).argv).toEqual([
+      'rollback',
+      'fleet',
+      '--report',
+      'reports',
+      '--env',
+      'production',
+    ]);
+    expect(jenkinsArgv('run', { ...params, ACTION: 'rollback' }).argv).toEqual([
+      'rollback',
+      'fleet',
+      '--to',
+      'v1.5.0',
+      '--report',
+      'reports',
+      '--env',
+      'production',
+    ]);
     expect(jenkinsArgv('config-check', params).argv).toEqual(['config', 'check', '--env', 'production']);
     expect(jenkinsArgv('health', params).argv).toEqual(['health', '--env', 'production']);
   });
@@ -71,7 +96,9 @@ describe('scripts/jenkins-voxops.sh: Jenkins parameters to one voxops argv', () 
     try {
       // stands in for voxops: says which process it is, and what it got
       const stub = join(dir, 'voxops');
-      writeFileSync(stub, '#!/bin/sh\ntrap \'echo "TERM in $$"; exit 130\' TERM\necho "ready $$"\nwhile :; do sleep 0.05; done\n', { mode: 0o755 });
+      writeFileSync(stub, '#!/bin/sh\ntrap \'echo "TERM in $$"; exit 130\' TERM\necho "ready $$"\nwhile :; do sleep 0.05; done\n', {
+        mode: 0o755,
+      });
       // what Jenkins' sh step runs: its script, with sh -xe
       const script = join(dir, 'script.sh');
       writeFileSync(script, 'exec scripts/jenkins-voxops.sh health\n');

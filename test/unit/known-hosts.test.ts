@@ -1,6 +1,13 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { describeHostKeyRefusal, fingerprint, keyTypeOf, knownHostsName, lookupKnownHosts, verifyHostKey } from '../../src/exec/known-hosts.js';
+import {
+  describeHostKeyRefusal,
+  fingerprint,
+  keyTypeOf,
+  knownHostsName,
+  lookupKnownHosts,
+  verifyHostKey,
+} from '../../src/exec/known-hosts.js';
 
 /** An ssh-ed25519 wire blob: string "ssh-ed25519", string key(32). */
 function ed25519Blob(): Buffer {
@@ -57,7 +64,9 @@ describe('known_hosts', () => {
   it('never trusts a key behind an unknown marker (a typo of @revoked is not a trusted key)', () => {
     for (const marker of ['@revoke', '@Revoked', '@cert-authorit', '@']) {
       expect(verifyHostKey(lookupKnownHosts(`${marker} ${line('10.0.0.1')}`, '10.0.0.1'), key), marker).toBe('unknown');
-      expect(verifyHostKey(lookupKnownHosts(`${line('10.0.0.1', other)}\n${marker} ${line('10.0.0.1')}`, '10.0.0.1'), key), marker).toBe('changed');
+      expect(verifyHostKey(lookupKnownHosts(`${line('10.0.0.1', other)}\n${marker} ${line('10.0.0.1')}`, '10.0.0.1'), key), marker).toBe(
+        'changed',
+      );
     }
   });
 
@@ -70,7 +79,12 @@ describe('known_hosts', () => {
     expect(verifyHostKey(lookupKnownHosts(`${ca}\n${line('fleet1.example.com')}`, 'fleet1.example.com'), key)).toBe('known');
     expect(verifyHostKey(lookupKnownHosts(`${ca}\n${line('fleet1.example.com')}`, 'fleet1.example.com'), other)).toBe('changed');
     expect(verifyHostKey(lookupKnownHosts(ca, 'fleet1.example.org'), key)).toBe('unknown');
-    const refusal = describeHostKeyRefusal('cert-authority-only', { target: 'fleet1', name: 'fleet1.example.com', presented: key, knownHosts: '/k' });
+    const refusal = describeHostKeyRefusal('cert-authority-only', {
+      target: 'fleet1',
+      name: 'fleet1.example.com',
+      presented: key,
+      knownHosts: '/k',
+    });
     expect(refusal.message).toBe(
       `fleet1 (fleet1.example.com): host key ssh-ed25519 ${fingerprint(key)} is covered only by a @cert-authority line in /k, and voxops does not verify host certificates`,
     );

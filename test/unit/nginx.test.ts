@@ -49,10 +49,13 @@ describe('checkNginxConfig', () => {
 });
 
 describe('upstreamFailTimeoutSeconds', () => {
-  const conf = (params: string) => `upstream voxcore_workers { zone z 64k; server unix:/tmp/a.sock max_conns=1 ${params}; server unix:/tmp/b.sock max_conns=1; }`;
+  const conf = (params: string) =>
+    `upstream voxcore_workers { zone z 64k; server unix:/tmp/a.sock max_conns=1 ${params}; server unix:/tmp/b.sock max_conns=1; }`;
   it('is nginx default 10s, the configured fail_timeout, or 0 with max_fails=0 everywhere', () => {
     expect(upstreamFailTimeoutSeconds(conf(''), 'voxcore_workers')).toBe(10);
-    expect(upstreamFailTimeoutSeconds(conf('fail_timeout=30s').replace('max_conns=1;', 'max_conns=1 fail_timeout=2;'), 'voxcore_workers')).toBe(30);
+    expect(
+      upstreamFailTimeoutSeconds(conf('fail_timeout=30s').replace('max_conns=1;', 'max_conns=1 fail_timeout=2;'), 'voxcore_workers'),
+    ).toBe(30);
     expect(upstreamFailTimeoutSeconds(conf('max_fails=0').replace('max_conns=1;', 'max_conns=1 max_fails=0;'), 'voxcore_workers')).toBe(0);
   });
 });

@@ -34,7 +34,13 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
     currentTag: 'v1.4.2',
     freeMb: 5000,
     tagLookup: { tagLocally: false, origin: 'found' },
-    workers: [1, 2].map((index) => ({ index, unit: `voxcore@${index}`, socket: `/tmp/voxcore_${index}.sock`, active: 'active', health: healthy })),
+    workers: [1, 2].map((index) => ({
+      index,
+      unit: `voxcore@${index}`,
+      socket: `/tmp/voxcore_${index}.sock`,
+      active: 'active',
+      health: healthy,
+    })),
     nginx: [],
     failTimeoutSeconds: 10,
     countVariable: 2,
@@ -47,7 +53,11 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
 
 describe('judgeFleetFacts', () => {
   it('passes a healthy host', () => {
-    expect(judgeFleetFacts(facts(), role, { tag: 'v1.5.0', workers: 2 })).toEqual({ problems: [], warnings: [], choice: { source: 'git', skipFetch: false } });
+    expect(judgeFleetFacts(facts(), role, { tag: 'v1.5.0', workers: 2 })).toEqual({
+      problems: [],
+      warnings: [],
+      choice: { source: 'git', skipFetch: false },
+    });
   });
 
   it('refuses what would make the deploy unsafe, and lists every reason', () => {
@@ -57,7 +67,9 @@ describe('judgeFleetFacts', () => {
         tagLookup: { tagLocally: false, origin: 'missing' },
         freeMb: 10,
         nginx: [{ level: 'error', message: 'upstream voxcore_workers has keepalive' }],
-        workers: [{ index: 1, unit: 'voxcore@1', socket: '/tmp/voxcore_1.sock', active: 'failed', health: { httpStatus: 0, error: 'no answer' } }],
+        workers: [
+          { index: 1, unit: 'voxcore@1', socket: '/tmp/voxcore_1.sock', active: 'failed', health: { httpStatus: 0, error: 'no answer' } },
+        ],
       }),
       role,
       { tag: 'v1.5.0', workers: 2 },

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { consoleReleasesDir, consoleReleasesToPrune, copyBuild, flipCurrent, releaseName, tagOfRelease } from '../../src/commands/console.js';
+import {
+  consoleReleasesDir,
+  consoleReleasesToPrune,
+  copyBuild,
+  flipCurrent,
+  releaseName,
+  tagOfRelease,
+} from '../../src/commands/console.js';
 import { renderSshConfig, rsyncPushArgv } from '../../src/commands/rsync.js';
 import type { ResolvedSsh } from '../../src/config/inventory.js';
 import { systemClock } from '../../src/clock.js';
@@ -14,7 +21,11 @@ import { renderCommand } from '../../src/exec/render.js';
 
 describe('chooseSource', () => {
   const found = { tagLocally: false, origin: 'found' } as const;
-  const down = { tagLocally: false, origin: 'unreachable', originError: 'ssh: connect to host 10.0.0.10 port 22: Connection refused' } as const;
+  const down = {
+    tagLocally: false,
+    origin: 'unreachable',
+    originError: 'ssh: connect to host 10.0.0.10 port 22: Connection refused',
+  } as const;
 
   it('uses git when origin answers, and the clone alone when the tag is there already', () => {
     expect(chooseSource('app-1', 'v1.5.0', 'auto', found)).toEqual({ source: 'git', skipFetch: false });
@@ -25,14 +36,17 @@ describe('chooseSource', () => {
     expect(chooseSource('app-1', 'v1.5.0', 'auto', down)).toEqual({
       source: 'rsync',
       skipFetch: true,
-      warning: 'app-1 cannot fetch from origin (ssh: connect to host 10.0.0.10 port 22: Connection refused): pushing v1.5.0 with rsync instead',
+      warning:
+        'app-1 cannot fetch from origin (ssh: connect to host 10.0.0.10 port 22: Connection refused): pushing v1.5.0 with rsync instead',
     });
     expect(chooseSource('app-1', 'v1.5.0', 'git', down).problem).toMatch(/cannot fetch from origin .*--source rsync pushes the release/);
     expect(chooseSource('app-1', 'v1.5.0', 'rsync', found)).toEqual({ source: 'rsync', skipFetch: true });
   });
 
   it('never falls back when origin answered that the tag does not exist', () => {
-    expect(chooseSource('app-1', 'v9.9.9', 'auto', { tagLocally: false, origin: 'missing' }).problem).toBe('app-1: tag v9.9.9 does not exist in origin');
+    expect(chooseSource('app-1', 'v9.9.9', 'auto', { tagLocally: false, origin: 'missing' }).problem).toBe(
+      'app-1: tag v9.9.9 does not exist in origin',
+    );
   });
 });
 
@@ -50,7 +64,12 @@ describe('rsyncPushArgv', () => {
   };
 
   it('keeps host-owned paths and takes its ssh settings from one config file', () => {
-    const words = rsyncPushArgv('/tmp/tree/', { address: '10.0.0.20', port: 2200, path: '/opt/voxbridge', ssh }, ['/recordings/'], '/tmp/voxops-release-x/ssh_config');
+    const words = rsyncPushArgv(
+      '/tmp/tree/',
+      { address: '10.0.0.20', port: 2200, path: '/opt/voxbridge', ssh },
+      ['/recordings/'],
+      '/tmp/voxops-release-x/ssh_config',
+    );
     expect(words.slice(0, 7)).toEqual(['rsync', '--archive', '--delete', '--no-owner', '--no-group', '--checksum', '--itemize-changes']);
     expect(words[words.indexOf('-e') + 1]).toBe('ssh -F /tmp/voxops-release-x/ssh_config -p 2200');
     expect(words[words.indexOf('--rsync-path') + 1]).toBe('sudo -n rsync');
@@ -98,7 +117,13 @@ describe('console release builders', () => {
   });
 
   it('prunes the oldest releases beyond keep, never one in use', () => {
-    const listing = ['v1.4.2-aaaaaaaaaaaa', 'v1.5.0-bbbbbbbbbbbb', 'v1.6.0-cccccccccccc', 'v1.6.1-dddddddddddd', 'v1.6.0-cccccccccccc.partial'].join('\n');
+    const listing = [
+      'v1.4.2-aaaaaaaaaaaa',
+      'v1.5.0-bbbbbbbbbbbb',
+      'v1.6.0-cccccccccccc',
+      'v1.6.1-dddddddddddd',
+      'v1.6.0-cccccccccccc.partial',
+    ].join('\n');
     expect(consoleReleasesToPrune(listing, 2, ['v1.6.1-dddddddddddd', 'v1.4.2-aaaaaaaaaaaa'])).toEqual(['v1.5.0-bbbbbbbbbbbb']);
   });
 });
@@ -106,7 +131,12 @@ describe('console release builders', () => {
 describe('runRoles', () => {
   const request = (role: OperationRequest['role']): OperationRequest => ({ ...sharedRequest('deploy', {}, { tag: 'v1.5.0' }), role });
   const context = (signal = new AbortController().signal, events: OperationEvent[] = []) =>
-    ({ signal, clock: systemClock, dryRun: false, reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} } }) as unknown as OperationContext;
+    ({
+      signal,
+      clock: systemClock,
+      dryRun: false,
+      reporter: { emit: (e: OperationEvent) => events.push(e), close: async () => {} },
+    }) as unknown as OperationContext;
 
   it('never starts a role after one failed, and says what ran and what did not', async () => {
     const events: OperationEvent[] = [];
@@ -116,12 +146,20 @@ describe('runRoles', () => {
       ran.push(r.role);
       if (r.role === 'fleet') throw new HealthGateError('api did not come up', { host: 'app-1' });
     };
-    await expect(runRoles(context(undefined, events), ['api', 'fleet', 'dialler'].map((r) => request(r as OperationRequest['role'])), 'deploy all v1.5.0', { runOne })).rejects.toThrow(
-      'deploy all v1.5.0: fleet failed after api succeeded; not started: dialler: api did not come up',
-    );
+    await expect(
+      runRoles(
+        context(undefined, events),
+        ['api', 'fleet', 'dialler'].map((r) => request(r as OperationRequest['role'])),
+        'deploy all v1.5.0',
+        { runOne },
+      ),
+    ).rejects.toThrow('deploy all v1.5.0: fleet failed after api succeeded; not started: dialler: api did not come up');
     expect(ran).toEqual(['api', 'fleet']);
     // the last event covers every role that ran, with the exit code that stopped it
-    expect(events.at(-1)).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4, error: { message: expect.stringContaining('fleet failed') } } });
+    expect(events.at(-1)).toMatchObject({
+      type: 'summary',
+      summary: { role: 'all', exitCode: 4, error: { message: expect.stringContaining('fleet failed') } },
+    });
   });
 
   it("runs every role's preflight first: a refusal in the last role changes nothing", async () => {
@@ -130,9 +168,9 @@ describe('runRoles', () => {
       if (c.dryRun && r.role === 'dialler') throw new PreflightError('tag v1.5.0 does not exist in origin');
       if (!c.dryRun) ran.push(r.role);
     };
-    await expect(runRoles(context(), [request('api'), request('fleet'), request('dialler')], 'deploy all v1.5.0', { runOne })).rejects.toThrow(
-      'deploy all v1.5.0: preflight of dialler refused, before any role was changed: tag v1.5.0',
-    );
+    await expect(
+      runRoles(context(), [request('api'), request('fleet'), request('dialler')], 'deploy all v1.5.0', { runOne }),
+    ).rejects.toThrow('deploy all v1.5.0: preflight of dialler refused, before any role was changed: tag v1.5.0');
     expect(ran).toEqual([]);
   });
 

@@ -59,9 +59,22 @@ describe('quoteWord / renderCommand', () => {
 
   it('survives arbitrary strings (property test)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.string({ unit: fc.oneof(fc.constantFrom("'", '"', '$', '`', '\\', ';', '\n', ' ', '(', ')', '*', '~', '-'), fc.string({ unit: 'grapheme', maxLength: 1 })) }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 6 }), async (words) => {
-        expect(await roundTrip(words)).toEqual(words);
-      }),
+      fc.asyncProperty(
+        fc.array(
+          fc
+            .string({
+              unit: fc.oneof(
+                fc.constantFrom("'", '"', '$', '`', '\\', ';', '\n', ' ', '(', ')', '*', '~', '-'),
+                fc.string({ unit: 'grapheme', maxLength: 1 }),
+              ),
+            })
+            .filter((s) => !s.includes('\0')),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (words) => {
+          expect(await roundTrip(words)).toEqual(words);
+        },
+      ),
       { numRuns: 60 },
     );
   });

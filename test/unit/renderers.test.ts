@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type FleetServer, FleetUrlError, type IngressSettings, renderHaproxyConfig, serverAddress, validateFleetHost } from '../../src/commands/haproxy.js';
+import {
+  type FleetServer,
+  FleetUrlError,
+  type IngressSettings,
+  renderHaproxyConfig,
+  serverAddress,
+  validateFleetHost,
+} from '../../src/commands/haproxy.js';
 import { renderScaledUpstream } from '../../src/commands/nginx.js';
 import { renderSshConfig } from '../../src/commands/rsync.js';
 import { isValidUnit } from '../../src/commands/systemd.js';
@@ -9,7 +16,15 @@ import { type Inventory, parseInventory, type ResolvedSsh } from '../../src/conf
 import { ingressRole, inventorySchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { hostileString, spliced } from './arbitraries.js';
-import { type Directive, expandPath, type HaproxySection, type NginxStatement, parseHaproxyConfig, parseNginxConfig, parseSshConfig } from './config-parsers.js';
+import {
+  type Directive,
+  expandPath,
+  type HaproxySection,
+  type NginxStatement,
+  parseHaproxyConfig,
+  parseNginxConfig,
+  parseSshConfig,
+} from './config-parsers.js';
 import { dotted, example, getIn, interpolated, type KeyPath, setIn } from './inventory-fixture.js';
 import { problemsOf } from './inventory-problems.js';
 
@@ -28,25 +43,61 @@ function expectedSshConfig(ssh: ResolvedSsh): Directive[] {
     ['GlobalKnownHostsFile', '/dev/null'],
     ['ConnectTimeout', String(Math.ceil(ssh.connectTimeoutSeconds))],
     ['ServerAliveInterval', String(Math.ceil(ssh.keepaliveSeconds))],
-    ...(ssh.identityFile ? [['IdentityFile', ssh.identityFile], ['IdentitiesOnly', 'yes']] : []),
-    ...(jump ? [['ProxyJump', `${jump.user ? `${jump.user}@` : ''}${jump.host.includes(':') ? `[${jump.host}]` : jump.host}:${jump.port}`]] : []),
+    ...(ssh.identityFile
+      ? [
+          ['IdentityFile', ssh.identityFile],
+          ['IdentitiesOnly', 'yes'],
+        ]
+      : []),
+    ...(jump
+      ? [['ProxyJump', `${jump.user ? `${jump.user}@` : ''}${jump.host.includes(':') ? `[${jump.host}]` : jump.host}:${jump.port}`]]
+      : []),
   ];
 }
 
 /** ssh_config as OpenSSH will use it: path options after its own % and ${} expansion. */
 function readSshConfig(text: string): Directive[] {
-  return parseSshConfig(text).map(([key, ...args]) => [key!, ...(key === 'UserKnownHostsFile' || key === 'IdentityFile' ? args.map(expandPath) : args)]);
+  return parseSshConfig(text).map(([key, ...args]) => [
+    key!,
+    ...(key === 'UserKnownHostsFile' || key === 'IdentityFile' ? args.map(expandPath) : args),
+  ]);
 }
 
 function expectedHaproxyConfig(settings: IngressSettings, servers: readonly FleetServer[]): HaproxySection[] {
   const t = `${settings.tunnelTimeoutSeconds}s`;
   return [
-    { header: ['global'], directives: [['log', '/dev/log', 'local0'], ['maxconn', '4096'], ['stats', 'socket', settings.adminSocket, 'mode', '660', 'level', 'admin'], ['user', 'haproxy'], ['group', 'haproxy'], ['daemon']] },
+    {
+      header: ['global'],
+      directives: [
+        ['log', '/dev/log', 'local0'],
+        ['maxconn', '4096'],
+        ['stats', 'socket', settings.adminSocket, 'mode', '660', 'level', 'admin'],
+        ['user', 'haproxy'],
+        ['group', 'haproxy'],
+        ['daemon'],
+      ],
+    },
     {
       header: ['defaults'],
-      directives: [['mode', 'http'], ['log', 'global'], ['option', 'httplog'], ['timeout', 'connect', '5s'], ['timeout', 'queue', '5s'], ['timeout', 'check', '2s'], ['timeout', 'client', t], ['timeout', 'server', t], ['timeout', 'tunnel', t]],
+      directives: [
+        ['mode', 'http'],
+        ['log', 'global'],
+        ['option', 'httplog'],
+        ['timeout', 'connect', '5s'],
+        ['timeout', 'queue', '5s'],
+        ['timeout', 'check', '2s'],
+        ['timeout', 'client', t],
+        ['timeout', 'server', t],
+        ['timeout', 'tunnel', t],
+      ],
     },
-    { header: ['frontend', 'calls'], directives: [['bind', settings.bind], ['default_backend', settings.backend]] },
+    {
+      header: ['frontend', 'calls'],
+      directives: [
+        ['bind', settings.bind],
+        ['default_backend', settings.backend],
+      ],
+    },
     {
       header: ['backend', settings.backend],
       directives: [
@@ -60,7 +111,14 @@ function expectedHaproxyConfig(settings: IngressSettings, servers: readonly Flee
         ...servers.map((s) => ['server', s.name, serverAddress(s), ...(s.maxconn === undefined ? [] : ['maxconn', String(s.maxconn)])]),
       ],
     },
-    { header: ['listen', 'stats'], directives: [['bind', '127.0.0.1:8404'], ['stats', 'enable'], ['stats', 'uri', '/stats']] },
+    {
+      header: ['listen', 'stats'],
+      directives: [
+        ['bind', '127.0.0.1:8404'],
+        ['stats', 'enable'],
+        ['stats', 'uri', '/stats'],
+      ],
+    },
   ];
 }
 
@@ -105,7 +163,11 @@ const FLEET_HOSTS = 3;
 const base = (() => {
   const doc = example();
   doc.ssh.jumpHost.port = 22;
-  doc.environments.staging.hosts.fleet = Array.from({ length: FLEET_HOSTS }, (_, i) => ({ name: `fleet-stg-${i + 1}`, address: `10.20.0.${11 + i}`, workers: 4 }));
+  doc.environments.staging.hosts.fleet = Array.from({ length: FLEET_HOSTS }, (_, i) => ({
+    name: `fleet-stg-${i + 1}`,
+    address: `10.20.0.${11 + i}`,
+    workers: 4,
+  }));
   doc.roles.fleet.workers.count = 4;
   for (const role of ['api', 'dialler', 'console']) doc.roles[role].localRepo = `../mirrors/${role}.git`;
   return doc;
@@ -142,8 +204,24 @@ const hostileNumber = fc.constantFrom(0, -1, 0.5, 1.5, 1e300, 1e-300, 2 ** 31, 2
 /** A whole inventory: every interpolated string and rendered number valid, spliced with hostile text, or hostile outright. */
 const fuzzedDocument = fc
   .tuple(
-    fc.tuple(...stringPaths.map((path) => fc.oneof({ weight: 1, arbitrary: fc.constant(String(getIn(base, path))) }, { weight: 3, arbitrary: spliced(String(getIn(base, path))) }, { weight: 1, arbitrary: hostileString() }))),
-    fc.tuple(...numericPaths.map(([, valid]) => fc.oneof({ weight: 2, arbitrary: fc.constant(valid) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 70_000 }) }, { weight: 1, arbitrary: hostileNumber }))),
+    fc.tuple(
+      ...stringPaths.map((path) =>
+        fc.oneof(
+          { weight: 1, arbitrary: fc.constant(String(getIn(base, path))) },
+          { weight: 3, arbitrary: spliced(String(getIn(base, path))) },
+          { weight: 1, arbitrary: hostileString() },
+        ),
+      ),
+    ),
+    fc.tuple(
+      ...numericPaths.map(([, valid]) =>
+        fc.oneof(
+          { weight: 2, arbitrary: fc.constant(valid) },
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 70_000 }) },
+          { weight: 1, arbitrary: hostileNumber },
+        ),
+      ),
+    ),
   )
   .map(([strings, numbers]) => {
     const doc = baseDocument();
@@ -178,7 +256,12 @@ function ingressServers(inventory: Inventory, settings: IngressSettings): FleetS
   for (const host of inventory.hosts.filter((h) => h.role === 'fleet')) {
     try {
       // what the ingress driver does (inventoryServers): a host HAProxy cannot address is refused there
-      servers.push({ name: host.name, host: validateFleetHost(host.address), port: settings.fleetPort, ...(host.workers ? { maxconn: host.workers } : {}) });
+      servers.push({
+        name: host.name,
+        host: validateFleetHost(host.address),
+        port: settings.fleetPort,
+        ...(host.workers ? { maxconn: host.workers } : {}),
+      });
     } catch (error) {
       if (!(error instanceof FleetUrlError)) throw error;
     }
@@ -206,7 +289,11 @@ describe('every value the inventory schema accepts renders to exactly the intend
 
         const fleet = inventory.roles.fleet!;
         const sockets = [1, 2, 3].map((i) => workerSocket(fleet.workers.socket, i));
-        const scaled = renderScaledUpstream(nginxSite(fleet.nginx.upstream), { upstream: fleet.nginx.upstream, sockets, tries: sockets.length });
+        const scaled = renderScaledUpstream(nginxSite(fleet.nginx.upstream), {
+          upstream: fleet.nginx.upstream,
+          sockets,
+          tries: sockets.length,
+        });
         expect(scaled).toMatchObject({ ok: true });
         if (scaled.ok) expect(parseNginxConfig(scaled.text)).toEqual(expectedNginxSite(fleet.nginx.upstream, sockets));
 
@@ -214,7 +301,8 @@ describe('every value the inventory schema accepts renders to exactly the intend
           const unit = workerUnit(fleet.workers.unit, i);
           expect(isValidUnit(unit) && unit === fleet.workers.unit.replace('{i}', String(i)) && !/[{}]/.test(unit), unit).toBe(true);
         }
-        for (const unit of [inventory.roles.api?.unit, inventory.roles.dialler?.unit, settings.unit]) expect(isValidUnit(unit!), unit).toBe(true);
+        for (const unit of [inventory.roles.api?.unit, inventory.roles.dialler?.unit, settings.unit])
+          expect(isValidUnit(unit!), unit).toBe(true);
       }),
       { numRuns: runs(40) },
     );
@@ -244,7 +332,14 @@ describe('each renderer refuses, or writes exactly the intended directives, what
       identityFile: fc.option(spliced('/home/ops/.ssh/id_ed25519'), { nil: undefined }),
       connectTimeoutSeconds: anyNumber,
       keepaliveSeconds: anyNumber,
-      jumpHost: fc.option(fc.record({ host: fc.oneof(spliced('bastion.example.com'), spliced('fd00::1')), port: anyNumber, user: fc.option(spliced('ops'), { nil: undefined }) }), { nil: undefined }),
+      jumpHost: fc.option(
+        fc.record({
+          host: fc.oneof(spliced('bastion.example.com'), spliced('fd00::1')),
+          port: anyNumber,
+          user: fc.option(spliced('ops'), { nil: undefined }),
+        }),
+        { nil: undefined },
+      ),
     });
     fc.assert(
       fc.property(ssh, (fields) => {
@@ -265,7 +360,12 @@ describe('each renderer refuses, or writes exactly the intended directives, what
   });
 
   it('renderHaproxyConfig', () => {
-    const server = fc.record({ name: spliced('fleet1'), host: fc.oneof(spliced('10.0.0.1'), spliced('fd00::12')), port: anyNumber, maxconn: fc.option(anyNumber, { nil: undefined }) });
+    const server = fc.record({
+      name: spliced('fleet1'),
+      host: fc.oneof(spliced('10.0.0.1'), spliced('fd00::12')),
+      port: anyNumber,
+      maxconn: fc.option(anyNumber, { nil: undefined }),
+    });
     const settings = fc.record({
       adminSocket: spliced('/run/haproxy/admin.sock'),
       bind: spliced(':80'),
@@ -300,10 +400,18 @@ describe('each renderer refuses, or writes exactly the intended directives, what
 
   it('renderScaledUpstream', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.constant('voxcore_workers'), spliced('voxcore_workers')), fc.array(spliced('/tmp/voxcore_1.sock'), { minLength: 1, maxLength: 3 }), (upstream, sockets) => {
-        const scaled = renderScaledUpstream(nginxSite('voxcore_workers').replaceAll('voxcore_workers', upstream), { upstream, sockets, tries: sockets.length });
-        if (scaled.ok) expect(parseNginxConfig(scaled.text)).toEqual(expectedNginxSite(upstream, sockets));
-      }),
+      fc.property(
+        fc.oneof(fc.constant('voxcore_workers'), spliced('voxcore_workers')),
+        fc.array(spliced('/tmp/voxcore_1.sock'), { minLength: 1, maxLength: 3 }),
+        (upstream, sockets) => {
+          const scaled = renderScaledUpstream(nginxSite('voxcore_workers').replaceAll('voxcore_workers', upstream), {
+            upstream,
+            sockets,
+            tries: sockets.length,
+          });
+          if (scaled.ok) expect(parseNginxConfig(scaled.text)).toEqual(expectedNginxSite(upstream, sockets));
+        },
+      ),
       { numRuns: runs(150) },
     );
   });
@@ -336,10 +444,16 @@ describe('renderSshConfig refuses what would add lines or change a value', () =>
   });
 
   it('refuses such a user in the inventory already', () => {
-    expect(problemsOf(inventoryWithJumpUser(injected))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: must not contain control characters/)]);
+    expect(problemsOf(inventoryWithJumpUser(injected))).toEqual([
+      expect.stringMatching(/^ssh\.jumpHost\.user: must not contain control characters/),
+    ]);
     expect(problemsOf(inventoryWithJumpUser('ops@evil'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
     expect(problemsOf(inventoryWithJumpUser('-oProxyCommand=id'))).toEqual([expect.stringMatching(/^ssh\.jumpHost\.user: /)]);
-    expect(parseInventory(inventoryWithJumpUser('ops'), '/inv/voxops.yaml').ssh.jumpHost).toEqual({ host: 'bastion', port: 22, user: 'ops' });
+    expect(parseInventory(inventoryWithJumpUser('ops'), '/inv/voxops.yaml').ssh.jumpHost).toEqual({
+      host: 'bastion',
+      port: 22,
+      user: 'ops',
+    });
   });
 
   it('escapes % (an ssh_config token) in paths, and brackets an IPv6 jump host', () => {

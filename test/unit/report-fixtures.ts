@@ -50,10 +50,20 @@ export function rollWorkers(host: string, start: number, roll: Roll, first = 1):
   return { workers, end: t };
 }
 
-function fleetHost(name: string, start: number, calls: number[], from: string, to: string): { host: HostOutcome; workers: WorkerTimeline[]; end: number } {
+function fleetHost(
+  name: string,
+  start: number,
+  calls: number[],
+  from: string,
+  to: string,
+): { host: HostOutcome; workers: WorkerTimeline[]; end: number } {
   const release = 2300; // checkout and install before the first worker
   const { workers, end } = rollWorkers(name, start + release, { calls, version: to });
-  return { host: { host: name, role: 'fleet', from, to, outcome: 'success', startedAt: start, durationMs: end + 120 - start }, workers, end: end + 120 };
+  return {
+    host: { host: name, role: 'fleet', from, to, outcome: 'success', startedAt: start, durationMs: end + 120 - start },
+    workers,
+    end: end + 120,
+  };
 }
 
 export function fleetSuccess(): OperationSummary {
@@ -66,7 +76,15 @@ export function fleetSuccess(): OperationSummary {
 export function gateFailure(gateTimeoutMs = 30_000): OperationSummary {
   const start = T0 + 1600;
   const { workers: rolled, end } = rollWorkers('fleet1', start + 2300, { calls: [1800, 600], version: 'v1.5.1-badhealth' });
-  const failed: WorkerTimeline = { host: 'fleet1', worker: 3, unit: 'voxcore@3', drainedAt: end, idleAt: end + 3400, restartedAt: end + 3440, outcome: 'failed' };
+  const failed: WorkerTimeline = {
+    host: 'fleet1',
+    worker: 3,
+    unit: 'voxcore@3',
+    drainedAt: end,
+    idleAt: end + 3400,
+    restartedAt: end + 3440,
+    outcome: 'failed',
+  };
   const rollbackStart = failed.restartedAt! + gateTimeoutMs + 400 + 2100; // journal tail, then the previous release back in place
   const back = rollWorkers('fleet1', rollbackStart, { calls: [900, 0, 0], version: 'v1.5.0', outcome: 'rolled-back' });
   const hostEnd = back.end + 150;
@@ -78,9 +96,21 @@ export function gateFailure(gateTimeoutMs = 30_000): OperationSummary {
     startedAt: new Date(T0).toISOString(),
     durationMs: hostEnd + 100 - T0,
     exitCode: 4,
-    error: { message: `${message}; fleet1 was rolled back to v1.5.0`, next: "read the worker's log: voxops logs fleet --host fleet1 --worker 3" },
+    error: {
+      message: `${message}; fleet1 was rolled back to v1.5.0`,
+      next: "read the worker's log: voxops logs fleet --host fleet1 --worker 3",
+    },
     hosts: [
-      { host: 'fleet1', role: 'fleet', from: 'v1.5.0', to: 'v1.5.1-badhealth', outcome: 'rolled-back', startedAt: start, durationMs: hostEnd - start, message },
+      {
+        host: 'fleet1',
+        role: 'fleet',
+        from: 'v1.5.0',
+        to: 'v1.5.1-badhealth',
+        outcome: 'rolled-back',
+        startedAt: start,
+        durationMs: hostEnd - start,
+        message,
+      },
       { host: 'fleet2', role: 'fleet', from: 'v1.5.0', to: 'v1.5.1-badhealth', outcome: 'not-started', durationMs: 0 },
     ],
     workers: [...rolled, failed, ...back.workers],
@@ -106,7 +136,14 @@ export function preflightRefused(): OperationSummary {
   });
 }
 
-function serviceHost(host: string, role: string, start: number, durationMs: number, downMs: number | undefined, outcome: HostOutcome['outcome'] = 'success'): HostOutcome {
+function serviceHost(
+  host: string,
+  role: string,
+  start: number,
+  durationMs: number,
+  downMs: number | undefined,
+  outcome: HostOutcome['outcome'] = 'success',
+): HostOutcome {
   return { host, role, from: 'v1.4.2', to: 'v1.5.0', outcome, startedAt: start, durationMs, ...(downMs !== undefined ? { downMs } : {}) };
 }
 
@@ -123,17 +160,37 @@ export function deployAll(options: { fleetFails?: boolean } = {}): OperationSumm
   let end: number;
   let tail: Pick<OperationSummary, 'exitCode' | 'error'> = { exitCode: 0 };
   if (options.fleetFails) {
-    const failed: WorkerTimeline = { host: 'fleet2', worker: 1, unit: 'voxcore@1', drainedAt: f1.end + 40 + 2300, idleAt: f1.end + 2340 + 500, restartedAt: f1.end + 2340 + 540, outcome: 'failed' };
+    const failed: WorkerTimeline = {
+      host: 'fleet2',
+      worker: 1,
+      unit: 'voxcore@1',
+      drainedAt: f1.end + 40 + 2300,
+      idleAt: f1.end + 2340 + 500,
+      restartedAt: f1.end + 2340 + 540,
+      outcome: 'failed',
+    };
     const back = rollWorkers('fleet2', failed.restartedAt! + 90_000 + 2500, { calls: [0], version: 'v1.4.2', outcome: 'rolled-back' });
     end = back.end + 100;
     const message = 'fleet2: worker 1 (voxcore@1) failed its health gate on v1.5.0 after 90s: no answer on /tmp/voxcore_1.sock';
-    hosts.push({ host: 'fleet2', role: 'fleet', from: 'v1.4.2', to: 'v1.5.0', outcome: 'rolled-back', startedAt: f1.end + 40, durationMs: end - (f1.end + 40), message });
+    hosts.push({
+      host: 'fleet2',
+      role: 'fleet',
+      from: 'v1.4.2',
+      to: 'v1.5.0',
+      outcome: 'rolled-back',
+      startedAt: f1.end + 40,
+      durationMs: end - (f1.end + 40),
+      message,
+    });
     hosts.push({ host: 'sip-1', role: 'dialler', from: 'v1.4.2', to: 'v1.5.0', outcome: 'not-started', durationMs: 0 });
     hosts.push({ host: 'wss-1', role: 'ingress', from: null, to: 'v1.5.0', outcome: 'not-started', durationMs: 0 });
     workers.push(failed, ...back.workers);
     tail = {
       exitCode: 4,
-      error: { message: `deploy all v1.5.0: fleet failed (${message}; fleet2 was rolled back to v1.4.2); done: api, console; not started: dialler, ingress`, next: 'voxops logs fleet --host fleet2 --worker 1' },
+      error: {
+        message: `deploy all v1.5.0: fleet failed (${message}; fleet2 was rolled back to v1.4.2); done: api, console; not started: dialler, ingress`,
+        next: 'voxops logs fleet --host fleet2 --worker 1',
+      },
     };
   } else {
     hosts.push(f2.host);
@@ -143,7 +200,16 @@ export function deployAll(options: { fleetFails?: boolean } = {}): OperationSumm
     hosts.push(dialler, { ...ingress, from: null });
     end = ingress.startedAt! + ingress.durationMs;
   }
-  return { operation: 'deploy', role: 'all', tag: 'v1.5.0', startedAt: new Date(T0).toISOString(), durationMs: end + 50 - T0, ...tail, hosts, workers };
+  return {
+    operation: 'deploy',
+    role: 'all',
+    tag: 'v1.5.0',
+    startedAt: new Date(T0).toISOString(),
+    durationMs: end + 50 - T0,
+    ...tail,
+    hosts,
+    workers,
+  };
 }
 
 /** What a remote stderr can carry: colour codes, a NUL, a bell, a lone surrogate, markup and quotes. */
@@ -154,8 +220,23 @@ export function nastyFailure(): OperationSummary {
   return deployFleet({
     durationMs: 9000,
     exitCode: 5,
-    error: { message: `${host}: install failed (exit 1): ${NASTY}`, next: `voxops logs fleet --host ${host} --worker 1`, problems: [NASTY] },
-    hosts: [{ host, role: 'fleet', from: 'v1.4.2', to: 'v1.5.0', outcome: 'failed', startedAt: T0 + 1000, durationMs: 7000, message: `install failed (exit 1): ${NASTY}` }],
+    error: {
+      message: `${host}: install failed (exit 1): ${NASTY}`,
+      next: `voxops logs fleet --host ${host} --worker 1`,
+      problems: [NASTY],
+    },
+    hosts: [
+      {
+        host,
+        role: 'fleet',
+        from: 'v1.4.2',
+        to: 'v1.5.0',
+        outcome: 'failed',
+        startedAt: T0 + 1000,
+        durationMs: 7000,
+        message: `install failed (exit 1): ${NASTY}`,
+      },
+    ],
     workers: [],
   });
 }

@@ -13,7 +13,11 @@ import { NASTY, deployAll, fleetSuccess, gateFailure, nastyFailure, preflightRef
  * ESC and NUL, so it cannot be the check.
  */
 function strictXmlProblem(xml: string): string | undefined {
-  const run = spawnSync('python3', ['-c', 'import sys, xml.parsers.expat as e\np = e.ParserCreate()\np.Parse(sys.stdin.buffer.read(), True)'], { input: xml });
+  const run = spawnSync(
+    'python3',
+    ['-c', 'import sys, xml.parsers.expat as e\np = e.ParserCreate()\np.Parse(sys.stdin.buffer.read(), True)'],
+    { input: xml },
+  );
   if (run.error) throw new Error(`python3 is needed for the strict XML check (apt-get install python3): ${run.error.message}`);
   return run.status === 0 ? undefined : run.stderr.toString().trim().split('\n').at(-1);
 }
@@ -38,17 +42,33 @@ function suiteOf(summary: OperationSummary): { suite: Suite; cases: TestCase[]; 
 }
 
 // xmlbuilder2's object form leaves entities as written
-const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const unescape = (s: string) =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 const failureText = (c: TestCase) => unescape(typeof c.failure === 'string' ? c.failure : (c.failure?.['#'] ?? ''));
 const ids = (cases: TestCase[]) => cases.map((c) => `${c['@classname']} / ${c['@name']}`);
 
-const all = { fleetSuccess, gateFailure, preflightRefused, deployAll, deployAllFailed: () => deployAll({ fleetFails: true }), nastyFailure };
+const all = {
+  fleetSuccess,
+  gateFailure,
+  preflightRefused,
+  deployAll,
+  deployAllFailed: () => deployAll({ fleetFails: true }),
+  nastyFailure,
+};
 
 describe('JUnit XML', () => {
   it('every report of every run is well-formed to a strict parser, remote stderr included', () => {
     for (const [name, make] of Object.entries(all)) {
       const summary = make();
-      for (const [format, text] of [['junit', junit(summary)], ['svg', svg(summary)]] as const) {
+      for (const [format, text] of [
+        ['junit', junit(summary)],
+        ['svg', svg(summary)],
+      ] as const) {
         expect(strictXmlProblem(text), `${name} ${format}`).toBeUndefined();
         expect(text, `${name} ${format}`).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/);
       }
@@ -68,9 +88,21 @@ describe('JUnit XML', () => {
   it('test names do not change with the outcome or the tag; the outcome is only in <failure>/<skipped>', () => {
     const ok = suiteOf(fleetSuccess()).cases;
     const bad = suiteOf(gateFailure()).cases;
-    for (const name of ['deploy fleet on fleet1', 'deploy worker 1 (voxcore@1) on fleet1', 'deploy worker 3 (voxcore@3) on fleet1', 'deploy fleet on fleet2', 'deploy fleet preflight']) {
-      expect(ok.map((c) => c['@name']), name).toContain(name);
-      expect(bad.map((c) => c['@name']), name).toContain(name);
+    for (const name of [
+      'deploy fleet on fleet1',
+      'deploy worker 1 (voxcore@1) on fleet1',
+      'deploy worker 3 (voxcore@3) on fleet1',
+      'deploy fleet on fleet2',
+      'deploy fleet preflight',
+    ]) {
+      expect(
+        ok.map((c) => c['@name']),
+        name,
+      ).toContain(name);
+      expect(
+        bad.map((c) => c['@name']),
+        name,
+      ).toContain(name);
     }
     for (const c of [...ok, ...bad]) expect(c['@name']).not.toMatch(/v1\.|rolled|failed|skipped|success/);
     const worker3 = bad.find((c) => c['@name'] === 'deploy worker 3 (voxcore@3) on fleet1')!;
@@ -144,13 +176,17 @@ describe('Markdown summary', () => {
 
   it('a timeline row per worker attempt, with its outcome and downtime', () => {
     const md = markdown(gateFailure());
-    expect(md).toMatch(/\| fleet1 \| 1 \| rolled \| 10:00:03\.900 \| 10:00:05\.700 \| 10:00:05\.740 \| 10:00:06\.046 \| 10:00:16\.046 \| 1\.80 s \| 0\.31 s \| 12\.1 s \|/);
+    expect(md).toMatch(
+      /\| fleet1 \| 1 \| rolled \| 10:00:03\.900 \| 10:00:05\.700 \| 10:00:05\.740 \| 10:00:06\.046 \| 10:00:16\.046 \| 1\.80 s \| 0\.31 s \| 12\.1 s \|/,
+    );
     expect(md).toContain('| fleet1 | 3 | failed |');
   });
 
   it('remote text cannot break the table or the fence', () => {
     const md = markdown({ ...nastyFailure(), error: { message: 'a ``` b' } });
-    expect(md).toContain('| failed: install failed (exit 1): E: \ufffdunit\ufffd failed <voxcore@1> & "x" \'y\' ]]> \ufffd \ufffd / line 2 \\| pipe |');
+    expect(md).toContain(
+      '| failed: install failed (exit 1): E: \ufffdunit\ufffd failed <voxcore@1> & "x" \'y\' ]]> \ufffd \ufffd / line 2 \\| pipe |',
+    );
     expect(md).toContain('````text\na ``` b\n````');
     expect(md).not.toMatch(/[\u0000-\u0008\u001b]/);
   });
@@ -205,7 +241,9 @@ describe('writeReports', () => {
     }
     const files = writeReports(dir, gateFailure());
     expect([...files]).toEqual([]);
-    expect(files.problem).toMatch(/^reports not written to .* \(voxops-junit\.xml, voxops-report\.json, voxops-summary\.md, voxops-roll\.svg\): E(ACCES|PERM|ROFS)/);
+    expect(files.problem).toMatch(
+      /^reports not written to .* \(voxops-junit\.xml, voxops-report\.json, voxops-summary\.md, voxops-roll\.svg\): E(ACCES|PERM|ROFS)/,
+    );
     if (!root) expect(readdirSync(dir)).toEqual([]);
   });
 

@@ -4,7 +4,8 @@ import { parseArgs } from '../../src/cli/args.js';
 import { jenkinsCommands, runbookBlocks, runbookCommands } from '../runbook-commands.js';
 
 /** Commands that change something on a host (a lock included); the rest only read. */
-const changes = (argv: string[]) => ['deploy', 'rollback', 'restart', 'scale', 'ingress'].includes(argv[0]!) || (argv[0] === 'lock' && argv[1] === 'release');
+const changes = (argv: string[]) =>
+  ['deploy', 'rollback', 'restart', 'scale', 'ingress'].includes(argv[0]!) || (argv[0] === 'lock' && argv[1] === 'release');
 const dryRun = (argv: string[]) => argv.includes('--dry-run');
 /** the plan of a change is the same command with --dry-run; --report only matters when it runs */
 const planOf = (argv: string[]) => {
@@ -17,7 +18,10 @@ describe('runbooks and the Jenkinsfile against the CLI', () => {
     const commands = runbookCommands();
     expect(commands.length).toBeGreaterThan(20);
     for (const file of readdirSync('runbooks').filter((f) => f.endsWith('.md') && f !== 'README.md')) {
-      expect(commands.some((c) => c.file === file), `${file} has no voxops command`).toBe(true);
+      expect(
+        commands.some((c) => c.file === file),
+        `${file} has no voxops command`,
+      ).toBe(true);
     }
   });
 
@@ -41,7 +45,9 @@ describe('runbooks and the Jenkinsfile against the CLI', () => {
     for (const { file, block, commands } of blocks) {
       const where = `${file}, block ${block}`;
       const live = commands.filter((argv) => changes(argv) && !dryRun(argv));
-      expect(live.length, `${where}: more than one change in one block: ${live.map((a) => a.join(' ')).join(' / ')}`).toBeLessThanOrEqual(1);
+      expect(live.length, `${where}: more than one change in one block: ${live.map((a) => a.join(' ')).join(' / ')}`).toBeLessThanOrEqual(
+        1,
+      );
       if (live.length === 0) continue;
       const change = live[0]!;
       // commands that ran before it, in this runbook's earlier blocks

@@ -37,7 +37,8 @@ ${retry(tries)}
 }
 `;
 
-const sockets = (n: number, pattern = '/tmp/voxcore_{i}.sock') => Array.from({ length: n }, (_, k) => pattern.replace('{i}', String(k + 1)));
+const sockets = (n: number, pattern = '/tmp/voxcore_{i}.sock') =>
+  Array.from({ length: n }, (_, k) => pattern.replace('{i}', String(k + 1)));
 
 describe('renderScaledUpstream', () => {
   it('grows 4 -> 6: six server lines with the first line parameters, tries 6, every other line as it was', () => {
@@ -46,7 +47,10 @@ describe('renderScaledUpstream', () => {
   });
 
   it('shrinks 6 -> 3', () => {
-    expect(renderScaledUpstream(labConfig(6, 6), { upstream: 'voxcore_workers', sockets: sockets(3), tries: 3 })).toEqual({ ok: true, text: labConfig(3, 3) });
+    expect(renderScaledUpstream(labConfig(6, 6), { upstream: 'voxcore_workers', sockets: sockets(3), tries: 3 })).toEqual({
+      ok: true,
+      text: labConfig(3, 3),
+    });
   });
 
   it('adds a zone when the upstream has none, and enforces max_conns=1 while keeping the other parameters', () => {
@@ -69,7 +73,10 @@ location = /livekit/dialout { proxy_next_upstream_tries 2;  # two workers
 }
 `;
     // tries are only rewritten where the directive starts its line; this one shares a line with "{"
-    expect(renderScaledUpstream(before, { upstream: 'voxcore_workers', sockets: sockets(3, '/tmp/cxb_{i}.sock'), tries: 3 })).toEqual({ ok: true, text: after });
+    expect(renderScaledUpstream(before, { upstream: 'voxcore_workers', sockets: sockets(3, '/tmp/cxb_{i}.sock'), tries: 3 })).toEqual({
+      ok: true,
+      text: after,
+    });
   });
 
   it('replaces max_conns=N with max_conns=1 and leaves commented lines and other upstreams alone', () => {
@@ -98,12 +105,25 @@ upstream voxcore_workers {
   });
 
   it('refuses what it cannot rewrite safely', () => {
-    const r = (config: string, socketList = sockets(2)) => renderScaledUpstream(config, { upstream: 'voxcore_workers', sockets: socketList, tries: 2 });
+    const r = (config: string, socketList = sockets(2)) =>
+      renderScaledUpstream(config, { upstream: 'voxcore_workers', sockets: socketList, tries: 2 });
     expect(r('server { }')).toEqual({ ok: false, problem: 'the file has no "upstream voxcore_workers {" line' });
-    expect(r('upstream voxcore_workers { server unix:/tmp/a.sock; }')).toMatchObject({ ok: false, problem: expect.stringMatching(/one directive per line/) });
-    expect(r('upstream voxcore_workers {\n  server 127.0.0.1:8001;\n}\n')).toMatchObject({ ok: false, problem: expect.stringMatching(/not a "server unix:/) });
-    expect(r('upstream voxcore_workers {\n  least_conn;\n}\n')).toMatchObject({ ok: false, problem: expect.stringMatching(/no "server unix:" line/) });
-    expect(r(labConfig(2, 2), ['/tmp/a b.sock'])).toMatchObject({ ok: false, problem: expect.stringMatching(/cannot go into an nginx server line/) });
+    expect(r('upstream voxcore_workers { server unix:/tmp/a.sock; }')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/one directive per line/),
+    });
+    expect(r('upstream voxcore_workers {\n  server 127.0.0.1:8001;\n}\n')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/not a "server unix:/),
+    });
+    expect(r('upstream voxcore_workers {\n  least_conn;\n}\n')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/no "server unix:" line/),
+    });
+    expect(r(labConfig(2, 2), ['/tmp/a b.sock'])).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/cannot go into an nginx server line/),
+    });
     expect(r(labConfig(2, 2), ['/tmp/x.sock;\n}'])).toMatchObject({ ok: false });
   });
 
@@ -114,13 +134,20 @@ upstream voxcore_workers {
 
 describe('nginxErrorLines', () => {
   it("keeps nginx's own error line", () => {
-    const stderr = 'nginx: [emerg] unknown directive "this_is_broken" in /etc/nginx/conf.d/zz-broken.conf:1\nnginx: configuration file /etc/nginx/nginx.conf test failed\n';
+    const stderr =
+      'nginx: [emerg] unknown directive "this_is_broken" in /etc/nginx/conf.d/zz-broken.conf:1\nnginx: configuration file /etc/nginx/nginx.conf test failed\n';
     expect(nginxErrorLines(stderr)).toBe('nginx: [emerg] unknown directive "this_is_broken" in /etc/nginx/conf.d/zz-broken.conf:1');
   });
 });
 
 const role = {
-  workers: { count: 4, unit: 'voxcore@{i}', socket: '/tmp/voxcore_{i}.sock', envFile: '/opt/voxcore/.env', countVariable: 'VOXCORE_WORKERS' },
+  workers: {
+    count: 4,
+    unit: 'voxcore@{i}',
+    socket: '/tmp/voxcore_{i}.sock',
+    envFile: '/opt/voxcore/.env',
+    countVariable: 'VOXCORE_WORKERS',
+  },
 } as unknown as FleetRoleConfig;
 
 describe('planScale', () => {
@@ -132,7 +159,12 @@ describe('planScale', () => {
   });
 
   it('shrinks: removes the top workers, restarts the rest; a resumed shrink removes only what is still enabled', () => {
-    expect(planScale(role, '/e', { host: 'h', from: 6, to: 3 })).toMatchObject({ direction: 'shrink', added: [], removed: [4, 5, 6], restarted: [1, 2, 3] });
+    expect(planScale(role, '/e', { host: 'h', from: 6, to: 3 })).toMatchObject({
+      direction: 'shrink',
+      added: [],
+      removed: [4, 5, 6],
+      restarted: [1, 2, 3],
+    });
     expect(planScale(role, '/e', { host: 'h', from: 6, to: 3, stillEnabled: [1, 2, 3, 5] })).toMatchObject({ removed: [5] });
   });
 

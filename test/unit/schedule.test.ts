@@ -7,7 +7,12 @@ import { estimate } from '../../src/roles/fleet/call-aware.js';
 
 const limits: ScheduleLimits = { minFree: 1, maxOut: 4, maxCallAgeMs: 600_000, onHungCall: 'wait' };
 const now = 1_000_000;
-const w = (index: number, stage: WorkerView['stage'], calls: number | undefined, extra: Partial<WorkerView> = {}): WorkerView => ({ index, stage, calls, ...extra });
+const w = (index: number, stage: WorkerView['stage'], calls: number | undefined, extra: Partial<WorkerView> = {}): WorkerView => ({
+  index,
+  stage,
+  calls,
+  ...extra,
+});
 
 describe('the call-aware schedule', () => {
   it('takes idle workers at once and leaves busy ones alone, keeping the floor of free workers', () => {
@@ -76,7 +81,18 @@ describe('the call-aware schedule', () => {
 
   it('estimates the time left only once calls were seen to end', () => {
     expect(estimate({ waitingOn: [{ worker: 1, callMs: 10_000 }] }, [30_000, 30_000], [600])).toBeUndefined();
-    expect(estimate({ waitingOn: [{ worker: 1, callMs: 10_000 }, { worker: 2, callMs: 25_000 }] }, [30_000, 30_000, 30_000], [600])).toBe(20_600);
+    expect(
+      estimate(
+        {
+          waitingOn: [
+            { worker: 1, callMs: 10_000 },
+            { worker: 2, callMs: 25_000 },
+          ],
+        },
+        [30_000, 30_000, 30_000],
+        [600],
+      ),
+    ).toBe(20_600);
   });
 });
 
@@ -118,7 +134,9 @@ describe('one probe for every worker, and the failed connects in nginx’s error
   });
 
   it('finds the error log in nginx -T, skipping comments', () => {
-    expect(nginxErrorLog('# error_log /nope;\nuser www-data;\nerror_log /var/log/nginx/fleet-error.log crit;\n')).toBe('/var/log/nginx/fleet-error.log');
+    expect(nginxErrorLog('# error_log /nope;\nuser www-data;\nerror_log /var/log/nginx/fleet-error.log crit;\n')).toBe(
+      '/var/log/nginx/fleet-error.log',
+    );
     expect(nginxErrorLog('user www-data;\n')).toBe('/var/log/nginx/error.log');
   });
 });

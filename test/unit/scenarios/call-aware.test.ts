@@ -41,7 +41,10 @@ function watchRestarts(host: SimHost): { worker: string; busy: boolean }[] {
   return restarts;
 }
 
-const phases = (run: Run, worker: number) => eventsOf(run, 'worker').filter((e) => e.worker === worker).map((e) => e.phase);
+const phases = (run: Run, worker: number) =>
+  eventsOf(run, 'worker')
+    .filter((e) => e.worker === worker)
+    .map((e) => e.phase);
 const progress = (run: Run) => eventsOf(run, 'progress').map((e) => e.progress);
 
 describe('call-aware deploy', () => {
@@ -49,7 +52,11 @@ describe('call-aware deploy', () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1', { workers: 6 });
     // three calls in progress; each ends by itself after some more looks at its worker
-    const callers = [fleet1.startCall(2, 12, { anyPath: true }), fleet1.startCall(3, 4, { anyPath: true }), fleet1.startCall(5, 20, { anyPath: true })];
+    const callers = [
+      fleet1.startCall(2, 12, { anyPath: true }),
+      fleet1.startCall(3, 4, { anyPath: true }),
+      fleet1.startCall(5, 20, { anyPath: true }),
+    ];
     const free = watchFree(fleet1);
     const restarts = watchRestarts(fleet1);
 
@@ -61,7 +68,9 @@ describe('call-aware deploy', () => {
     expect(restarts.map((r) => r.worker).sort()).toEqual(['voxcore@1', 'voxcore@2', 'voxcore@3', 'voxcore@4', 'voxcore@5', 'voxcore@6']);
     expect(restarts.filter((r) => r.busy)).toEqual([]);
     // the idle workers went first, each busy one after its call ended: the shortest call first
-    const order = eventsOf(run, 'worker').filter((e) => e.phase === 'restarted').map((e) => e.worker);
+    const order = eventsOf(run, 'worker')
+      .filter((e) => e.phase === 'restarted')
+      .map((e) => e.worker);
     expect(order.slice(0, 3).sort()).toEqual([1, 4, 6]);
     expect(order.slice(3)).toEqual([3, 2, 5]);
     // the host never had fewer than 2 free workers while it rolled (it began with 3)
@@ -75,7 +84,9 @@ describe('call-aware deploy', () => {
     expect(seen.every((p, i) => i === 0 || p.done >= seen[i - 1]!.done)).toBe(true);
     expect(seen.every((p) => p.out <= 2 && p.free >= 2)).toBe(true);
     expect(seen.at(-1)).toMatchObject({ done: 5, waitingOn: [] });
-    expect(run.summary!.workers.map((w) => `${w.worker} ${w.outcome} ${w.version}`).sort()).toEqual([1, 2, 3, 4, 5, 6].map((i) => `${i} rolled v1.5.0`));
+    expect(run.summary!.workers.map((w) => `${w.worker} ${w.outcome} ${w.version}`).sort()).toEqual(
+      [1, 2, 3, 4, 5, 6].map((i) => `${i} rolled v1.5.0`),
+    );
     expect(sim.historyOf('fleet1')).toMatchObject([{ from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' }]);
     expect(fleet1.fs.exists(lockFile)).toBe(false);
   });
@@ -94,7 +105,9 @@ describe('call-aware deploy', () => {
     expect(fleet1.dropped).toEqual([]);
     expect(restarts.filter((r) => r.busy)).toEqual([]);
     expect(phases(run, 1)).toEqual(['drained', 'idle', 'restarted', 'healthy']);
-    expect(eventsOf(run, 'info').map((e) => e.message)).toContain('worker 1: a call reached it before its socket moved; waiting for that call to end');
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContain(
+      'worker 1: a call reached it before its socket moved; waiting for that call to end',
+    );
     // four looks over the moved path (three saw the call), then the restart
     const log = fleet1.ran();
     const restart = log.indexOf('systemctl restart -- voxcore@1');
@@ -150,8 +163,12 @@ describe('call-aware deploy', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual(Array(4).fill([200, 'v1.5.0']));
     expect(phases(run, 2)).toEqual(['drained', 'idle', 'restarted', 'healthy']);
-    expect(eventsOf(run, 'worker').find((e) => e.worker === 3 && e.phase === 'drained')?.message).toBe('no socket: the worker was not serving');
-    expect(eventsOf(run, 'worker').find((e) => e.worker === 4 && e.phase === 'forced')?.message).toBe('no answer to /health for 10s: the process is hung, restarting it');
+    expect(eventsOf(run, 'worker').find((e) => e.worker === 3 && e.phase === 'drained')?.message).toBe(
+      'no socket: the worker was not serving',
+    );
+    expect(eventsOf(run, 'worker').find((e) => e.worker === 4 && e.phase === 'forced')?.message).toBe(
+      'no answer to /health for 10s: the process is hung, restarting it',
+    );
     // the hung worker was only taken once it had been silent for 10 s
     expect(sim.clock.now() - Date.parse(run.summary!.startedAt)).toBeGreaterThanOrEqual(10_000);
     expect(fleet1.drainLeftovers()).toEqual([]);
@@ -172,7 +189,8 @@ describe('call-aware: how long is left', () => {
       rounds += 1;
       // from the second look on, nginx hands short calls to idle workers in rotation (three in all); each ends a few looks later
       for (const i of [2, 3, 4]) {
-        if (rounds >= 2 && calls.length < 3 && !calls.includes(i) && fleet1.offerCall(i, 2 + calls.length, { anyPath: true })) calls.push(i);
+        if (rounds >= 2 && calls.length < 3 && !calls.includes(i) && fleet1.offerCall(i, 2 + calls.length, { anyPath: true }))
+          calls.push(i);
         if (calls.includes(i) && !fleet1.worker(i)?.call && !ended.has(i)) ended.set(i, rounds);
       }
     });
@@ -283,9 +301,15 @@ describe('call-aware: a failed gate and Ctrl-C', () => {
     expect(run.error).toBe(
       "voxops: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.1-badhealth after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
     );
-    expect(run.jsonError?.journal).toMatchObject({ host: 'fleet1', worker: 1, text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
+    expect(run.jsonError?.journal).toMatchObject({
+      host: 'fleet1',
+      worker: 1,
+      text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/),
+    });
     expect(phases(run, 2)).toEqual(['drained', 'undrained']);
-    expect(eventsOf(run, 'worker').find((e) => e.worker === 2 && e.phase === 'undrained')?.message).toBe('the roll stopped: put back unchanged');
+    expect(eventsOf(run, 'worker').find((e) => e.worker === 2 && e.phase === 'undrained')?.message).toBe(
+      'the roll stopped: put back unchanged',
+    );
     expect(eventsOf(run, 'host').map((e) => e.phase)).toEqual(['start', 'rolling-back', 'rolled-back']);
     // every worker restarted onto the bad release was restarted back, none under a call; worker 2
     // kept its process and its call
@@ -313,7 +337,9 @@ describe('call-aware: a failed gate and Ctrl-C', () => {
     const run = await deploy(sim, 'v1.5.0');
 
     expect(run.exitCode).toBe(4);
-    expect(run.error).toMatch(/^voxops: fleet1: worker 3 \(voxcore@3\) did not start on v1\.5\.0: restart voxcore@3 failed \(exit 1\): .*; fleet1 was rolled back to v1\.4\.2\. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 3$/);
+    expect(run.error).toMatch(
+      /^voxops: fleet1: worker 3 \(voxcore@3\) did not start on v1\.5\.0: restart voxcore@3 failed \(exit 1\): .*; fleet1 was rolled back to v1\.4\.2\. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 3$/,
+    );
     expect(fleet1.releaseIn(FLEET.path)).toBe('v1.4.2');
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual(Array(4).fill([200, 'v1.4.2']));
     expect(fleet1.drainLeftovers()).toEqual([]);

@@ -20,7 +20,10 @@ function countsOf(host: SimHost) {
   const config = host.fs.read(FLEET.nginxConfig);
   return {
     variable: host.envValue(FLEET.envFile, FLEET.countVariable),
-    enabled: [...host.units.values()].filter((u) => u.name.startsWith('voxcore@') && u.enabled).map((u) => u.name).sort(),
+    enabled: [...host.units.values()]
+      .filter((u) => u.name.startsWith('voxcore@') && u.enabled)
+      .map((u) => u.name)
+      .sort(),
     upstream: upstreamSockets(config, FLEET.upstream),
     tries: /proxy_next_upstream_tries (\d+);/.exec(config)?.[1],
     loaded: host.nginx!.loadedSockets,
@@ -44,13 +47,20 @@ describe('scale fleet', () => {
       loaded: sockets(6),
       workersSeen: Array(6).fill(6),
     });
-    expect(fleet1.workers().slice(0, 4).every((w, i) => w.pid !== before[i])).toBe(true);
+    expect(
+      fleet1
+        .workers()
+        .slice(0, 4)
+        .every((w, i) => w.pid !== before[i]),
+    ).toBe(true);
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual(Array(6).fill([200, 'v1.4.2']));
     // the new workers were healthy before the reload that put them in nginx
     const log = fleet1.ran();
     expect(log.indexOf('systemctl enable --now -- voxcore@6')).toBeLessThan(log.indexOf('systemctl reload nginx'));
     expect(eventsOf(run, 'info').map((e) => e.message)).toContain('/health/fleet through nginx: expected_workers 6, capacity 6');
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringMatching(/^set workers: 6 for fleet1 in .*voxops\.yaml \(environments\.test\.hosts\.fleet\): it says 4/));
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^set workers: 6 for fleet1 in .*voxops\.yaml \(environments\.test\.hosts\.fleet\): it says 4/),
+    );
     expect(sim.historyOf('fleet1')).toMatchObject([{ action: 'scale', outcome: 'success', detail: 'workers 4 -> 6' }]);
     expect(fleet1.fs.exists(lockFile)).toBe(false);
     expect(fleet1.dropped).toEqual([]);
@@ -78,7 +88,11 @@ describe('scale fleet', () => {
     expect(fleet1.dropped).toEqual([]);
     const log = fleet1.ran();
     expect(log.indexOf('systemctl reload nginx')).toBeLessThan(log.indexOf('systemctl disable --now -- voxcore@4'));
-    expect(eventsOf(run, 'worker').filter((e) => e.worker === 4).map((e) => e.phase)).toEqual(['drained', 'idle', 'removed']);
+    expect(
+      eventsOf(run, 'worker')
+        .filter((e) => e.worker === 4)
+        .map((e) => e.phase),
+    ).toEqual(['drained', 'idle', 'removed']);
   });
 
   it('puts the config file back and loads nothing when nginx -t rejects the new upstream (exit 11)', async () => {
@@ -101,7 +115,12 @@ describe('scale fleet', () => {
     expect(countsOf(fleet1)).toEqual(before);
     expect(fleet1.workers().map((w) => w.pid)).toEqual(pids);
     // nothing started, stopped or reloaded; the env file never touched
-    expect(fleet1.changes().flatMap((c) => c.ran).filter((c) => c.startsWith('systemctl') || c.startsWith('sh '))).toEqual([]);
+    expect(
+      fleet1
+        .changes()
+        .flatMap((c) => c.ran)
+        .filter((c) => c.startsWith('systemctl') || c.startsWith('sh ')),
+    ).toEqual([]);
     expect(fleet1.fs.exists(lockFile)).toBe(false);
   });
 });
@@ -128,10 +147,17 @@ describe('deploy ingress', () => {
     expect(ingress1.fs.read(INGRESS.config)).toBe(rendered);
     expect(ingress1.fs.read(backupPath(INGRESS.config))).toBe(old);
     expect(ingress1.haproxy!.pid).not.toBe(pid);
-    expect(ingress1.haproxy!.loaded.map((s) => `${s.name} ${s.host}:${s.port} ${s.maxconn}`)).toEqual(['fleet1 10.0.0.11:80 4', 'fleet2 10.0.0.12:80 2']);
-    expect(ingress1.ran()).toEqual(expect.arrayContaining(['haproxy -c -f /etc/haproxy/haproxy.cfg.voxops-new', 'systemctl reload -- haproxy.service']));
+    expect(ingress1.haproxy!.loaded.map((s) => `${s.name} ${s.host}:${s.port} ${s.maxconn}`)).toEqual([
+      'fleet1 10.0.0.11:80 4',
+      'fleet2 10.0.0.12:80 2',
+    ]);
+    expect(ingress1.ran()).toEqual(
+      expect.arrayContaining(['haproxy -c -f /etc/haproxy/haproxy.cfg.voxops-new', 'systemctl reload -- haproxy.service']),
+    );
     expect(eventsOf(run, 'info').map((e) => e.message)).toContain('UP: fleet1, fleet2');
-    expect(sim.historyOf('ingress1')).toMatchObject([{ role: 'ingress', action: 'deploy', outcome: 'success', detail: 'deploy: fleet1=10.0.0.11:80, fleet2=10.0.0.12:80' }]);
+    expect(sim.historyOf('ingress1')).toMatchObject([
+      { role: 'ingress', action: 'deploy', outcome: 'success', detail: 'deploy: fleet1=10.0.0.11:80, fleet2=10.0.0.12:80' },
+    ]);
     expect(ingress1.fs.exists(lockFile)).toBe(false);
   });
 
@@ -148,12 +174,20 @@ describe('deploy ingress', () => {
     expect(ingress1.fs.read(INGRESS.config)).toBe(config);
     expect(ingress1.haproxy!.pid).toBe(pid);
     // the lock, and the progress record every change keeps while it runs: nothing of haproxy's
-    expect(ingress1.changes().map((c) => c.step)).toEqual(['take the deploy lock', 'record progress', 'clear progress', 'release the deploy lock']);
+    expect(ingress1.changes().map((c) => c.step)).toEqual([
+      'take the deploy lock',
+      'record progress',
+      'clear progress',
+      'release the deploy lock',
+    ]);
   });
 
   it('loads nothing when haproxy -c rejects the rendered config (exit 11), and records the failed attempt', async () => {
     const { sim, ingress1, config: old } = ingressInFrontOfTwoFleetHosts('stale');
-    ingress1.haproxy!.rejects = (text) => (text.includes('fleet2') ? "config : parsing [/etc/haproxy/haproxy.cfg.voxops-new:46] : 'server fleet2' : could not resolve address '10.0.0.12'" : undefined);
+    ingress1.haproxy!.rejects = (text) =>
+      text.includes('fleet2')
+        ? "config : parsing [/etc/haproxy/haproxy.cfg.voxops-new:46] : 'server fleet2' : could not resolve address '10.0.0.12'"
+        : undefined;
 
     const run = await voxops(sim, ['deploy', 'ingress']);
 
@@ -164,7 +198,9 @@ describe('deploy ingress', () => {
     expect(ingress1.fs.read(INGRESS.config)).toBe(old);
     expect(ingress1.fs.exists(`${INGRESS.config}.voxops-new`)).toBe(false);
     expect(ingress1.ran()).not.toContain('systemctl reload -- haproxy.service');
-    expect(sim.historyOf('ingress1')).toMatchObject([{ role: 'ingress', action: 'deploy', outcome: 'failed', detail: expect.stringContaining('haproxy -c rejected') }]);
+    expect(sim.historyOf('ingress1')).toMatchObject([
+      { role: 'ingress', action: 'deploy', outcome: 'failed', detail: expect.stringContaining('haproxy -c rejected') },
+    ]);
   });
 });
 
@@ -187,7 +223,10 @@ describe('deploy all', () => {
       "voxops: deploy all v1.5.0: fleet failed after api, console succeeded; not started: dialler, ingress: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.0 after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
     );
     expect(eventsOf(run, 'info').map((e) => e.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^deploy all v1\.5\.0: preflight of api, console, fleet, dialler, ingress passed in /), 'deploy all v1.5.0: fleet (3 of 5)']),
+      expect.arrayContaining([
+        expect.stringMatching(/^deploy all v1\.5\.0: preflight of api, console, fleet, dialler, ingress passed in /),
+        'deploy all v1.5.0: fleet (3 of 5)',
+      ]),
     );
     expect(run.events.at(-1)).toMatchObject({ type: 'summary', summary: { role: 'all', exitCode: 4 } });
     expect(run.summary!.hosts.map((h) => `${h.host} ${h.outcome}`)).toEqual(['api1 success', 'console1 success', 'fleet1 rolled-back']);

@@ -13,7 +13,10 @@ import { FLEET, Sim } from '../support/sim.js';
  * without a socket does, and what `status` says of a fleet host that does not add up.
  */
 
-const phases = (run: Run, worker: number) => eventsOf(run, 'worker').filter((e) => e.worker === worker).map((e) => e.phase);
+const phases = (run: Run, worker: number) =>
+  eventsOf(run, 'worker')
+    .filter((e) => e.worker === worker)
+    .map((e) => e.phase);
 const infos = (run: Run) => eventsOf(run, 'info').map((e) => e.message);
 const installed = (host: SimHost) => host.fs.read(`${FLEET.path}/.venv/installed-version`).trim();
 
@@ -101,7 +104,10 @@ describe('batches and pacing', () => {
     expectRefusal(
       await voxops(sim, ['restart', 'fleet', '--host', 'fleet1', '--worker', '3']),
       7,
-      ['voxops: preflight refused the restart of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run', '  - fleet1: there is no worker 3 (the host has 2)'],
+      [
+        'voxops: preflight refused the restart of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run',
+        '  - fleet1: there is no worker 3 (the host has 2)',
+      ],
       [fleet1],
     );
   });
@@ -183,7 +189,11 @@ describe('kept builds (roles.fleet.build)', () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1', { workers: 2 });
     sim.configure((doc) => (doc.roles.fleet.build = { outputs: ['.venv'], keep: 2 }));
-    const kept = () => fleet1.fs.list('/var/lib/voxops/builds/fleet').map((e) => e.name).sort();
+    const kept = () =>
+      fleet1.fs
+        .list('/var/lib/voxops/builds/fleet')
+        .map((e) => e.name)
+        .sort();
     return { sim, fleet1, kept, commit: (tag: string) => sim.origins.fleet.commit(tag) };
   }
 
@@ -219,7 +229,9 @@ describe('kept builds (roles.fleet.build)', () => {
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([expect.stringMatching(/^could not keep this build for rollback: fleet1: keep this build for rollback failed \(exit 1\): /)]);
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([
+      expect.stringMatching(/^could not keep this build for rollback: fleet1: keep this build for rollback failed \(exit 1\): /),
+    ]);
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
   });
 
@@ -250,7 +262,10 @@ describe('status of a fleet host that does not add up', () => {
     fleet1.worker(2)!.version = 'v1.5.0';
     fleet1.worker(3)!.spec = { flavour: 'badhealth' };
     fleet1.workerUnit(5).enabled = true;
-    fleet1.fs.write(FLEET.nginxConfig, fleet1.fs.read(FLEET.nginxConfig).replace('    least_conn;\n', '    least_conn;\n    keepalive 16;\n'));
+    fleet1.fs.write(
+      FLEET.nginxConfig,
+      fleet1.fs.read(FLEET.nginxConfig).replace('    least_conn;\n', '    least_conn;\n    keepalive 16;\n'),
+    );
 
     const status = await voxops(sim, ['status', 'fleet', '--json']);
 

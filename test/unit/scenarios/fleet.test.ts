@@ -28,11 +28,29 @@ describe('deploy fleet', () => {
 
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
-    expect(run.events[0]).toMatchObject({ type: 'start', operation: 'deploy', role: 'fleet', tag: 'v1.5.0', hosts: ['fleet1', 'fleet2'], dryRun: false });
-    expect(eventsOf(run, 'worker').filter((e) => e.phase === 'healthy').map((e) => `${e.host}/${e.worker}`)).toEqual([
-      'fleet1/1', 'fleet1/2', 'fleet1/3', 'fleet1/4', 'fleet2/1', 'fleet2/2', 'fleet2/3', 'fleet2/4',
-    ]);
-    expect(run.events.at(-1)).toMatchObject({ type: 'summary', summary: { exitCode: 0, hosts: [{ host: 'fleet1', outcome: 'success' }, { host: 'fleet2', outcome: 'success' }] } });
+    expect(run.events[0]).toMatchObject({
+      type: 'start',
+      operation: 'deploy',
+      role: 'fleet',
+      tag: 'v1.5.0',
+      hosts: ['fleet1', 'fleet2'],
+      dryRun: false,
+    });
+    expect(
+      eventsOf(run, 'worker')
+        .filter((e) => e.phase === 'healthy')
+        .map((e) => `${e.host}/${e.worker}`),
+    ).toEqual(['fleet1/1', 'fleet1/2', 'fleet1/3', 'fleet1/4', 'fleet2/1', 'fleet2/2', 'fleet2/3', 'fleet2/4']);
+    expect(run.events.at(-1)).toMatchObject({
+      type: 'summary',
+      summary: {
+        exitCode: 0,
+        hosts: [
+          { host: 'fleet1', outcome: 'success' },
+          { host: 'fleet2', outcome: 'success' },
+        ],
+      },
+    });
     expect(run.summary!.workers.every((w) => w.outcome === 'rolled' && w.version === 'v1.5.0')).toBe(true);
     for (const host of [fleet1, fleet2]) {
       expect(host.releaseIn(FLEET.path)).toBe('v1.5.0');
@@ -40,13 +58,19 @@ describe('deploy fleet', () => {
         expect(worker).toMatchObject({ status: 200, version: 'v1.5.0', activeCalls: 0 });
         expect(worker.pid).not.toBe(before.get(host.name)![n]);
       }
-      expect(sim.historyOf(host.name)).toMatchObject([{ role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', outcome: 'success', user: 'tester' }]);
+      expect(sim.historyOf(host.name)).toMatchObject([
+        { role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', outcome: 'success', user: 'tester' },
+      ]);
       expect(host.fs.exists(lockFile)).toBe(false);
       expect(host.drainLeftovers()).toEqual([]);
       expect(host.dropped).toEqual([]);
       // each worker: drained, waited on, restarted, then its old socket removed, one after another
       expect(host.ran().filter((c) => /^(mv -T|systemctl restart|rm -f -- \/tmp)/.test(c))).toEqual(
-        [1, 2, 3, 4].flatMap((i) => [`mv -T -- /tmp/voxcore_${i}.sock /tmp/voxcore_${i}.sock.draining`, `systemctl restart -- voxcore@${i}`, `rm -f -- /tmp/voxcore_${i}.sock.draining`]),
+        [1, 2, 3, 4].flatMap((i) => [
+          `mv -T -- /tmp/voxcore_${i}.sock /tmp/voxcore_${i}.sock.draining`,
+          `systemctl restart -- voxcore@${i}`,
+          `rm -f -- /tmp/voxcore_${i}.sock.draining`,
+        ]),
       );
     }
   });
@@ -65,7 +89,11 @@ describe('deploy fleet', () => {
     const probes = log.slice(0, restart).filter((c) => c.includes('--unix-socket /tmp/voxcore_2.sock.draining'));
     // five probes saw the call, the sixth saw it ended; only then the restart
     expect(probes).toHaveLength(6);
-    expect(eventsOf(run, 'worker').filter((e) => e.host === 'fleet1' && e.worker === 2).map((e) => e.phase)).toEqual(['drained', 'idle', 'restarted', 'healthy']);
+    expect(
+      eventsOf(run, 'worker')
+        .filter((e) => e.host === 'fleet1' && e.worker === 2)
+        .map((e) => e.phase),
+    ).toEqual(['drained', 'idle', 'restarted', 'healthy']);
     expect(fleet1.workers()[1]).toMatchObject({ status: 200, version: 'v1.5.0' });
   });
 
@@ -80,15 +108,28 @@ describe('deploy fleet', () => {
     expect(run.error).toBe(
       "voxops: fleet1: worker 1 (voxcore@1) failed its health gate on v1.5.1-badhealth after 1s: /health answered HTTP 500; fleet1 was rolled back to v1.4.2. Next: read the worker's log: voxops logs fleet --host fleet1 --worker 1",
     );
-    expect(run.jsonError?.journal).toMatchObject({ host: 'fleet1', worker: 1, text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
+    expect(run.jsonError?.journal).toMatchObject({
+      host: 'fleet1',
+      worker: 1,
+      text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/),
+    });
     expect(eventsOf(run, 'host').map((e) => `${e.host} ${e.phase}`)).toEqual(['fleet1 start', 'fleet1 rolling-back', 'fleet1 rolled-back']);
-    expect(run.summary).toMatchObject({ exitCode: 4, hosts: [{ host: 'fleet1', outcome: 'rolled-back' }, { host: 'fleet2', outcome: 'not-started' }] });
+    expect(run.summary).toMatchObject({
+      exitCode: 4,
+      hosts: [
+        { host: 'fleet1', outcome: 'rolled-back' },
+        { host: 'fleet2', outcome: 'not-started' },
+      ],
+    });
     // fleet1: back on v1.4.2; worker 1 was restarted twice (new pid), the others never moved
     expect(fleet1.releaseIn(FLEET.path)).toBe('v1.4.2');
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual(Array(4).fill([200, 'v1.4.2']));
     expect(pids(fleet1)[0]).not.toBe(before1[0]);
     expect(pids(fleet1).slice(1)).toEqual(before1.slice(1));
-    expect(fleet1.ran().filter((c) => c.startsWith('systemctl restart'))).toEqual(['systemctl restart -- voxcore@1', 'systemctl restart -- voxcore@1']);
+    expect(fleet1.ran().filter((c) => c.startsWith('systemctl restart'))).toEqual([
+      'systemctl restart -- voxcore@1',
+      'systemctl restart -- voxcore@1',
+    ]);
     expect(sim.historyOf('fleet1')).toMatchObject([{ from: 'v1.4.2', to: 'v1.5.1-badhealth', outcome: 'rolled-back' }]);
     // fleet2: locked and unlocked, nothing else
     expect(fleet2.changes().map((c) => c.step)).toEqual(['take the deploy lock', 'release the deploy lock']);
@@ -115,10 +156,21 @@ describe('deploy fleet', () => {
         /^voxops: fleet1: (fleet1: )?worker 1 \(voxcore@1\) failed its health gate on v1\.5\.1-badhealth after 1s: \/health answered HTTP 500; then going back to v1\.4\.2 failed too: fleet1: worker 1 \(voxcore@1\) did not start on v1\.4\.2: restart voxcore@1 failed \(exit 1\): See "systemctl status voxcore@1\.service" and "journalctl -xeu voxcore@1\.service" for details\.\.? Next: check the host now: voxops status --host fleet1$/,
       );
       expect(eventsOf(run, 'host').map((e) => `${e.host} ${e.phase}`)).toEqual(['fleet1 start', 'fleet1 rolling-back', 'fleet1 failed']);
-      expect(run.summary).toMatchObject({ exitCode: 8, hosts: [{ host: 'fleet1', outcome: 'failed' }, { host: 'fleet2', outcome: 'not-started' }] });
+      expect(run.summary).toMatchObject({
+        exitCode: 8,
+        hosts: [
+          { host: 'fleet1', outcome: 'failed' },
+          { host: 'fleet2', outcome: 'not-started' },
+        ],
+      });
       expect(fleet1.workerUnit(1).state).toBe('failed');
       expect(sim.historyOf('fleet1')).toMatchObject([{ to: 'v1.5.1-badhealth', outcome: 'failed' }]);
-      expect(sim.host('fleet2').changes().map((c) => c.step)).toEqual(['take the deploy lock', 'release the deploy lock']);
+      expect(
+        sim
+          .host('fleet2')
+          .changes()
+          .map((c) => c.step),
+      ).toEqual(['take the deploy lock', 'release the deploy lock']);
       expect(fleet1.fs.exists(lockFile)).toBe(false);
     });
 
@@ -173,8 +225,12 @@ describe('deploy fleet', () => {
       expect(host.releaseIn(FLEET.path)).toBe('v1.4.2');
     }
     expect(pids(fleet1)).toEqual(before);
-    const plan = eventsOf(run, 'command').filter((e) => e.host === 'fleet1').map((e) => e.command);
-    expect(plan).toContain('git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0 && rm -f -- /opt/voxcore/.voxops-release');
+    const plan = eventsOf(run, 'command')
+      .filter((e) => e.host === 'fleet1')
+      .map((e) => e.command);
+    expect(plan).toContain(
+      'git -C /opt/voxcore checkout --quiet --force --detach refs/tags/v1.5.0 && rm -f -- /opt/voxcore/.voxops-release',
+    );
     expect(plan).toContain('cd /opt/voxcore && uv sync --frozen');
     expect(plan).toContain(
       "{ test -S /tmp/voxcore_2.sock && test '!' -L /tmp/voxcore_2.sock && mv -T -- /tmp/voxcore_2.sock /tmp/voxcore_2.sock.draining && dd if=/dev/null of=/tmp/voxcore_2.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_2.sock.draining -- /tmp/voxcore_2.sock; } || test -S /tmp/voxcore_2.sock.draining",
@@ -205,13 +261,17 @@ describe('deploy fleet', () => {
     const { sim, fleet1 } = twoFleetHosts();
     fleet1.crash(fleet1.workerUnit(3));
 
-    const unhealthy = "fleet1: worker 3 (voxcore@3, failed) is unhealthy: curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server";
+    const unhealthy =
+      "fleet1: worker 3 (voxcore@3, failed) is unhealthy: curl: (7) Failed to connect to localhost port 80 after 0 ms: Couldn't connect to server";
     await expectOverridableRefusal(
       sim,
       ['deploy', 'fleet', '--tag', 'v1.5.0'],
       '--allow-unhealthy',
       {
-        stderr: ['voxops: preflight refused the deploy of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run', `  - ${unhealthy}`],
+        stderr: [
+          'voxops: preflight refused the deploy of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status fleet shows the fleet), then re-run',
+          `  - ${unhealthy}`,
+        ],
         hosts: [fleet1],
       },
       unhealthy,
@@ -224,7 +284,10 @@ describe('deploy fleet', () => {
     const { sim, fleet1, fleet2 } = twoFleetHosts();
     fleet1.freeMb = 100;
     fleet2.crash(fleet2.workerUnit(2));
-    fleet2.fs.write(FLEET.nginxConfig, fleet2.fs.read(FLEET.nginxConfig).replace('    least_conn;\n', '    least_conn;\n    keepalive 16;\n'));
+    fleet2.fs.write(
+      FLEET.nginxConfig,
+      fleet2.fs.read(FLEET.nginxConfig).replace('    least_conn;\n', '    least_conn;\n    keepalive 16;\n'),
+    );
 
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0']);
 
@@ -261,7 +324,8 @@ describe('deploy fleet', () => {
     // the connection dies as soon as worker 2 has been drained
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json'], {
       onEvent: (e) => {
-        if (e.type === 'worker' && e.host === 'fleet1' && e.worker === 2 && e.phase === 'drained') fleet1.link.lostAfterCommands = fleet1.link.commands;
+        if (e.type === 'worker' && e.host === 'fleet1' && e.worker === 2 && e.phase === 'drained')
+          fleet1.link.lostAfterCommands = fleet1.link.commands;
       },
     });
 
@@ -270,10 +334,18 @@ describe('deploy fleet', () => {
       "voxops: fleet1: SSH connection lost during a command (read ECONNRESET); it was left part-way (1 worker(s) already on v1.5.0); its lock expires by itself 120s after this run's last renewal. Next: when fleet1 answers again: voxops status --host fleet1, then voxops deploy fleet --tag v1.5.0 --resume",
     );
     expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^could not record history: fleet1: SSH connection lost/), 'could not release the lock on fleet1: run voxops lock release']),
+      expect.arrayContaining([
+        expect.stringMatching(/^could not record history: fleet1: SSH connection lost/),
+        'could not release the lock on fleet1: run voxops lock release',
+      ]),
     );
     expect(fleet1.fs.exists(lockFile)).toBe(true);
-    expect(sim.host('fleet2').changes().map((c) => c.step)).toEqual(['take the deploy lock', 'release the deploy lock']);
+    expect(
+      sim
+        .host('fleet2')
+        .changes()
+        .map((c) => c.step),
+    ).toEqual(['take the deploy lock', 'release the deploy lock']);
   });
 });
 
@@ -306,7 +378,15 @@ describe('status and health', () => {
       capacity: { healthy: 3, configured: 4 },
       workersSetting: { variable: 'VOXCORE_WORKERS', value: 4, enabledUnits: 4, matches: true },
     });
-    expect(report.hosts[0].workers[2]).toEqual({ index: 3, unit: 'voxcore@3', active: 'failed', socket: true, health: 'unreachable', version: null, activeCalls: null });
+    expect(report.hosts[0].workers[2]).toEqual({
+      index: 3,
+      unit: 'voxcore@3',
+      active: 'failed',
+      socket: true,
+      health: 'unreachable',
+      version: null,
+      activeCalls: null,
+    });
     for (const host of [fleet1, sim.host('fleet2')]) expect(host.changes()).toEqual([]);
   });
 });
@@ -321,7 +401,10 @@ function oneFleetHost() {
   return { sim, fleet1: sim.addFleetHost('fleet1') };
 }
 
-const phasesOf = (run: Awaited<ReturnType<typeof voxops>>, worker: number) => eventsOf(run, 'worker').filter((e) => e.worker === worker).map((e) => e.phase);
+const phasesOf = (run: Awaited<ReturnType<typeof voxops>>, worker: number) =>
+  eventsOf(run, 'worker')
+    .filter((e) => e.worker === worker)
+    .map((e) => e.phase);
 
 describe('a call that outlasts the drain timeout', () => {
   it('--on-drain-timeout skip: the worker goes back in rotation on the old release, serving its call (exit 9)', async () => {
@@ -390,7 +473,9 @@ describe('a hung worker', () => {
     const run = await voxops(sim, ['restart', 'fleet', '--host', 'fleet1', '--worker', '2', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'worker').find((e) => e.phase === 'forced')?.message).toBe('no answer to /health for 10s: the process is hung, restarting it');
+    expect(eventsOf(run, 'worker').find((e) => e.phase === 'forced')?.message).toBe(
+      'no answer to /health for 10s: the process is hung, restarting it',
+    );
     expect(fleet1.worker(2)!.pid).not.toBe(hung.pid);
     expect(fleet1.workers()[1]).toMatchObject({ status: 200, version: 'v1.4.2' });
   }, 30_000);
@@ -440,7 +525,7 @@ function deployedFleet() {
 }
 
 describe('rollback fleet', () => {
-  it('goes back to the last-known-good from history, from the host\'s own clone', async () => {
+  it("goes back to the last-known-good from history, from the host's own clone", async () => {
     const { sim, fleet1 } = deployedFleet();
 
     const run = await voxops(sim, ['rollback', 'fleet', '--json']);
@@ -506,7 +591,9 @@ describe('when the hosts cannot reach git', () => {
     expect(run.exitCode).toBe(7);
     expect(run.error).toMatch(/^voxops: preflight refused the deploy of fleet: 2 problem\(s\); nothing was changed\. Next: /);
     for (const host of hosts) {
-      expect(run.stderr).toContain(`  - ${host.name} cannot fetch from origin (ssh: connect to host 10.0.0.5 port 22: Connection refused); --source rsync pushes the release from a local clone\n`);
+      expect(run.stderr).toContain(
+        `  - ${host.name} cannot fetch from origin (ssh: connect to host 10.0.0.5 port 22: Connection refused); --source rsync pushes the release from a local clone\n`,
+      );
       expect(host.changes()).toEqual([]);
     }
   });
@@ -529,7 +616,9 @@ describe('when the hosts cannot reach git', () => {
       );
       const argv = readFileSync(rsyncLog, 'utf8').trim().split('\n');
       expect(argv.slice(-2)).toEqual([expect.stringMatching(/\/tree\/$/), 'deploy@10.0.0.11:/opt/voxcore/']);
-      expect(argv).toEqual(expect.arrayContaining(['--delete', '--exclude=/.git/', '--exclude=/.env', '--exclude=.venv/', '--exclude=/.voxops-release']));
+      expect(argv).toEqual(
+        expect.arrayContaining(['--delete', '--exclude=/.git/', '--exclude=/.env', '--exclude=.venv/', '--exclude=/.voxops-release']),
+      );
       expect(fleet1.fs.read(`${FLEET.path}/.voxops-release`)).toBe(`v1.5.0 ${commit} rsync\n`);
       expect(fleet1.ran().filter((c) => c.includes(' fetch '))).toEqual([]);
       expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual(Array(4).fill([200, 'v1.5.0']));

@@ -54,12 +54,16 @@ describe('ingress add-fleet', () => {
     expect(ingress1.haproxy!.pid).not.toBe(pid);
     // asked from the ingress host, before anything changed
     const log = ingress1.ran();
-    expect(log.indexOf('curl -sS --max-time 3 -w \'\\n%{http_code}\' http://10.0.0.13:80/health/fleet')).toBeLessThan(log.findIndex((c) => c.startsWith('dd ')));
+    expect(log.indexOf("curl -sS --max-time 3 -w '\\n%{http_code}' http://10.0.0.13:80/health/fleet")).toBeLessThan(
+      log.findIndex((c) => c.startsWith('dd ')),
+    );
     expect(infos(run)).toContain('UP: fleet-10-0-0-13');
     expect(warnings(run)).toEqual([
       "the ingress now serves http://10.0.0.11:80, http://10.0.0.12:80, http://10.0.0.13:80, which is not the inventory's fleet list: add it to environments.test.hosts.fleet, or the next `voxops deploy ingress` will undo this",
     ]);
-    expect(sim.historyOf('ingress1')).toMatchObject([{ role: 'ingress', action: 'add-fleet', outcome: 'success', detail: 'add-fleet http://10.0.0.13:80 (fleet-10-0-0-13, maxconn 3)' }]);
+    expect(sim.historyOf('ingress1')).toMatchObject([
+      { role: 'ingress', action: 'add-fleet', outcome: 'success', detail: 'add-fleet http://10.0.0.13:80 (fleet-10-0-0-13, maxconn 3)' },
+    ]);
     expect(ingress1.fs.exists(lockFile)).toBe(false);
   });
 
@@ -88,7 +92,12 @@ describe('ingress add-fleet', () => {
     expect(infos(run)).toEqual(expect.arrayContaining(['http://10.0.0.12:80 is already behind the ingress as fleet2', 'UP: fleet2']));
     expect(ingress1.fs.read(INGRESS.config)).toBe(config);
     expect(ingress1.haproxy!.pid).toBe(pid);
-    expect(ingress1.changes().map((c) => c.step)).toEqual(['take the deploy lock', 'record progress', 'clear progress', 'release the deploy lock']);
+    expect(ingress1.changes().map((c) => c.step)).toEqual([
+      'take the deploy lock',
+      'record progress',
+      'clear progress',
+      'release the deploy lock',
+    ]);
     expect(sim.historyOf('ingress1')).toEqual([]);
   });
 
@@ -128,7 +137,9 @@ describe('ingress add-fleet', () => {
     expectRefusal(
       run,
       2,
-      ['voxops: "http://10.0.0.13/attach" is not a fleet URL: expected http://HOST[:PORT] (scheme http, a host name or IP, an optional port, nothing after it). Next: voxops ingress add-fleet http://10.0.0.12:80'],
+      [
+        'voxops: "http://10.0.0.13/attach" is not a fleet URL: expected http://HOST[:PORT] (scheme http, a host name or IP, an optional port, nothing after it). Next: voxops ingress add-fleet http://10.0.0.12:80',
+      ],
       [ingress1],
     );
     expect(ingress1.log).toEqual([]);
@@ -154,7 +165,9 @@ describe('ingress remove-fleet', () => {
     expect(warnings(run)).toEqual([
       "the ingress now serves http://10.0.0.11:80, which is not the inventory's fleet list: remove it from environments.test.hosts.fleet, or the next `voxops deploy ingress` will undo this",
     ]);
-    expect(sim.historyOf('ingress1')).toMatchObject([{ action: 'remove-fleet', outcome: 'success', detail: 'remove-fleet http://10.0.0.12:80 (fleet2)' }]);
+    expect(sim.historyOf('ingress1')).toMatchObject([
+      { action: 'remove-fleet', outcome: 'success', detail: 'remove-fleet http://10.0.0.12:80 (fleet2)' },
+    ]);
   });
 
   it('leaves a server whose calls outlast the drain timeout drained but listed, and the config as it was (exit 9)', async () => {
@@ -199,8 +212,13 @@ describe('ingress remove-fleet', () => {
 
     expect(process.listeners('SIGINT')).toEqual(listeners);
     expect(run.exitCode).toBe(130);
-    expect(run.error).toBe('voxops: interrupted while fleet2 drained; it is back in rotation and nothing was changed. Next: voxops deploy ingress');
-    expect(runtime(ingress1).filter((c) => c.startsWith('set server'))).toEqual(['set server fleet/fleet2 state drain', 'set server fleet/fleet2 state ready']);
+    expect(run.error).toBe(
+      'voxops: interrupted while fleet2 drained; it is back in rotation and nothing was changed. Next: voxops deploy ingress',
+    );
+    expect(runtime(ingress1).filter((c) => c.startsWith('set server'))).toEqual([
+      'set server fleet/fleet2 state drain',
+      'set server fleet/fleet2 state ready',
+    ]);
     expect(ingress1.haproxy!.drained).toEqual(new Set());
     expect(ingress1.fs.read(INGRESS.config)).toBe(config);
     expect(ingress1.fs.exists(candidatePath(INGRESS.config))).toBe(false);
@@ -216,7 +234,9 @@ describe('ingress remove-fleet', () => {
     expectRefusal(
       unknown,
       2,
-      ['voxops: http://10.0.0.13:80 is not behind the ingress on ingress1 (it serves http://10.0.0.11:80, http://10.0.0.12:80). Next: voxops ingress remove-fleet <one of those URLs>'],
+      [
+        'voxops: http://10.0.0.13:80 is not behind the ingress on ingress1 (it serves http://10.0.0.11:80, http://10.0.0.12:80). Next: voxops ingress remove-fleet <one of those URLs>',
+      ],
       [ingress1],
     );
 
@@ -225,7 +245,9 @@ describe('ingress remove-fleet', () => {
     const empty = await voxops(sim, ['ingress', 'remove-fleet', 'http://10.0.0.12:80']);
 
     expect(empty.exitCode).toBe(2);
-    expect(empty.error).toBe('voxops: http://10.0.0.12:80 is not behind the ingress on ingress1 (it serves nothing). Next: voxops ingress remove-fleet <one of those URLs>');
+    expect(empty.error).toBe(
+      'voxops: http://10.0.0.12:80 is not behind the ingress on ingress1 (it serves nothing). Next: voxops ingress remove-fleet <one of those URLs>',
+    );
 
     const alone = new Sim();
     alone.addFleetHost('fleet1');
@@ -236,7 +258,9 @@ describe('ingress remove-fleet', () => {
     expectRefusal(
       last,
       2,
-      ['voxops: http://10.0.0.11:80 is the last fleet host behind the ingress on ingress1; removing it would leave no backend. Next: add the replacement first: voxops ingress add-fleet <URL>'],
+      [
+        'voxops: http://10.0.0.11:80 is the last fleet host behind the ingress on ingress1; removing it would leave no backend. Next: add the replacement first: voxops ingress add-fleet <URL>',
+      ],
       [single],
     );
   });
@@ -266,14 +290,16 @@ describe('ingress remove-fleet', () => {
     expectRefusal(
       run,
       7,
-      ['voxops: ingress1: /etc/haproxy/haproxy.cfg has no backend "fleet"; nothing was changed. Next: render the whole config from the inventory first: voxops deploy ingress'],
+      [
+        'voxops: ingress1: /etc/haproxy/haproxy.cfg has no backend "fleet"; nothing was changed. Next: render the whole config from the inventory first: voxops deploy ingress',
+      ],
       [ingress1],
     );
   });
 });
 
 describe('deploy ingress when things go wrong', () => {
-  it('refuses when HAProxy\'s runtime API does not answer, and when the live config has server names it will not pass on (exit 7)', async () => {
+  it("refuses when HAProxy's runtime API does not answer, and when the live config has server names it will not pass on (exit 7)", async () => {
     const { sim, ingress1 } = estate();
     ingress1.haproxy!.running = false;
 
@@ -290,7 +316,10 @@ describe('deploy ingress when things go wrong', () => {
     );
 
     ingress1.haproxy!.running = true;
-    ingress1.fs.write(INGRESS.config, ingress1.fs.read(INGRESS.config).replace('server fleet2 ', 'server fleet2;disable ').replace('server fleet1 ', 'server -fleet1 '));
+    ingress1.fs.write(
+      INGRESS.config,
+      ingress1.fs.read(INGRESS.config).replace('server fleet2 ', 'server fleet2;disable ').replace('server fleet1 ', 'server -fleet1 '),
+    );
 
     const odd = await voxops(sim, ['deploy', 'ingress']);
 
@@ -311,7 +340,12 @@ describe('deploy ingress when things go wrong', () => {
 
     const run = await voxops(sim, ['deploy', 'ingress']);
 
-    expectRefusal(run, 2, ['voxops: environment test has no fleet hosts: the ingress would serve nothing. Next: list them under environments.test.hosts.fleet'], [ingress1]);
+    expectRefusal(
+      run,
+      2,
+      ['voxops: environment test has no fleet hosts: the ingress would serve nothing. Next: list them under environments.test.hosts.fleet'],
+      [ingress1],
+    );
   });
 
   it('drains a server the new config drops, and says so when the running haproxy does not list it', async () => {
@@ -332,7 +366,7 @@ describe('deploy ingress when things go wrong', () => {
     expect(sim.historyOf('ingress1')).toMatchObject([{ action: 'deploy', outcome: 'success' }]);
   });
 
-  it('puts the old file back when the reload fails, and prints the unit\'s journal (exit 5)', async () => {
+  it("puts the old file back when the reload fails, and prints the unit's journal (exit 5)", async () => {
     const { sim, ingress1, config, pid } = estate();
     ingress1.fs.write(INGRESS.config, config.replace(/^ {4}server fleet2 .*\n/m, ''));
     const before = ingress1.fs.read(INGRESS.config);
@@ -341,7 +375,9 @@ describe('deploy ingress when things go wrong', () => {
     const run = await voxops(sim, ['deploy', 'ingress', '--json']);
 
     expect(run.exitCode).toBe(5);
-    expect(run.error).toMatch(/^voxops: ingress1: reload haproxy\.service failed \(exit 1\): .*\. Next: the old config is back in place; read the log: journalctl -u haproxy\.service$/);
+    expect(run.error).toMatch(
+      /^voxops: ingress1: reload haproxy\.service failed \(exit 1\): .*\. Next: the old config is back in place; read the log: journalctl -u haproxy\.service$/,
+    );
     expect(run.stderr).toContain('Reload failed for haproxy.service - HAProxy Load Balancer.');
     expect(ingress1.fs.read(INGRESS.config)).toBe(before);
     expect(ingress1.haproxy!.pid).toBe(pid);
@@ -388,7 +424,9 @@ describe('deploy ingress when things go wrong', () => {
     });
 
     expect(run.exitCode).toBe(130);
-    expect(run.error).toBe('voxops: interrupted while waiting for fleet2 to come UP on ingress1; the new config is loaded. Next: check it: voxops deploy ingress --dry-run');
+    expect(run.error).toBe(
+      'voxops: interrupted while waiting for fleet2 to come UP on ingress1; the new config is loaded. Next: check it: voxops deploy ingress --dry-run',
+    );
     expect(servers(ingress1).loaded).toEqual(['fleet1 10.0.0.11:80 4', 'fleet2 10.0.0.12:80 2']);
     expect(ingress1.fs.exists(lockFile)).toBe(false);
   });
@@ -400,7 +438,15 @@ describe('deploy ingress when things go wrong', () => {
 
     const run = await voxops(sim, ['ingress', 'add-fleet', 'http://10.0.0.12:80']);
 
-    expectRefusal(run, 10, ['voxops: ingress1: the config is current, but not every fleet backend is UP. Next: check the fleet hosts: voxops health', '  - fleet2: not listed by the running haproxy'], []);
+    expectRefusal(
+      run,
+      10,
+      [
+        'voxops: ingress1: the config is current, but not every fleet backend is UP. Next: check the fleet hosts: voxops health',
+        '  - fleet2: not listed by the running haproxy',
+      ],
+      [],
+    );
   });
 
   it('refuses a fleet host whose address HAProxy cannot use (exit 2)', async () => {
@@ -410,7 +456,9 @@ describe('deploy ingress when things go wrong', () => {
     const run = await voxops(sim, ['deploy', 'ingress']);
 
     expect(run.exitCode).toBe(2);
-    expect(run.stderr).toMatch(/^voxops: \S+voxops\.yaml: fleet hosts HAProxy cannot use\. Next: fix them, then run voxops config check\n {2}- environments\.test\.hosts\.fleet: fleet2: "999\.0\.0\.12" is not a valid IPv4 address\n$/);
+    expect(run.stderr).toMatch(
+      /^voxops: \S+voxops\.yaml: fleet hosts HAProxy cannot use\. Next: fix them, then run voxops config check\n {2}- environments\.test\.hosts\.fleet: fleet2: "999\.0\.0\.12" is not a valid IPv4 address\n$/,
+    );
     expect(ingress1.changes()).toEqual([]);
   });
 
@@ -424,7 +472,9 @@ describe('deploy ingress when things go wrong', () => {
     const run = await voxops(sim, ['deploy', 'ingress', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(warnings(run)).toEqual(['fleet2 is DOWN: its fleet host is full (HTTP 200, healthy 1, free 0 of 1); it rejoins when a worker frees up']);
+    expect(warnings(run)).toEqual([
+      'fleet2 is DOWN: its fleet host is full (HTTP 200, healthy 1, free 0 of 1); it rejoins when a worker frees up',
+    ]);
   });
 
   it('a config that is already current but has a backend DOWN is a health problem (exit 10)', async () => {
@@ -448,10 +498,13 @@ describe('deploy ingress when things go wrong', () => {
 
   it('a dry run shows the diff, the drain of what it drops and the reload, and checks the rendered config read-only', async () => {
     const { sim, ingress1 } = estate();
-    ingress1.fs.write(INGRESS.config, renderHaproxyConfig(INGRESS, [
-      { name: 'fleet1', host: '10.0.0.11', port: 80, maxconn: 4 },
-      { name: 'old9', host: '10.0.0.19', port: 80, maxconn: 4 },
-    ]));
+    ingress1.fs.write(
+      INGRESS.config,
+      renderHaproxyConfig(INGRESS, [
+        { name: 'fleet1', host: '10.0.0.11', port: 80, maxconn: 4 },
+        { name: 'old9', host: '10.0.0.19', port: 80, maxconn: 4 },
+      ]),
+    );
 
     const run = await voxops(sim, ['deploy', 'ingress', '--dry-run', '--json']);
 
@@ -466,7 +519,12 @@ describe('deploy ingress when things go wrong', () => {
         "poll until fleet1, fleet2 UP (at most 1s): echo 'show stat' to /run/haproxy/admin.sock (HAProxy runtime API, python3 client)",
       ]),
     );
-    expect(infos(run)).toEqual(expect.arrayContaining([expect.stringMatching(/^changes to \/etc\/haproxy\/haproxy\.cfg:\n[\s\S]*-    server old9 10\.0\.0\.19:80 maxconn 4/), 'haproxy -c accepts the rendered config']));
+    expect(infos(run)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^changes to \/etc\/haproxy\/haproxy\.cfg:\n[\s\S]*-    server old9 10\.0\.0\.19:80 maxconn 4/),
+        'haproxy -c accepts the rendered config',
+      ]),
+    );
     expect(ingress1.ran()).toContain('haproxy -c -f /dev/stdin');
 
     // HAProxy rejects it: the dry run says so, still changing nothing
@@ -494,7 +552,7 @@ describe('deploy ingress when things go wrong', () => {
 });
 
 describe('status of the ingress', () => {
-  it('lists each backend with HAProxy\'s view of it; one not UP is a problem health reports (exit 10)', async () => {
+  it("lists each backend with HAProxy's view of it; one not UP is a problem health reports (exit 10)", async () => {
     const { sim, ingress1, fleet2 } = estate();
     ingress1.haproxy!.sessions.set('fleet1', 3);
     for (const i of [1, 2]) fleet2.crash(fleet2.workerUnit(i));
@@ -545,7 +603,11 @@ describe('status of the ingress', () => {
     ingress1.fs.write(INGRESS.config, ingress1.fs.read(INGRESS.config).replace(/^ {4}server .*\n/gm, ''));
     const empty = await voxops(sim, ['status', 'ingress', '--json']);
 
-    expect(JSON.parse(empty.stdout).hosts[0]).toMatchObject({ health: 'unhealthy', backends: [], problems: ['ingress1: /etc/haproxy/haproxy.cfg lists no server in backend fleet'] });
+    expect(JSON.parse(empty.stdout).hosts[0]).toMatchObject({
+      health: 'unhealthy',
+      backends: [],
+      problems: ['ingress1: /etc/haproxy/haproxy.cfg lists no server in backend fleet'],
+    });
   });
 
   it('shows the journal of haproxy for voxops logs ingress', async () => {

@@ -42,7 +42,10 @@ describe('status, health, history, logs', () => {
     expect(health.stdout).toBe('healthy: 4 hosts, 2 workers\n');
     expect(status.exitCode, status.stderr).toBe(0);
     const report = JSON.parse(status.stdout);
-    expect(report.hosts.map((h: { name: string; role: string; tag: string }) => `${h.name} ${h.role} ${h.tag}`)).toEqual(['api1 api v1.4.2', 'fleet1 fleet v1.4.2']);
+    expect(report.hosts.map((h: { name: string; role: string; tag: string }) => `${h.name} ${h.role} ${h.tag}`)).toEqual([
+      'api1 api v1.4.2',
+      'fleet1 fleet v1.4.2',
+    ]);
 
     const unknown = await voxops(sim, ['status', '--host', 'api9']);
     expect(unknown.exitCode).toBe(2);
@@ -61,7 +64,10 @@ describe('status, health, history, logs', () => {
 
   it('history shows what each host recorded, newest last, in text or JSON, for the hosts asked', async () => {
     const { sim } = smallEstate();
-    sim.history('api1', [{ from: 'v1.4.2', to: 'v1.5.0' }, { action: 'rollback', from: 'v1.5.0', to: 'v1.4.2' }]);
+    sim.history('api1', [
+      { from: 'v1.4.2', to: 'v1.5.0' },
+      { action: 'rollback', from: 'v1.5.0', to: 'v1.4.2' },
+    ]);
     sim.history('fleet1', [{ from: 'v1.4.2', to: 'v1.5.0', outcome: 'rolled-back', detail: 'worker 1 failed its gate' }]);
 
     const json = await voxops(sim, ['history', '--host', 'api1', '--json']);
@@ -69,11 +75,20 @@ describe('status, health, history, logs', () => {
 
     expect(json.exitCode, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
-      { host: 'api1', entries: [expect.objectContaining({ action: 'deploy', to: 'v1.5.0' }), expect.objectContaining({ action: 'rollback', to: 'v1.4.2' })] },
+      {
+        host: 'api1',
+        entries: [
+          expect.objectContaining({ action: 'deploy', to: 'v1.5.0' }),
+          expect.objectContaining({ action: 'rollback', to: 'v1.4.2' }),
+        ],
+      },
     ]);
     expect(text.exitCode, text.stderr).toBe(0);
     // the last line of each host's history, oldest first: api1's rollback, fleet1's rolled-back deploy
-    const rows = text.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+    const rows = text.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/));
     expect(rows.map((r) => r.slice(1, 7))).toEqual([
       ['host', 'role', 'action', 'from', 'to', 'outcome'],
       ['api1', 'api', 'rollback', 'v1.5.0', 'v1.4.2', 'success'],
@@ -84,7 +99,7 @@ describe('status, health, history, logs', () => {
     expect(none.stdout).toBe('no history recorded yet\n');
   });
 
-  it('logs shows a worker\'s journal, and says what it needs when the worker is missing or out of range (exit 2)', async () => {
+  it("logs shows a worker's journal, and says what it needs when the worker is missing or out of range (exit 2)", async () => {
     const { sim, fleet1 } = smallEstate();
     fleet1.journal(fleet1.workerUnit(2), 'call 7f3a ended: caller hung up');
 
@@ -120,7 +135,9 @@ describe('locks', () => {
       'dialler1: free',
       '',
     ]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ locks: [{ host: 'fleet1', holder: { pid }, stale: true, age: expect.stringMatching(/^\d+ (h \d+ )?min$/) }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      locks: [{ host: 'fleet1', holder: { pid }, stale: true, age: expect.stringMatching(/^\d+ (h \d+ )?min$/) }],
+    });
   });
 
   it('a deploy refused by a stale lock says the holder is gone and how to release it (exit 3)', async () => {
@@ -149,7 +166,11 @@ describe('locks', () => {
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringMatching(/^the lock of alice@jenkins-7 \(.*\) EXPIRED 540s ago: its holder stopped renewing it: this run takes it over$/));
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(
+        /^the lock of alice@jenkins-7 \(.*\) EXPIRED 540s ago: its holder stopped renewing it: this run takes it over$/,
+      ),
+    );
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
     expect(sim.historyOf('fleet1')).toMatchObject([{ user: 'tester', outcome: 'success' }]);
     expect(fleet1.fs.exists(lockFile)).toBe(false);
@@ -183,7 +204,7 @@ describe('locks', () => {
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
   });
 
-  it('lock release frees your own lock, keeps somebody else\'s (exit 2) unless --force', async () => {
+  it("lock release frees your own lock, keeps somebody else's (exit 2) unless --force", async () => {
     const { sim, api1, fleet1, dialler1 } = smallEstate();
     sim.lock('api1', { user: 'tester', machine: hostname() });
     sim.lock('fleet1');
@@ -192,20 +213,26 @@ describe('locks', () => {
 
     expect(mine.exitCode).toBe(2);
     expect(mine.stdout.split('\n')).toEqual([
-      'api1: released the lock of tester@' + hostname() + ' (pid 4242, deploy v1.5.0, since 2025-06-02T08:50:00.000Z, build https://jenkins.example.com/job/voxops/81/)',
+      'api1: released the lock of tester@' +
+        hostname() +
+        ' (pid 4242, deploy v1.5.0, since 2025-06-02T08:50:00.000Z, build https://jenkins.example.com/job/voxops/81/)',
       'console1: not locked',
       `fleet1: held by alice@jenkins-7, not you (tester@${hostname()}): add --force`,
       'dialler1: not locked',
       '',
     ]);
-    expect(mine.error).toBe('voxops: 1 lock(s) belong to somebody else and were kept. Next: make sure that deploy is dead (voxops lock status), then: voxops lock release --force');
+    expect(mine.error).toBe(
+      'voxops: 1 lock(s) belong to somebody else and were kept. Next: make sure that deploy is dead (voxops lock status), then: voxops lock release --force',
+    );
     expect(api1.fs.exists(lockFile)).toBe(false);
     expect(fleet1.fs.exists(lockFile)).toBe(true);
 
     const forced = await voxops(sim, ['lock', 'release', '--force', '--host', 'fleet1', '--json']);
 
     expect(forced.exitCode, forced.stderr).toBe(0);
-    expect(JSON.parse(forced.stdout)).toEqual({ results: [{ host: 'fleet1', holder: expect.objectContaining({ user: 'alice' }), released: true }] });
+    expect(JSON.parse(forced.stdout)).toEqual({
+      results: [{ host: 'fleet1', holder: expect.objectContaining({ user: 'alice' }), released: true }],
+    });
     expect(fleet1.fs.exists(lockFile)).toBe(false);
     expect(dialler1.changes()).toEqual([]);
   });
@@ -238,8 +265,18 @@ describe('runs over several roles', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     // (the preflight of both roles is quiet: only the real runs tell)
     expect(eventsOf(run, 'start').map((e) => `${e.role} ${e.hosts.join(',')}`)).toEqual(['api api1', 'fleet fleet1']);
-    expect(eventsOf(run, 'info').map((e) => e.message)).toContainEqual(expect.stringMatching(/^deploy all v1\.5\.0: preflight of api, fleet passed in /));
-    expect(run.summary).toMatchObject({ role: 'all', tag: 'v1.5.0', exitCode: 0, hosts: [{ host: 'api1', outcome: 'success' }, { host: 'fleet1', outcome: 'success' }] });
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^deploy all v1\.5\.0: preflight of api, fleet passed in /),
+    );
+    expect(run.summary).toMatchObject({
+      role: 'all',
+      tag: 'v1.5.0',
+      exitCode: 0,
+      hosts: [
+        { host: 'api1', outcome: 'success' },
+        { host: 'fleet1', outcome: 'success' },
+      ],
+    });
     expect(api1.procOf(API.unit)!.version).toBe('v1.5.0');
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0']);
     for (const host of [console1, dialler1, ingress1]) expect(host.log).toEqual([]);
@@ -263,7 +300,9 @@ describe('runs over several roles', () => {
 
     expect(run.exitCode).toBe(130);
     expect(run.stderr).toContain('voxops: SIGINT again: still finishing the current worker and releasing locks');
-    expect(run.error).toBe('voxops: deploy all v1.5.0: interrupted before console; done: api; not started: console, fleet, dialler. Next: voxops status');
+    expect(run.error).toBe(
+      'voxops: deploy all v1.5.0: interrupted before console; done: api; not started: console, fleet, dialler. Next: voxops status',
+    );
     expect(run.summary).toMatchObject({ role: 'all', exitCode: 130, hosts: [{ host: 'api1', outcome: 'success' }] });
     expect(api1.procOf(API.unit)!.version).toBe('v1.5.0');
     expect(console1.changes()).toEqual([]);
@@ -281,9 +320,15 @@ describe('runs over several roles', () => {
     const run = await voxops(sim, ['rollback', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toContain("dialler: skipped, no last-known-good in its hosts' history (voxops has not deployed it twice)");
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContain(
+      "dialler: skipped, no last-known-good in its hosts' history (voxops has not deployed it twice)",
+    );
     // the dialler is skipped in the preflight and again in the run; the fleet goes before the api
-    expect(eventsOf(run, 'start').filter((e) => !e.dryRun).map((e) => `${e.role} ${e.tag}`)).toEqual(['fleet v1.4.2', 'api v1.4.2']);
+    expect(
+      eventsOf(run, 'start')
+        .filter((e) => !e.dryRun)
+        .map((e) => `${e.role} ${e.tag}`),
+    ).toEqual(['fleet v1.4.2', 'api v1.4.2']);
     expect(api1.procOf(API.unit)!.version).toBe('v1.4.2');
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.4.2', 'v1.4.2']);
     expect(dialler1.changes()).toEqual([]);
@@ -299,7 +344,9 @@ describe('runs over several roles', () => {
     expectRefusal(
       await voxops(sim, ['rollback', 'fleet']),
       7,
-      ['voxops: no last-known-good release in the history of fleet2; nothing was changed. Next: name the release: voxops rollback fleet --to <tag> (voxops history shows what ran)'],
+      [
+        'voxops: no last-known-good release in the history of fleet2; nothing was changed. Next: name the release: voxops rollback fleet --to <tag> (voxops history shows what ran)',
+      ],
       [fleet1, fleet2],
     );
   });
@@ -315,7 +362,9 @@ describe('runs over several roles', () => {
     const elsewhere = await voxops(sim, ['rollback', 'api', '--hosts', 'fleet1']);
 
     expect(ingress.exitCode).toBe(2);
-    expect(ingress.error).toBe('voxops: nothing to roll back: the ingress is config only (voxops deploy ingress). Next: voxops status shows which host runs which role');
+    expect(ingress.error).toBe(
+      'voxops: nothing to roll back: the ingress is config only (voxops deploy ingress). Next: voxops status shows which host runs which role',
+    );
     expect(elsewhere.exitCode).toBe(2);
     expect(elsewhere.error).toBe('voxops: none of fleet1 runs api. Next: voxops status shows which host runs which role');
   });
@@ -327,7 +376,11 @@ describe('runs over several roles', () => {
     const run = await voxops(sim, ['restart', 'all', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'start').filter((e) => !e.dryRun).map((e) => e.role)).toEqual(['api', 'fleet', 'dialler']);
+    expect(
+      eventsOf(run, 'start')
+        .filter((e) => !e.dryRun)
+        .map((e) => e.role),
+    ).toEqual(['api', 'fleet', 'dialler']);
     const after = [api1.procOf(API.unit)!.pid, ...fleet1.workers().map((w) => w.pid), dialler1.procOf(DIALLER.unit)!.pid];
     expect(after.every((pid, i) => pid !== before[i])).toBe(true);
     expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.4.2', 'v1.4.2']);

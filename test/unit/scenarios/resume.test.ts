@@ -20,7 +20,13 @@ describe('--resume', () => {
       },
     });
     expect(first.exitCode).toBe(130);
-    expect(JSON.parse(fleet1.fs.read(journalFile))).toMatchObject({ role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', installed: expect.stringMatching(/^[0-9a-f]{40}$/) });
+    expect(JSON.parse(fleet1.fs.read(journalFile))).toMatchObject({
+      role: 'fleet',
+      action: 'deploy',
+      from: 'v1.4.2',
+      to: 'v1.5.0',
+      installed: expect.stringMatching(/^[0-9a-f]{40}$/),
+    });
 
     // a plain re-run is told about the interrupted one
     const plain = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--dry-run', '--json']);
@@ -52,7 +58,9 @@ describe('--resume', () => {
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringContaining('worker 2 left moved aside by an interrupted run'));
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(
+      expect.stringContaining('worker 2 left moved aside by an interrupted run'),
+    );
     expect(fleet1.drainLeftovers()).toEqual([]);
     expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
   });
@@ -85,7 +93,9 @@ describe('locks are leases', () => {
     held(sim, 150);
     const run = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json']);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(expect.stringMatching(/the lock of alice@jenkins-7 .*EXPIRED 30s ago: its holder stopped renewing it: this run takes it over/));
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/the lock of alice@jenkins-7 .*EXPIRED 30s ago: its holder stopped renewing it: this run takes it over/),
+    );
     expect(fleet1.changes().map((c) => c.step)).toContain('take over the expired deploy lock');
     expect(fleet1.fs.exists(lockFile)).toBe(false);
     expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));

@@ -31,7 +31,11 @@ describe('deploy api', () => {
     expect(now.version).toBe('v1.5.0');
     expect(api1.releaseIn(API.path)).toBe('v1.5.0');
     expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([
-      expect.stringMatching(new RegExp(`^api has one host, so its restart was an outage: voxbridge\\.service pid ${now.pid} serves v1\\.5\\.0; api was down \\d+\\.\\d s$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^api has one host, so its restart was an outage: voxbridge\\.service pid ${now.pid} serves v1\\.5\\.0; api was down \\d+\\.\\d s$`,
+        ),
+      ),
     ]);
     expect(api1.ran().filter((c) => /^(git -C \/opt\/voxbridge (fetch|checkout)|uv |systemctl)/.test(c))).toEqual([
       'git -C /opt/voxbridge fetch --quiet --tags --force origin',
@@ -50,8 +54,13 @@ describe('deploy api', () => {
     const run = await voxops(sim, ['deploy', 'api', '--tag', 'v1.5.1-badhealth', '--json']);
 
     expect(run.exitCode).toBe(4);
-    expect(run.error).toBe('voxops: api1: api did not come up on v1.5.1-badhealth within 1s: HTTP 500; api1 was rolled back to v1.4.2. Next: read the log: voxops logs api --host api1');
-    expect(run.jsonError?.journal).toMatchObject({ host: 'api1', text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/) });
+    expect(run.error).toBe(
+      'voxops: api1: api did not come up on v1.5.1-badhealth within 1s: HTTP 500; api1 was rolled back to v1.4.2. Next: read the log: voxops logs api --host api1',
+    );
+    expect(run.jsonError?.journal).toMatchObject({
+      host: 'api1',
+      text: expect.stringMatching(/ERROR health check fails: RELEASE_FLAVOUR=badhealth/),
+    });
     expect(eventsOf(run, 'host').map((e) => e.phase)).toEqual(['start', 'rolling-back', 'rolled-back']);
     const now = api1.procOf(API.unit)!;
     expect(now.version).toBe('v1.4.2');
@@ -73,7 +82,9 @@ describe('deploy dialler', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(dialler1.stranded).toEqual([]);
     expect(before.leased).toEqual({ count: 0, remaining: expect.any(Number) });
-    expect(eventsOf(run, 'info').map((e) => e.message)).toContainEqual(expect.stringMatching(/^dialler: leased_calls=0 after \d+\.\d s: restarting now$/));
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^dialler: leased_calls=0 after \d+\.\d s: restarting now$/),
+    );
     expect(dialler1.procOf(DIALLER.unit)).toMatchObject({ version: 'v1.5.0' });
     // three probes saw the leases, the next saw none; only then the restart (else `stranded` would name it)
     const log = dialler1.ran();
@@ -91,7 +102,9 @@ describe('deploy dialler', () => {
     expect(run.error).toBe(
       'voxops: dialler1: dialler still had leased_calls=2 after 1s; it was not restarted. Next: try again when the campaigns are quieter, or wait longer: voxops deploy dialler --tag <tag> --drain-timeout 600',
     );
-    expect(eventsOf(run, 'host').find((e) => e.phase === 'rolling-back')?.message).toBe('back to v1.4.2 (files only: the running process was not restarted)');
+    expect(eventsOf(run, 'host').find((e) => e.phase === 'rolling-back')?.message).toBe(
+      'back to v1.4.2 (files only: the running process was not restarted)',
+    );
     expect(dialler1.releaseIn(DIALLER.path)).toBe('v1.4.2');
     expect(dialler1.procOf(DIALLER.unit)).toBe(before);
     expect(dialler1.ran().filter((c) => c.startsWith('systemctl'))).toEqual([]);
@@ -136,7 +149,9 @@ describe('deploy console', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(console1.fs.lstat(CONSOLE.current)).toMatchObject({ kind: 'symlink', target: dir('v1.4.2') });
     expect(console1.ran().filter((c) => /^(git -C \S+ (fetch|checkout)|npm|cp -a)/.test(c))).toEqual([]);
-    expect(eventsOf(run, 'info').map((e) => e.message)).toContain('console on v1.5.0, 20000 MiB free; going back to the kept build v1.4.2-' + sim.origins.console.commit('v1.4.2').slice(0, 12));
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContain(
+      'console on v1.5.0, 20000 MiB free; going back to the kept build v1.4.2-' + sim.origins.console.commit('v1.4.2').slice(0, 12),
+    );
     expect(sim.historyOf('console1').at(-1)).toMatchObject({ action: 'rollback', from: 'v1.5.0', to: 'v1.4.2', outcome: 'success' });
   });
 

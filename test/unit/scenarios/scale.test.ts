@@ -24,7 +24,10 @@ const scale = (sim: Sim, to: number, flags: readonly string[] = [], options: Par
 function countsOf(host: SimHost) {
   return {
     variable: host.envValue(FLEET.envFile, FLEET.countVariable),
-    enabled: [...host.units.values()].filter((u) => u.name.startsWith('voxcore@') && u.enabled).map((u) => u.name).sort(),
+    enabled: [...host.units.values()]
+      .filter((u) => u.name.startsWith('voxcore@') && u.enabled)
+      .map((u) => u.name)
+      .sort(),
     file: upstreamSockets(host.fs.read(FLEET.nginxConfig), FLEET.upstream)?.length,
     loaded: host.nginx!.loadedSockets.length,
   };
@@ -37,7 +40,10 @@ const counts = (variable: number, enabled: number, file: number, loaded = file) 
   loaded,
 });
 
-const phases = (run: Run, worker: number) => eventsOf(run, 'worker').filter((e) => e.worker === worker).map((e) => e.phase);
+const phases = (run: Run, worker: number) =>
+  eventsOf(run, 'worker')
+    .filter((e) => e.worker === worker)
+    .map((e) => e.phase);
 const infos = (run: Run) => eventsOf(run, 'info').map((e) => e.message);
 
 describe('scale fleet: shrinking', () => {
@@ -66,7 +72,9 @@ describe('scale fleet: shrinking', () => {
     const second = await scale(sim, 3);
 
     expect(second.exitCode, second.stderr).toBe(0);
-    expect(infos(second)).toContain('on v1.4.2, 4 workers (resuming a shrink: still to remove 4); nginx fail_timeout paces the restarts: 0s per worker');
+    expect(infos(second)).toContain(
+      'on v1.4.2, 4 workers (resuming a shrink: still to remove 4); nginx fail_timeout paces the restarts: 0s per worker',
+    );
     expect(phases(second, 4)).toEqual(['drained', 'idle', 'removed']);
     expect(countsOf(fleet1)).toEqual(counts(3, 3, 3));
     expect(fleet1.workers().map((w) => [w.status, w.workers])).toEqual(Array(3).fill([200, 3]));
@@ -81,7 +89,9 @@ describe('scale fleet: shrinking', () => {
     const run = await scale(sim, 3);
 
     expect(run.exitCode).toBe(9);
-    expect(run.error).toMatch(/\. Next: when its call has ended, finish with: voxops scale fleet --host fleet1 --workers 3 --drain-timeout <seconds>$/);
+    expect(run.error).toMatch(
+      /\. Next: when its call has ended, finish with: voxops scale fleet --host fleet1 --workers 3 --drain-timeout <seconds>$/,
+    );
   });
 
   it('stops at once a removed worker that died (and lost its socket) after the preflight', async () => {
@@ -150,8 +160,12 @@ describe('scale fleet: growing', () => {
     const run = await scale(sim, 6);
 
     expect(run.exitCode).toBe(4);
-    expect(run.error).toMatch(/^voxops: fleet1: worker 6 \(voxcore@6\) failed its health gate on v1\.4\.2 after 1s: no answer \(curl: \(28\) Operation timed out/);
-    expect(eventsOf(run, 'host').find((e) => e.phase === 'rolling-back')?.message).toBe('stopping voxcore@5, voxcore@6, VOXCORE_WORKERS back to 4');
+    expect(run.error).toMatch(
+      /^voxops: fleet1: worker 6 \(voxcore@6\) failed its health gate on v1\.4\.2 after 1s: no answer \(curl: \(28\) Operation timed out/,
+    );
+    expect(eventsOf(run, 'host').find((e) => e.phase === 'rolling-back')?.message).toBe(
+      'stopping voxcore@5, voxcore@6, VOXCORE_WORKERS back to 4',
+    );
     expect(phases(run, 5)).toEqual(['started', 'healthy']);
     expect(countsOf(fleet1)).toEqual(counts(4, 4, 4));
     expect(fleet1.fs.read(FLEET.nginxConfig)).toBe(config);
@@ -176,7 +190,7 @@ describe('scale fleet: growing', () => {
     expect(fleet1.unit('voxcore@6')!.state).toBe('inactive');
   });
 
-  it('checks the new count over worker 1\'s socket when nginx has no free worker, and tells the operator to update the inventory and the ingress', async () => {
+  it("checks the new count over worker 1's socket when nginx has no free worker, and tells the operator to update the inventory and the ingress", async () => {
     const { sim, fleet1 } = fourWorkers();
     sim.addIngressHost('ingress1');
     // once every worker is back, each takes a call: nginx answers 502 to the check
@@ -187,9 +201,13 @@ describe('scale fleet: growing', () => {
     });
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(infos(run)).toContain("/health/fleet over worker 1's socket (nginx had no free worker: all busy): expected_workers 5, capacity 5");
+    expect(infos(run)).toContain(
+      "/health/fleet over worker 1's socket (nginx had no free worker: all busy): expected_workers 5, capacity 5",
+    );
     expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([
-      expect.stringMatching(/^set workers: 5 for fleet1 in \S+ \(environments\.test\.hosts\.fleet\): it says 4, and deploy\/restart roll the inventory's count; then voxops deploy ingress, so HAProxy's maxconn for fleet1 is 5 too$/),
+      expect.stringMatching(
+        /^set workers: 5 for fleet1 in \S+ \(environments\.test\.hosts\.fleet\): it says 4, and deploy\/restart roll the inventory's count; then voxops deploy ingress, so HAProxy's maxconn for fleet1 is 5 too$/,
+      ),
     ]);
     expect(fleet1.dropped).toEqual([]);
   });
@@ -206,7 +224,10 @@ describe('scale fleet: growing', () => {
     expectRefusal(
       run,
       10,
-      ['voxops: fleet1: GET http://127.0.0.1/health/fleet reports expected_workers 5, capacity 4, not 5. Next: voxops status --host fleet1', '  - fleet1: /health/fleet: expected_workers 5, capacity 4'],
+      [
+        'voxops: fleet1: GET http://127.0.0.1/health/fleet reports expected_workers 5, capacity 4, not 5. Next: voxops status --host fleet1',
+        '  - fleet1: /health/fleet: expected_workers 5, capacity 4',
+      ],
       [],
     );
   });
@@ -281,13 +302,17 @@ describe('scale fleet: nothing to do, dry runs and refusals', () => {
     const growing = steps(grow);
     // grow: the upstream tried (and put back), the count, the new unit gated, then the upstream loaded
     expect(growing.indexOf('enable --now voxcore@5')).toBeGreaterThan(growing.indexOf(`set ${FLEET.countVariable}=5 in ${FLEET.envFile}`));
-    expect(growing.indexOf(`set ${FLEET.countVariable}=5 in ${FLEET.envFile}`)).toBeGreaterThan(growing.indexOf(`restore ${FLEET.nginxConfig} from ${FLEET.nginxConfig}.voxops-prev`));
+    expect(growing.indexOf(`set ${FLEET.countVariable}=5 in ${FLEET.envFile}`)).toBeGreaterThan(
+      growing.indexOf(`restore ${FLEET.nginxConfig} from ${FLEET.nginxConfig}.voxops-prev`),
+    );
     expect(growing.lastIndexOf('reload nginx')).toBeGreaterThan(growing.indexOf('enable --now voxcore@5'));
     expect(infos(grow)).toContain('4 -> 5 workers (grow); restart 1, 2, 3, 4 afterwards');
     const shrinking = steps(shrink);
     // shrink: the upstream loaded first, then worker 4 drained and stopped, then the count
     expect(shrinking.indexOf('reload nginx')).toBeLessThan(shrinking.indexOf('disable --now voxcore@4'));
-    expect(shrinking.indexOf('disable --now voxcore@4')).toBeLessThan(shrinking.indexOf(`set ${FLEET.countVariable}=3 in ${FLEET.envFile}`));
+    expect(shrinking.indexOf('disable --now voxcore@4')).toBeLessThan(
+      shrinking.indexOf(`set ${FLEET.countVariable}=3 in ${FLEET.envFile}`),
+    );
     expect(infos(shrink)).toContain('wait 5s: nginx fail_timeout');
   });
 
@@ -309,15 +334,21 @@ describe('scale fleet: nothing to do, dry runs and refusals', () => {
     );
   });
 
-  it('refuses when the inventory\'s nginx file is not the one nginx runs, or has no fleet upstream (exit 7)', async () => {
+  it("refuses when the inventory's nginx file is not the one nginx runs, or has no fleet upstream (exit 7)", async () => {
     const { sim, fleet1 } = fourWorkers();
     // roles.fleet.nginx.config names a copy in sites-available that nginx does not include
     const copy = '/etc/nginx/sites-available/voxcore-fleet.conf';
     sim.configure((doc) => (doc.roles.fleet.nginx.config = copy));
     fleet1.fs.put(copy, fleet1.fs.read(FLEET.nginxConfig).replace(/^ {4}server unix:\/tmp\/voxcore_4\.sock.*\n/m, ''));
-    const next = 'voxops: preflight refused the scale of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status --host fleet1 shows the host), then: voxops scale fleet --host fleet1 --workers 3';
+    const next =
+      'voxops: preflight refused the scale of fleet: 1 problem(s); nothing was changed. Next: fix the problems above (voxops status --host fleet1 shows the host), then: voxops scale fleet --host fleet1 --workers 3';
 
-    expectRefusal(await scale(sim, 3), 7, [next, `  - fleet1: upstream voxcore_workers in ${copy} is not what nginx runs (a reload pending?)`], [fleet1]);
+    expectRefusal(
+      await scale(sim, 3),
+      7,
+      [next, `  - fleet1: upstream voxcore_workers in ${copy} is not what nginx runs (a reload pending?)`],
+      [fleet1],
+    );
 
     fleet1.fs.write(copy, 'server {\n    listen 8080;\n}\n');
     expectRefusal(
@@ -351,7 +382,9 @@ describe('scale fleet: nothing to do, dry runs and refusals', () => {
     expectRefusal(
       await scale(sim, 3),
       7,
-      ['voxops: fleet1: VOXCORE_WORKERS is not set to a worker count in /opt/voxcore/.env; nothing was changed. Next: voxops status --host fleet1'],
+      [
+        'voxops: fleet1: VOXCORE_WORKERS is not set to a worker count in /opt/voxcore/.env; nothing was changed. Next: voxops status --host fleet1',
+      ],
       [fleet1],
     );
 
@@ -360,14 +393,18 @@ describe('scale fleet: nothing to do, dry runs and refusals', () => {
     expectRefusal(
       await scale(sim, 3),
       7,
-      ['voxops: fleet1: /etc/nginx/conf.d/missing.conf (roles.fleet.nginx.config) does not exist; nothing was changed. Next: voxops config check'],
+      [
+        'voxops: fleet1: /etc/nginx/conf.d/missing.conf (roles.fleet.nginx.config) does not exist; nothing was changed. Next: voxops config check',
+      ],
       [fleet1],
     );
 
     sim.configure((doc) => delete doc.roles.fleet.workers.envFile);
     const noEnv = await scale(sim, 3);
     expect(noEnv.exitCode).toBe(2);
-    expect(noEnv.error).toMatch(/^voxops: \S+voxops\.yaml: scale needs roles\.fleet\.workers\.envFile \(where VOXCORE_WORKERS is set\)\. Next: add it, then: voxops config check$/);
+    expect(noEnv.error).toMatch(
+      /^voxops: \S+voxops\.yaml: scale needs roles\.fleet\.workers\.envFile \(where VOXCORE_WORKERS is set\)\. Next: add it, then: voxops config check$/,
+    );
     expect(fleet1.changes()).toEqual([]);
   });
 });

@@ -12,7 +12,7 @@ import { API, CONSOLE, DIALLER, Sim } from '../support/sim.js';
  */
 
 describe('api and dialler', () => {
-  it('an install that fails puts the previous release\'s files back and leaves the running process alone (exit 5)', async () => {
+  it("an install that fails puts the previous release's files back and leaves the running process alone (exit 5)", async () => {
     const sim = new Sim();
     const api1 = sim.addServiceHost('api', 'api1');
     const before = api1.procOf(API.unit)!;
@@ -20,7 +20,9 @@ describe('api and dialler', () => {
     const run = await voxops(sim, ['deploy', 'api', '--tag', 'v1.5.1-noinstall', '--json']);
 
     expect(run.exitCode).toBe(5);
-    expect(run.error).toMatch(/^voxops: api1: install failed \(exit 1\): error: uv sync --frozen failed for v1\.5\.1-noinstall: No space left on device/);
+    expect(run.error).toMatch(
+      /^voxops: api1: install failed \(exit 1\): error: uv sync --frozen failed for v1\.5\.1-noinstall: No space left on device/,
+    );
     expect(eventsOf(run, 'host').map((e) => e.phase)).toEqual(['start', 'rolling-back', 'rolled-back']);
     expect(api1.releaseIn(API.path)).toBe('v1.4.2');
     expect(api1.procOf(API.unit)).toBe(before);
@@ -51,7 +53,11 @@ describe('api and dialler', () => {
     expectRefusal(
       await voxops(sim, ['restart', 'api']),
       7,
-      ['voxops: cannot restart api: its hosts are not on one release tag; nothing was changed. Next: deploy one release first: voxops deploy api --tag <tag>', '  - api1: "v1.4.2"', '  - api2: "v1.5.0"'],
+      [
+        'voxops: cannot restart api: its hosts are not on one release tag; nothing was changed. Next: deploy one release first: voxops deploy api --tag <tag>',
+        '  - api1: "v1.4.2"',
+        '  - api2: "v1.5.0"',
+      ],
       [api1, api2],
     );
 
@@ -62,7 +68,9 @@ describe('api and dialler', () => {
     expect(api2.procOf(API.unit)).toMatchObject({ version: 'v1.5.0' });
     expect(api2.procOf(API.unit)!.pid).not.toBe(before);
     expect(api2.ran().filter((c) => c.startsWith('git') && !/ (describe|rev-parse) /.test(c))).toEqual([]);
-    expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([expect.stringMatching(/^api has one host, so its restart was an outage: voxbridge\.service pid \d+ serves v1\.5\.0; api was down/)]);
+    expect(eventsOf(run, 'warning').map((e) => e.message)).toEqual([
+      expect.stringMatching(/^api has one host, so its restart was an outage: voxbridge\.service pid \d+ serves v1\.5\.0; api was down/),
+    ]);
     expect(api1.changes()).toEqual([]);
   });
 
@@ -96,7 +104,9 @@ describe('api and dialler', () => {
     const status = await voxops(sim, ['status', '--json']);
 
     expect(status.exitCode, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout).hosts.map((h: { name: string; health: string; problems: string[] }) => [h.name, h.health, h.problems])).toEqual([
+    expect(
+      JSON.parse(status.stdout).hosts.map((h: { name: string; health: string; problems: string[] }) => [h.name, h.health, h.problems]),
+    ).toEqual([
       ['api1', 'unhealthy', ['api1: api http://127.0.0.1:8080/health is unhealthy']],
       ['dialler1', 'unreachable', ['dialler1: dialler http://127.0.0.1:8090/health is unreachable']],
     ]);
@@ -134,7 +144,8 @@ describe('console', () => {
 
     const run = await voxops(sim, ['deploy', 'console', '--tag', 'v1.5.0', '--json'], {
       onEvent: (e) => {
-        if (e.type === 'step' && e.status === 'done' && e.step.startsWith('keep the build as ')) console1.nginx!.rejects = () => 'nginx: [emerg] open() "/etc/nginx/mime.types" failed (2: No such file or directory)';
+        if (e.type === 'step' && e.status === 'done' && e.step.startsWith('keep the build as '))
+          console1.nginx!.rejects = () => 'nginx: [emerg] open() "/etc/nginx/mime.types" failed (2: No such file or directory)';
       },
     });
 
@@ -152,7 +163,9 @@ describe('console', () => {
     const run = await voxops(sim, ['rollback', 'console', '--to', 'v1.4.2', '--dry-run', '--json']);
 
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(eventsOf(run, 'info').map((e) => e.message)).toContain(`kept build ${releaseName('v1.4.2', sim.origins.console.commit('v1.4.2'))}: no checkout, no build`);
+    expect(eventsOf(run, 'info').map((e) => e.message)).toContain(
+      `kept build ${releaseName('v1.4.2', sim.origins.console.commit('v1.4.2'))}: no checkout, no build`,
+    );
     expect(eventsOf(run, 'command').map((e) => e.step)).not.toContain('npm ci');
     expect(console1.changes()).toEqual([]);
   });
@@ -163,6 +176,10 @@ describe('console', () => {
 
     const status = await voxops(sim, ['status', 'console', '--json']);
 
-    expect(JSON.parse(status.stdout).hosts[0]).toMatchObject({ tag: 'v1.4.2', health: 'unhealthy', problems: ['console1: console http://127.0.0.1/ is unhealthy'] });
+    expect(JSON.parse(status.stdout).hosts[0]).toMatchObject({
+      tag: 'v1.4.2',
+      health: 'unhealthy',
+      problems: ['console1: console http://127.0.0.1/ is unhealthy'],
+    });
   });
 });

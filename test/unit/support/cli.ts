@@ -72,28 +72,35 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
     options.onEvent?.(event as OperationEvent);
   };
   try {
-    const exitCode = await main(args, { USER: 'tester', CI: '1', XDG_CACHE_HOME: join(dir, 'cache'), VOXOPS_INVENTORY: inventory, ...options.env }, {
-      executor: (_inventory, wiring) =>
-        new SimExecutor(sim, (host, step, rendered) => {
-          options.onCommand?.(host.name, step.name);
-          wiring.onCommand?.(host, step, rendered);
-        }),
-      stdout: (text) => {
-        stdout += text;
-        pending += text;
-        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-          onLine(pending.slice(0, nl));
-          pending = pending.slice(nl + 1);
-        }
+    const exitCode = await main(
+      args,
+      { USER: 'tester', CI: '1', XDG_CACHE_HOME: join(dir, 'cache'), VOXOPS_INVENTORY: inventory, ...options.env },
+      {
+        executor: (_inventory, wiring) =>
+          new SimExecutor(sim, (host, step, rendered) => {
+            options.onCommand?.(host.name, step.name);
+            wiring.onCommand?.(host, step, rendered);
+          }),
+        stdout: (text) => {
+          stdout += text;
+          pending += text;
+          for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+            onLine(pending.slice(0, nl));
+            pending = pending.slice(nl + 1);
+          }
+        },
+        stderr: (text) => {
+          stderr += text;
+        },
+        clock: sim.clock,
       },
-      stderr: (text) => {
-        stderr += text;
-      },
-      clock: sim.clock,
-    });
+    );
     if (sim.gaps.length > 0) throw sim.gaps[0]!;
     const summaries = events.filter((e): e is Extract<OperationEvent, { type: 'summary' }> => e.type === 'summary');
-    const jsonLine = stderr.split('\n').filter((l) => l.startsWith('{"exitCode":')).pop();
+    const jsonLine = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"exitCode":'))
+      .pop();
     const jsonError = jsonLine ? (JSON.parse(jsonLine) as ErrorFacts) : undefined;
     return {
       exitCode,
@@ -101,7 +108,12 @@ export async function voxops(sim: Sim, args: readonly string[], options: RunOpti
       stderr,
       events,
       jsonError,
-      error: jsonError ? errorLine(jsonError) : stderr.split('\n').filter((l) => l.startsWith('voxops: ')).pop(),
+      error: jsonError
+        ? errorLine(jsonError)
+        : stderr
+            .split('\n')
+            .filter((l) => l.startsWith('voxops: '))
+            .pop(),
       summary: summaries[summaries.length - 1]?.summary,
     };
   } finally {

@@ -38,7 +38,12 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const abs = (ctx: ShellContext, path: string) => (path.startsWith('/') ? path : `${ctx.cwd}/${path}`);
 
 /** Run `work`; a file-system error becomes the tool's own message and exit status. */
-function fsTool(tool: string, exitCode: number, work: () => Exec, describe = (e: FsError) => `cannot access '${e.path}': ${describeFsError(e)}`): Exec {
+function fsTool(
+  tool: string,
+  exitCode: number,
+  work: () => Exec,
+  describe = (e: FsError) => `cannot access '${e.path}': ${describeFsError(e)}`,
+): Exec {
   try {
     return work();
   } catch (error) {
@@ -58,7 +63,14 @@ const test: Handler = (host, argv, ctx) => {
   const [flag, path, extra] = argv.slice(negate ? 2 : 1);
   only(argv, path !== undefined && extra === undefined && ['-S', '-e', '-f', '-L'].includes(flag!));
   const node = flag === '-L' ? host.fs.lstat(abs(ctx, path!)) : host.fs.stat(abs(ctx, path!));
-  const yes = flag === '-e' ? node !== undefined : flag === '-S' ? node?.kind === 'socket' : flag === '-L' ? node?.kind === 'symlink' : node?.kind === 'file';
+  const yes =
+    flag === '-e'
+      ? node !== undefined
+      : flag === '-S'
+        ? node?.kind === 'socket'
+        : flag === '-L'
+          ? node?.kind === 'symlink'
+          : node?.kind === 'file';
   return yes !== negate ? ok() : fail(1, '');
 };
 
@@ -68,21 +80,32 @@ const mv: Handler = (host, argv, ctx) => {
   const [from, to] = operands.map((p) => abs(ctx, p)) as [string, string];
   const into = !flags.has('-T') && !flags.has('-Tf') && host.fs.stat(to)?.kind === 'dir';
   host.beforeSocketMove(from);
-  return fsTool('mv', 1, () => {
-    if (!host.fs.lstat(from)) throw new FsError('ENOENT', from);
-    host.fs.rename(from, into ? `${to}/${baseOf(host.fs.normalize(from))}` : to);
-    return ok();
-  }, (e) => (e.code === 'ENOENT' ? `cannot stat '${from}': ${describeFsError(e)}` : `cannot move '${from}' to '${to}': ${describeFsError(e)}`));
+  return fsTool(
+    'mv',
+    1,
+    () => {
+      if (!host.fs.lstat(from)) throw new FsError('ENOENT', from);
+      host.fs.rename(from, into ? `${to}/${baseOf(host.fs.normalize(from))}` : to);
+      return ok();
+    },
+    (e) =>
+      e.code === 'ENOENT' ? `cannot stat '${from}': ${describeFsError(e)}` : `cannot move '${from}' to '${to}': ${describeFsError(e)}`,
+  );
 };
 
 const touch: Handler = (host, argv, ctx) => {
   // -c: do not create (a lease renewal touches only a lock that is there)
   const { flags, operands } = parseFlags(argv, ['-c']);
   only(argv, operands.length >= 1);
-  return fsTool('touch', 1, () => {
-    for (const p of operands) if (!flags.has('-c') || host.fs.exists(abs(ctx, p))) host.fs.touch(abs(ctx, p));
-    return ok();
-  }, (e) => `cannot touch '${e.path}': ${describeFsError(e)}`);
+  return fsTool(
+    'touch',
+    1,
+    () => {
+      for (const p of operands) if (!flags.has('-c') || host.fs.exists(abs(ctx, p))) host.fs.touch(abs(ctx, p));
+      return ok();
+    },
+    (e) => `cannot touch '${e.path}': ${describeFsError(e)}`,
+  );
 };
 
 /** chown/chmod: --reference copies the owner/mode; chmod also takes an octal mode */
@@ -125,10 +148,15 @@ const rm: Handler = (host, argv, ctx) => {
 const mkdir: Handler = (host, argv, ctx) => {
   const { flags, operands } = parseFlags(argv, ['-p']);
   only(argv, flags.has('-p') && operands.length >= 1);
-  return fsTool('mkdir', 1, () => {
-    for (const p of operands) host.fs.mkdir(abs(ctx, p), true);
-    return ok();
-  }, (e) => `cannot create directory '${e.path}': ${describeFsError(e)}`);
+  return fsTool(
+    'mkdir',
+    1,
+    () => {
+      for (const p of operands) host.fs.mkdir(abs(ctx, p), true);
+      return ok();
+    },
+    (e) => `cannot create directory '${e.path}': ${describeFsError(e)}`,
+  );
 };
 
 const ln: Handler = (host, argv, ctx) => {
@@ -151,7 +179,12 @@ const ln: Handler = (host, argv, ctx) => {
 const cat: Handler = (host, argv, ctx) => {
   const { operands } = parseFlags(argv, []);
   only(argv, operands.length === 1);
-  return fsTool('cat', 1, () => ok(host.fs.read(abs(ctx, operands[0]!))), (e) => `${e.path}: ${describeFsError(e)}`);
+  return fsTool(
+    'cat',
+    1,
+    () => ok(host.fs.read(abs(ctx, operands[0]!))),
+    (e) => `${e.path}: ${describeFsError(e)}`,
+  );
 };
 
 const cp: Handler = (host, argv, ctx) => {
@@ -170,7 +203,13 @@ const cp: Handler = (host, argv, ctx) => {
 const dd: Handler = (host, argv, ctx) => {
   const options = new Map(argv.slice(1).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] as const));
   const known = new Set(['if', 'of', 'status', 'oflag', 'conv']);
-  only(argv, argv.slice(1).every((w) => w.includes('=')) && [...options.keys()].every((k) => known.has(k)) && options.get('status') === 'none' && options.has('of'));
+  only(
+    argv,
+    argv.slice(1).every((w) => w.includes('=')) &&
+      [...options.keys()].every((k) => known.has(k)) &&
+      options.get('status') === 'none' &&
+      options.has('of'),
+  );
   only(argv, !options.has('if') || options.get('if') === '/dev/null');
   const append = options.get('oflag') === 'append';
   // conv=excl: create the file, and fail if anything (a symlink too) is already at the path
@@ -179,7 +218,12 @@ const dd: Handler = (host, argv, ctx) => {
   const data = options.has('if') ? '' : readStdin(ctx);
   const target = abs(ctx, options.get('of')!);
   if (exclusive && host.fs.lstat(target)) return fail(1, `dd: failed to open '${options.get('of')}': File exists`);
-  return fsTool('dd', 1, () => (host.fs.write(target, data, { append }), ok()), (e) => `failed to open '${e.path}': ${describeFsError(e)}`);
+  return fsTool(
+    'dd',
+    1,
+    () => (host.fs.write(target, data, { append }), ok()),
+    (e) => `failed to open '${e.path}': ${describeFsError(e)}`,
+  );
 };
 
 const grep: Handler = (host, argv, ctx) => {
@@ -212,7 +256,9 @@ const df: Handler = (host, argv, ctx) => {
   if (!host.fs.exists(abs(ctx, operands[0]!))) return fail(1, `df: ${operands[0]}: No such file or directory`);
   const available = host.freeMb * 1024;
   const size = available + 8 * 1024 * 1024;
-  return ok(`Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/vda1         ${size} 8388608 ${available}      42% /\n`);
+  return ok(
+    `Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/vda1         ${size} 8388608 ${available}      42% /\n`,
+  );
 };
 
 const readlink: Handler = (host, argv, ctx) => {
@@ -240,7 +286,12 @@ const ls: Handler = (host, argv, ctx) => {
 const sha256sum: Handler = (host, argv, ctx) => {
   const { operands } = parseFlags(argv, []);
   only(argv, operands.length === 1);
-  return fsTool('sha256sum', 1, () => ok(`${sha256(host.fs.read(abs(ctx, operands[0]!)))}  ${operands[0]}\n`), (e) => `${e.path}: ${describeFsError(e)}`);
+  return fsTool(
+    'sha256sum',
+    1,
+    () => ok(`${sha256(host.fs.read(abs(ctx, operands[0]!)))}  ${operands[0]}\n`),
+    (e) => `${e.path}: ${describeFsError(e)}`,
+  );
 };
 
 const awk: Handler = (host, argv, ctx) => {
@@ -260,7 +311,10 @@ const diff: Handler = (host, argv, ctx) => {
   if (a === b) return ok();
   const before = a.split('\n');
   const after = b.split('\n');
-  const lines = [...before.filter((l) => !after.includes(l)).map((l) => `-${l}`), ...after.filter((l) => !before.includes(l)).map((l) => `+${l}`)];
+  const lines = [
+    ...before.filter((l) => !after.includes(l)).map((l) => `-${l}`),
+    ...after.filter((l) => !before.includes(l)).map((l) => `+${l}`),
+  ];
   return { exitCode: 1, stdout: `--- ${operands[0]}\n+++ ${operands[0]} (rendered)\n${lines.join('\n')}\n`, stderr: '' };
 };
 
@@ -280,7 +334,12 @@ const sh: Handler = (host, argv, ctx) => {
   const [script, , ...args] = argv.slice(2) as [string, string, ...string[]];
   if (script === scripts.marker && args.length === 1) {
     const data = readStdin(ctx);
-    return fsTool('sh', 2, () => (host.fs.write(`${args[0]}.tmp`, data), host.fs.rename(`${args[0]}.tmp`, args[0]!), ok()), (e) => `1: cannot create ${e.path}: ${describeFsError(e)}`);
+    return fsTool(
+      'sh',
+      2,
+      () => (host.fs.write(`${args[0]}.tmp`, data), host.fs.rename(`${args[0]}.tmp`, args[0]!), ok()),
+      (e) => `1: cannot create ${e.path}: ${describeFsError(e)}`,
+    );
   }
   if (script === scripts.setEnv && args.length === 3) {
     const [file, name, value] = args as [string, string, string];
@@ -320,10 +379,12 @@ const sh: Handler = (host, argv, ctx) => {
     return ok();
   }
   if (script === scripts.movedAside) {
-    const lines = args.filter((s) => host.fs.lstat(`${s}.draining`)).map((s) => {
-      const node = host.fs.lstat(s);
-      return node?.kind === 'socket' ? `stale ${s}` : `moved ${s}`;
-    });
+    const lines = args
+      .filter((s) => host.fs.lstat(`${s}.draining`))
+      .map((s) => {
+        const node = host.fs.lstat(s);
+        return node?.kind === 'socket' ? `stale ${s}` : `moved ${s}`;
+      });
     return ok(lines.map((l) => `${l}\n`).join(''));
   }
   if (script === scripts.logSize && args.length === 1) {
@@ -337,7 +398,10 @@ const sh: Handler = (host, argv, ctx) => {
       return `--voxops-probe ${answer.exitCode}\n${answer.stdout.replace(/\n$/, '')}\n`;
     });
     const text = host.fs.exists(log) ? host.fs.read(log) : '';
-    const failed = text.slice(Number(from)).split('\n').filter((line) => line.includes('connect() to unix:'));
+    const failed = text
+      .slice(Number(from))
+      .split('\n')
+      .filter((line) => line.includes('connect() to unix:'));
     return ok(`${sections.join('')}--voxops-probe log\n${failed.map((l) => `${l}\n`).join('')}--voxops-probe size ${text.length}\n`);
   }
   return unsupported(argv, 'unknown sh -c script');
@@ -347,7 +411,10 @@ const sh: Handler = (host, argv, ctx) => {
 
 const curl: Handler = (host, argv) => {
   const { flags, operands } = parseFlags(argv, ['-sS', '--max-time:', '-w:', '--unix-socket:']);
-  only(argv, flags.has('-sS') && flags.get('-w') === '\\n%{http_code}' && operands.length === 1 && /^\d+$/.test(flags.get('--max-time') ?? ''));
+  only(
+    argv,
+    flags.has('-sS') && flags.get('-w') === '\\n%{http_code}' && operands.length === 1 && /^\d+$/.test(flags.get('--max-time') ?? ''),
+  );
   const maxTime = Number(flags.get('--max-time'));
   const socket = flags.get('--unix-socket');
   if (socket !== undefined) {
@@ -437,7 +504,9 @@ const haproxy: Handler = (host, argv, ctx) => {
   else if (host.fs.exists(file)) text = host.fs.read(file);
   else return fail(1, `[ALERT]    (4242) : config : Cannot open configuration file/directory ${file} : No such file or directory`);
   const problem = host.haproxyCheck(text);
-  return problem ? fail(1, `[ALERT]    (4242) : ${problem}\n[ALERT]    (4242) : config : Fatal errors found in configuration.`) : ok('Configuration file is valid\n');
+  return problem
+    ? fail(1, `[ALERT]    (4242) : ${problem}\n[ALERT]    (4242) : config : Fatal errors found in configuration.`)
+    : ok('Configuration file is valid\n');
 };
 
 /** HAProxy's runtime API through voxops' python3 client */
@@ -456,7 +525,15 @@ const python3: Handler = (host, argv) => {
       const status = drained ? 'DRAIN' : check.status;
       return `${h.backend},${s.name},${sessions},${sessions + 10},${status},${check.check},${check.code}`;
     });
-    return ok(['# pxname,svname,scur,stot,status,check_status,last_chk', 'calls,FRONTEND,0,0,OPEN,,', ...rows, `${h.backend},BACKEND,0,0,UP,,`, ''].join('\n'));
+    return ok(
+      [
+        '# pxname,svname,scur,stot,status,check_status,last_chk',
+        'calls,FRONTEND,0,0,OPEN,,',
+        ...rows,
+        `${h.backend},BACKEND,0,0,UP,,`,
+        '',
+      ].join('\n'),
+    );
   }
   const set = /^set server ([^/ ]+)\/(\S+) state (drain|ready)$/.exec(command);
   if (set) {
@@ -471,7 +548,10 @@ const python3: Handler = (host, argv) => {
 // ---- git and installs ---------------------------------------------------------------------------
 
 const unreachableOrigin = (error: string) =>
-  fail(128, `${error}\r\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.`);
+  fail(
+    128,
+    `${error}\r\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.`,
+  );
 
 const git: Handler = (host, argv) => {
   only(argv, argv[1] === '-C' && argv.length >= 4);
@@ -499,7 +579,11 @@ const git: Handler = (host, argv) => {
   if (/^rev-parse HEAD refs\/tags\/\S+\^\{commit\}$/.test(args)) {
     const commit = clone.tags.get(tagRef(argv[5]) ?? '');
     if (commit) return ok(`${clone.head}\n${commit}\n`);
-    return fail(128, `fatal: ambiguous argument '${argv[5]}': unknown revision or path not in the working tree.`, `${clone.head}\n${argv[5]}\n`);
+    return fail(
+      128,
+      `fatal: ambiguous argument '${argv[5]}': unknown revision or path not in the working tree.`,
+      `${clone.head}\n${argv[5]}\n`,
+    );
   }
   if (/^checkout --quiet --force --detach refs\/tags\/\S+$/.test(args)) {
     const commit = clone.tags.get(tagRef(argv[7]) ?? '');

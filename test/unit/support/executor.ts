@@ -28,7 +28,9 @@ export class SimExecutor implements Executor {
     const sim = this.hosts.host(host.name);
     await tick();
     if (sim.link.unreachable) {
-      throw new UnreachableError(`${host.name} (${host.address}:${host.port}) is unreachable: connect ECONNREFUSED ${host.address}:${host.port}`);
+      throw new UnreachableError(
+        `${host.name} (${host.address}:${host.port}) is unreachable: connect ECONNREFUSED ${host.address}:${host.port}`,
+      );
     }
     return new SimSession(host, sim, this.hosts, this.onCommand);
   }
@@ -52,7 +54,8 @@ class SimSession implements HostSession {
     this.onCommand?.(this.host, step, rendered);
     await tick();
     const link = this.sim.link;
-    if (this.closed || link.unreachable) throw new UnreachableError(`${this.host.name}: SSH connection lost (${this.closed ? 'closed' : 'read ECONNRESET'})`);
+    if (this.closed || link.unreachable)
+      throw new UnreachableError(`${this.host.name}: SSH connection lost (${this.closed ? 'closed' : 'read ECONNRESET'})`);
     link.commands += 1;
     if (link.lostAfterCommands !== undefined && link.commands > link.lostAfterCommands) {
       link.unreachable = true;
@@ -75,7 +78,14 @@ class SimSession implements HostSession {
       this.hosts.gaps.push(gap);
       throw gap;
     }
-    const sent = { step: step.name, command: rendered, readOnly: step.readOnly === true, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}), ran, exitCode: result.exitCode };
+    const sent = {
+      step: step.name,
+      command: rendered,
+      readOnly: step.readOnly === true,
+      ...(step.stdin !== undefined ? { stdin: step.stdin } : {}),
+      ran,
+      exitCode: result.exitCode,
+    };
     this.sim.log.push(sent);
     for (const watch of this.sim.watchers) watch(sent);
     return checkResult(this.host, step, { ...result, durationMs: 0 });

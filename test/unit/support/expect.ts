@@ -21,7 +21,13 @@ export function expectRefusal(run: Run, exitCode: number, stderr: readonly strin
  * A preflight refusal (exit 7, exactly these stderr lines, nothing changed) that the `override`
  * flag turns into a warning: the same command with it succeeds. Returns that second run.
  */
-export async function expectOverridableRefusal(sim: Sim, args: readonly string[], override: string, refusal: { stderr: readonly string[]; hosts: readonly SimHost[] }, warning: string): Promise<Run> {
+export async function expectOverridableRefusal(
+  sim: Sim,
+  args: readonly string[],
+  override: string,
+  refusal: { stderr: readonly string[]; hosts: readonly SimHost[] },
+  warning: string,
+): Promise<Run> {
   expectRefusal(await voxops(sim, args), 7, refusal.stderr, refusal.hosts);
   const run = await voxops(sim, [...args, override, '--json']);
   expect(run.exitCode, run.stderr).toBe(0);

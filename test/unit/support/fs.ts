@@ -132,7 +132,13 @@ export class SimFs {
     const node = this.nodes.get(target);
     if (node?.kind === 'dir') throw new FsError('EISDIR', path);
     const before = node?.kind === 'file' && options.append ? node.content : '';
-    this.nodes.set(target, { kind: 'file', content: before + content, mtime: this.tick(), owner: node?.owner ?? 'root', mode: node?.mode ?? '644' });
+    this.nodes.set(target, {
+      kind: 'file',
+      content: before + content,
+      mtime: this.tick(),
+      owner: node?.owner ?? 'root',
+      mode: node?.mode ?? '644',
+    });
   }
 
   /** setup helper: write a file, creating its directories */

@@ -271,7 +271,8 @@ export class SimHost {
       unit.pid = proc.pid;
       this.journal(unit, `Started ${unit.name}: pid ${proc.pid}, ${proc.version}`);
       if (proc.spec.flavour === 'badhealth') this.journal(unit, `ERROR health check fails: RELEASE_FLAVOUR=badhealth (${proc.version})`);
-      if (proc.spec.flavour === 'nosocket') this.journal(unit, `worker ${proc.version} started but has not bound ${proc.socket ?? 'its port'}`);
+      if (proc.spec.flavour === 'nosocket')
+        this.journal(unit, `worker ${proc.version} started but has not bound ${proc.socket ?? 'its port'}`);
     }
     return true;
   }
@@ -311,7 +312,10 @@ export class SimHost {
 
   envValue(file: string, name: string): string | undefined {
     if (!this.fs.exists(file)) return undefined;
-    const line = this.fs.read(file).split('\n').find((l) => l.startsWith(`${name}=`));
+    const line = this.fs
+      .read(file)
+      .split('\n')
+      .find((l) => l.startsWith(`${name}=`));
     return line?.slice(name.length + 1).replace(/["']/g, '');
   }
 
@@ -330,14 +334,28 @@ export class SimHost {
       if (path === '/health/fleet') return json(200, this.fleetView(proc.workers ?? 1));
       if (path !== '/health') return json(404, { detail: 'Not Found' });
       const started = proc.call?.startedAt !== undefined ? { call_started_at: proc.call.startedAt / 1000 } : {};
-      const body = { status: healthy ? 'ok' : 'error', version: proc.version, active_calls: proc.call ? 1 : 0, max_calls: 1, max_seen_calls: proc.call ? 1 : 0, pid: proc.pid, workers: proc.workers, ...started };
+      const body = {
+        status: healthy ? 'ok' : 'error',
+        version: proc.version,
+        active_calls: proc.call ? 1 : 0,
+        max_calls: 1,
+        max_seen_calls: proc.call ? 1 : 0,
+        pid: proc.pid,
+        workers: proc.workers,
+        ...started,
+      };
       return json(healthy ? 200 : 500, body);
     }
     if (proc.leased && !quiet) {
       if (proc.leased.count > 0 && proc.leased.remaining <= 0) proc.leased.count = 0;
       else proc.leased.remaining -= 1;
     }
-    const body = { status: healthy ? 'ok' : 'error', version: proc.version, pid: proc.pid, ...(proc.leased ? { leased_calls: proc.leased.count } : {}) };
+    const body = {
+      status: healthy ? 'ok' : 'error',
+      version: proc.version,
+      pid: proc.pid,
+      ...(proc.leased ? { leased_calls: proc.leased.count } : {}),
+    };
     return json(healthy ? 200 : 500, body);
   }
 
@@ -346,7 +364,9 @@ export class SimHost {
     const node = this.fs.lstat(path);
     if (node?.kind !== 'socket') {
       // a slow-booting worker binds only after some attempts to connect to its path
-      const booting = [...this.procs.values()].find((p) => p.alive && p.socket === this.fs.normalize(path) && p.refuseFor > 0 && p.refuseFor !== Infinity);
+      const booting = [...this.procs.values()].find(
+        (p) => p.alive && p.socket === this.fs.normalize(path) && p.refuseFor > 0 && p.refuseFor !== Infinity,
+      );
       return booting ? this.answerFrom(booting, httpPath, quiet) : { error: 'refused' };
     }
     const proc = this.procs.get(node.pid);
@@ -365,7 +385,15 @@ export class SimHost {
       const answer = this.answerSocket(this.socketOf(n + 1), '/health', true);
       const body = 'status' in answer ? (JSON.parse(answer.body) as Record<string, unknown>) : {};
       const healthy = 'status' in answer && answer.status === 200 && body.status === 'ok';
-      return { worker: n + 1, socket: this.socketOf(n + 1), healthy, version: body.version, pid: body.pid, active_calls: body.active_calls, max_calls: body.max_calls };
+      return {
+        worker: n + 1,
+        socket: this.socketOf(n + 1),
+        healthy,
+        version: body.version,
+        pid: body.pid,
+        active_calls: body.active_calls,
+        max_calls: body.max_calls,
+      };
     });
     const healthy = workers.filter((w) => w.healthy);
     const active = healthy.reduce((sum, w) => sum + Number(w.active_calls ?? 0), 0);
@@ -404,7 +432,9 @@ export class SimHost {
   private serveConsole(console: ConsoleSetup): HttpAnswer {
     if (console.serveOverride !== undefined) return { status: 200, body: console.serveOverride };
     const index = `${console.current}/index.html`;
-    return this.fs.stat(index)?.kind === 'file' ? { status: 200, body: this.fs.read(index) } : { status: 404, body: '<html>404 Not Found</html>' };
+    return this.fs.stat(index)?.kind === 'file'
+      ? { status: 200, body: this.fs.read(index) }
+      : { status: 404, body: '<html>404 Not Found</html>' };
   }
 
   /** nginx: the first upstream socket that connects, answers and has no call (max_conns=1); nginx never asks whether it is healthy */
@@ -447,11 +477,17 @@ export class SimHost {
    */
   haproxyCheckOf(server: FleetServer): { status: 'UP' | 'DOWN'; check: string; code: string } {
     const fleet = this.estate.hostByAddress(server.host);
-    const answer = this.haproxy!.down.has(server.name) ? { error: 'refused' as const } : fleet ? fleet.answerUrl(`http://127.0.0.1:${server.port}/health/fleet`) : { error: 'timeout' as const };
+    const answer = this.haproxy!.down.has(server.name)
+      ? { error: 'refused' as const }
+      : fleet
+        ? fleet.answerUrl(`http://127.0.0.1:${server.port}/health/fleet`)
+        : { error: 'timeout' as const };
     // the rendered config's `http-check expect rstring "free": *[1-9]`: a host with no free worker fails it
     if ('status' in answer) {
       if (answer.status !== 200) return { status: 'DOWN', check: 'L7STS', code: String(answer.status) };
-      return /"free": *[1-9]/.test(answer.body) ? { status: 'UP', check: 'L7OK', code: '200' } : { status: 'DOWN', check: 'L7RSP', code: '200' };
+      return /"free": *[1-9]/.test(answer.body)
+        ? { status: 'UP', check: 'L7OK', code: '200' }
+        : { status: 'DOWN', check: 'L7RSP', code: '200' };
     }
     return { status: 'DOWN', check: answer.error === 'timeout' ? 'L4TOUT' : 'L4CON', code: '' };
   }
@@ -568,11 +604,19 @@ export class SimHost {
   }
 
   /** each fleet worker as a health probe on its real socket path sees it */
-  workers(): { index: number; pid: number | undefined; version: string | undefined; status: number | 'refused' | 'timeout'; activeCalls: number | undefined; workers: number | undefined }[] {
+  workers(): {
+    index: number;
+    pid: number | undefined;
+    version: string | undefined;
+    status: number | 'refused' | 'timeout';
+    activeCalls: number | undefined;
+    workers: number | undefined;
+  }[] {
     const count = Number(this.envValue(this.fleet!.envFile, this.fleet!.countVariable));
     return Array.from({ length: count }, (_, n) => {
       const answer = this.answerSocket(this.socketOf(n + 1), '/health', true);
-      const body = 'status' in answer ? (JSON.parse(answer.body) as { pid?: number; version?: string; active_calls?: number; workers?: number }) : {};
+      const body =
+        'status' in answer ? (JSON.parse(answer.body) as { pid?: number; version?: string; active_calls?: number; workers?: number }) : {};
       return {
         index: n + 1,
         pid: body.pid,

@@ -36,7 +36,11 @@ async function localClone(tag: string, cleanup: (() => void)[]): Promise<LocalCl
   mkdirSync(repo);
   writeFileSync(join(repo, 'VERSION'), `${tag}\n`);
   const git = `git -C '${repo}' -c user.name=t -c user.email=t@example.com -c commit.gpgsign=false -c tag.gpgsign=false`;
-  const made = await runLocal(`git init -q '${repo}' && ${git} add VERSION && ${git} commit -q -m release && ${git} tag ${tag} && ${git} rev-parse HEAD`, undefined, 20_000);
+  const made = await runLocal(
+    `git init -q '${repo}' && ${git} add VERSION && ${git} commit -q -m release && ${git} tag ${tag} && ${git} rev-parse HEAD`,
+    undefined,
+    20_000,
+  );
   expect(made.exitCode, made.stderr).toBe(0);
   const bin = join(dir, 'bin');
   mkdirSync(bin);

@@ -18,7 +18,11 @@ export interface ShellContext {
 export type Dispatch = (argv: readonly string[], ctx: ShellContext) => Exec;
 
 export const ok = (stdout = ''): Exec => ({ exitCode: 0, stdout, stderr: '' });
-export const fail = (exitCode: number, stderr: string, stdout = ''): Exec => ({ exitCode, stdout, stderr: stderr && !stderr.endsWith('\n') ? `${stderr}\n` : stderr });
+export const fail = (exitCode: number, stderr: string, stdout = ''): Exec => ({
+  exitCode,
+  stdout,
+  stderr: stderr && !stderr.endsWith('\n') ? `${stderr}\n` : stderr,
+});
 
 /**
  * The simulator met something it has no model for. It never guesses an answer: the whole run fails
@@ -75,7 +79,11 @@ export function evaluate(command: Command, ctx: ShellContext, dispatch: Dispatch
  * `--long`, `--long=value`; a trailing `:` takes the next word as its value, `-n:`), an optional
  * `--`, then operands. Anything else is a gap, not a guess.
  */
-export function parseFlags(argv: readonly string[], options: readonly string[], from = 1): { flags: Map<string, string>; operands: string[] } {
+export function parseFlags(
+  argv: readonly string[],
+  options: readonly string[],
+  from = 1,
+): { flags: Map<string, string>; operands: string[] } {
   const found = new Map<string, string>();
   let i = from;
   for (; i < argv.length; i++) {

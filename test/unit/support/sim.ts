@@ -21,9 +21,24 @@ export const FLEET = {
   nginxConfig: '/etc/nginx/sites-enabled/voxcore-fleet.conf',
   upstream: 'voxcore_workers',
 };
-export const API = { repo: 'git@git.example.com:vox/vox-backend.git', path: '/opt/voxbridge', unit: 'voxbridge.service', url: 'http://127.0.0.1:8080/health' };
-export const DIALLER = { repo: 'git@git.example.com:vox/vox-dialler.git', path: '/opt/voxdialler', unit: 'voxdialler.service', url: 'http://127.0.0.1:8090/health' };
-export const CONSOLE = { repo: 'git@git.example.com:vox/vox-frontend.git', path: '/opt/voxconsole', current: '/opt/voxconsole/current', verifyUrl: 'http://127.0.0.1/' };
+export const API = {
+  repo: 'git@git.example.com:vox/vox-backend.git',
+  path: '/opt/voxbridge',
+  unit: 'voxbridge.service',
+  url: 'http://127.0.0.1:8080/health',
+};
+export const DIALLER = {
+  repo: 'git@git.example.com:vox/vox-dialler.git',
+  path: '/opt/voxdialler',
+  unit: 'voxdialler.service',
+  url: 'http://127.0.0.1:8090/health',
+};
+export const CONSOLE = {
+  repo: 'git@git.example.com:vox/vox-frontend.git',
+  path: '/opt/voxconsole',
+  current: '/opt/voxconsole/current',
+  verifyUrl: 'http://127.0.0.1/',
+};
 /** roles.ingress as the inventory writes it; everything else is the schema's default */
 const INGRESS_INVENTORY = { health: { upTimeoutSeconds: 1 }, drain: { timeoutSeconds: 1 } };
 export const INGRESS = ingressRole.parse(INGRESS_INVENTORY);
@@ -83,7 +98,12 @@ type Doc = Record<string, any>;
 export class Sim implements Estate, SimHosts {
   readonly clock = new VirtualClock();
   readonly gaps: Error[] = [];
-  readonly origins = { fleet: releases(FLEET.repo), api: releases(API.repo), dialler: releases(DIALLER.repo), console: releases(CONSOLE.repo) };
+  readonly origins = {
+    fleet: releases(FLEET.repo),
+    api: releases(API.repo),
+    dialler: releases(DIALLER.repo),
+    console: releases(CONSOLE.repo),
+  };
   readonly hosts = new Map<string, SimHost>();
   private readonly roles = new Map<string, { role: RoleName; workers?: number }[]>();
   private readonly tweaks: ((doc: Doc) => void)[] = [];
@@ -118,7 +138,10 @@ export class Sim implements Estate, SimHosts {
    * A fleet host like the lab's: N workers on `release`, nginx with max_fails=0, healthy.
    * `listed: false`: a host the inventory does not know yet (what `ingress add-fleet` adds).
    */
-  addFleetHost(name: string, options: { workers?: number; release?: string; known?: string[]; serverParams?: string; listed?: boolean } = {}): SimHost {
+  addFleetHost(
+    name: string,
+    options: { workers?: number; release?: string; known?: string[]; serverParams?: string; listed?: boolean } = {},
+  ): SimHost {
     const workers = options.workers ?? 4;
     const release = options.release ?? 'v1.4.2';
     const host = this.place(name, 'fleet', workers, options.listed ?? true);
@@ -164,7 +187,8 @@ export class Sim implements Estate, SimHosts {
     host.clones.set(CONSOLE.path, new Clone(CONSOLE.path, origin, release, options.kept));
     host.console = { origin, ...CONSOLE };
     host.fs.put(`${CONSOLE.path}/dist/index.html`, consoleIndex(release));
-    for (const tag of [...(options.kept ?? []), release]) host.fs.put(`${CONSOLE.path}/releases/${releaseName(tag, origin.commit(tag))}/index.html`, consoleIndex(tag));
+    for (const tag of [...(options.kept ?? []), release])
+      host.fs.put(`${CONSOLE.path}/releases/${releaseName(tag, origin.commit(tag))}/index.html`, consoleIndex(tag));
     host.fs.symlink(`${CONSOLE.path}/releases/${releaseName(release, origin.commit(release))}`, CONSOLE.current);
     host.fs.put(NGINX_MAIN, 'events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n');
     host.fs.put('/etc/nginx/sites-enabled/voxconsole.conf', `server {\n    listen 80;\n    root ${CONSOLE.current};\n}\n`);
@@ -176,7 +200,9 @@ export class Sim implements Estate, SimHosts {
   /** The fleet list the inventory describes, as voxops renders it for HAProxy. */
   fleetServers(): FleetServer[] {
     return [...this.roles].flatMap(([name, roles]) =>
-      roles.filter((r) => r.role === 'fleet').map((r) => ({ name, host: this.host(name).address, port: INGRESS.fleetPort, ...(r.workers ? { maxconn: r.workers } : {}) })),
+      roles
+        .filter((r) => r.role === 'fleet')
+        .map((r) => ({ name, host: this.host(name).address, port: INGRESS.fleetPort, ...(r.workers ? { maxconn: r.workers } : {}) })),
     );
   }
 
@@ -213,7 +239,17 @@ export class Sim implements Estate, SimHosts {
 
   /** Another deploy's lock on a host (a run that is still going, or died). */
   lock(name: string, holder: Partial<LockHolder> = {}): LockHolder {
-    const full: LockHolder = { id: 'f00dfeedf00dfeed', user: 'alice', machine: 'jenkins-7', pid: 4242, startedAt: '2025-06-02T08:50:00.000Z', action: 'deploy', tag: 'v1.5.0', buildUrl: 'https://jenkins.example.com/job/voxops/81/', ...holder };
+    const full: LockHolder = {
+      id: 'f00dfeedf00dfeed',
+      user: 'alice',
+      machine: 'jenkins-7',
+      pid: 4242,
+      startedAt: '2025-06-02T08:50:00.000Z',
+      action: 'deploy',
+      tag: 'v1.5.0',
+      buildUrl: 'https://jenkins.example.com/job/voxops/81/',
+      ...holder,
+    };
     const host = this.host(name);
     host.fs.mkdir(stateDir, true);
     host.fs.write(lockFile, `${JSON.stringify(full)}\n`);
@@ -225,7 +261,20 @@ export class Sim implements Estate, SimHosts {
     const host = this.host(name);
     const role = this.roles.get(name)?.[0]?.role ?? 'fleet';
     host.fs.mkdir(stateDir, true);
-    const lines = entries.map((e) => JSON.stringify({ at: '2025-06-01T10:00:00.000Z', host: name, role, action: 'deploy', from: null, to: 'v1.4.2', outcome: 'success', durationMs: 1000, user: 'alice', ...e }));
+    const lines = entries.map((e) =>
+      JSON.stringify({
+        at: '2025-06-01T10:00:00.000Z',
+        host: name,
+        role,
+        action: 'deploy',
+        from: null,
+        to: 'v1.4.2',
+        outcome: 'success',
+        durationMs: 1000,
+        user: 'alice',
+        ...e,
+      }),
+    );
     host.fs.write(historyFile, `${lines.join('\n')}\n`, { append: true });
   }
 
@@ -233,7 +282,11 @@ export class Sim implements Estate, SimHosts {
   historyOf(name: string): HistoryEntry[] {
     const host = this.host(name);
     if (!host.fs.exists(historyFile)) return [];
-    return host.fs.read(historyFile).split('\n').filter(Boolean).map((l) => JSON.parse(l) as HistoryEntry);
+    return host.fs
+      .read(historyFile)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as HistoryEntry);
   }
 
   /** Change the inventory this estate writes (after the defaults), e.g. a role's timeouts. */
@@ -261,7 +314,13 @@ export class Sim implements Estate, SimHosts {
         repo: FLEET.repo,
         path: FLEET.path,
         install: [['uv', 'sync', '--frozen']],
-        workers: { count: 4, unit: FLEET.unitPattern, socket: FLEET.socketPattern, envFile: FLEET.envFile, countVariable: FLEET.countVariable },
+        workers: {
+          count: 4,
+          unit: FLEET.unitPattern,
+          socket: FLEET.socketPattern,
+          envFile: FLEET.envFile,
+          countVariable: FLEET.countVariable,
+        },
         health: { path: '/health', gateTimeoutSeconds: 1, pollMilliseconds: 10 },
         drain: { timeoutSeconds: 30, onTimeout: 'wait' },
         // the scenarios model calls by probes of a drained socket (one-at-a-time's drain); a
@@ -276,13 +335,36 @@ export class Sim implements Estate, SimHosts {
       ['dialler', DIALLER, { field: 'leased_calls', timeoutSeconds: 5 }],
     ] as const) {
       if (!present.has(role)) continue;
-      roles[role] = { repo: where.repo, path: where.path, install: [['uv', 'sync', '--frozen']], unit: where.unit, health: { url: where.url, gateTimeoutSeconds: 1 }, ...(idle ? { idle } : {}) };
+      roles[role] = {
+        repo: where.repo,
+        path: where.path,
+        install: [['uv', 'sync', '--frozen']],
+        unit: where.unit,
+        health: { url: where.url, gateTimeoutSeconds: 1 },
+        ...(idle ? { idle } : {}),
+      };
     }
     if (present.has('console')) {
-      roles.console = { repo: CONSOLE.repo, path: CONSOLE.path, install: [['npm', 'ci'], ['npm', 'run', 'build']], output: 'dist', current: CONSOLE.current, keep: 3, verifyUrl: CONSOLE.verifyUrl };
+      roles.console = {
+        repo: CONSOLE.repo,
+        path: CONSOLE.path,
+        install: [
+          ['npm', 'ci'],
+          ['npm', 'run', 'build'],
+        ],
+        output: 'dist',
+        current: CONSOLE.current,
+        keep: 3,
+        verifyUrl: CONSOLE.verifyUrl,
+      };
     }
     if (present.has('ingress')) roles.ingress = structuredClone(INGRESS_INVENTORY);
-    const doc: Doc = { defaultEnvironment: 'test', ssh: { user: 'deploy', knownHosts: 'known_hosts' }, roles, environments: { test: { hosts } } };
+    const doc: Doc = {
+      defaultEnvironment: 'test',
+      ssh: { user: 'deploy', knownHosts: 'known_hosts' },
+      roles,
+      environments: { test: { hosts } },
+    };
     for (const tweak of this.tweaks) tweak(doc);
     return doc;
   }

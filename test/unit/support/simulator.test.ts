@@ -50,7 +50,16 @@ describe('the simulator', () => {
     const sim = new Sim();
     const host = sim.addFleetHost('fleet1');
     const s = await session(sim);
-    await s.run({ name: 'chain', command: all(argv('true'), any(argv('false'), argv('touch', '--', '/tmp/a'), argv('touch', '--', '/tmp/b')), argv('false'), argv('touch', '--', '/tmp/c')), okExitCodes: [1] });
+    await s.run({
+      name: 'chain',
+      command: all(
+        argv('true'),
+        any(argv('false'), argv('touch', '--', '/tmp/a'), argv('touch', '--', '/tmp/b')),
+        argv('false'),
+        argv('touch', '--', '/tmp/c'),
+      ),
+      okExitCodes: [1],
+    });
     expect(host.log.at(-1)!.ran).toEqual(['true', 'false', 'touch -- /tmp/a', 'false']);
     expect(host.fs.exists('/tmp/a') && !host.fs.exists('/tmp/b') && !host.fs.exists('/tmp/c')).toBe(true);
   });
@@ -59,9 +68,13 @@ describe('the simulator', () => {
     const sim = new Sim();
     sim.addFleetHost('fleet1');
     const s = await session(sim);
-    await expect(s.run({ name: 'mystery', command: all(argv('true'), argv('frobnicate', '--now')) })).rejects.toThrow(/no handler for this command: frobnicate --now\n {2}in: true && frobnicate --now/);
+    await expect(s.run({ name: 'mystery', command: all(argv('true'), argv('frobnicate', '--now')) })).rejects.toThrow(
+      /no handler for this command: frobnicate --now\n {2}in: true && frobnicate --now/,
+    );
     await expect(s.run({ name: 'push', command: argv('git', '-C', '/opt/voxcore', 'push', 'origin') })).rejects.toThrow(SimulatorGap);
-    await expect(s.run({ name: 'rm -x', command: argv('rm', '-x', '--', '/tmp/a') })).rejects.toThrow(/unknown option -x: rm -x -- \/tmp\/a/);
+    await expect(s.run({ name: 'rm -x', command: argv('rm', '-x', '--', '/tmp/a') })).rejects.toThrow(
+      /unknown option -x: rm -x -- \/tmp\/a/,
+    );
     await expect(s.run({ name: 'script', command: argv('sh', '-c', 'echo hi', 'x', 'y') })).rejects.toThrow(/unknown sh -c script/);
     expect(sim.gaps).toHaveLength(4);
   });
@@ -70,7 +83,14 @@ describe('the simulator', () => {
     const sim = new Sim();
     const host = sim.addFleetHost('fleet1');
     const [a, b] = await Promise.all([session(sim), session(sim)]);
-    const holder = (id: string): LockHolder => ({ id, user: id, machine: 'm', pid: 1, startedAt: '2025-06-02T09:00:00.000Z', action: 'deploy' });
+    const holder = (id: string): LockHolder => ({
+      id,
+      user: id,
+      machine: 'm',
+      pid: 1,
+      startedAt: '2025-06-02T09:00:00.000Z',
+      action: 'deploy',
+    });
     const results = await Promise.all([a.run(acquireLock(holder('aaaa'))), b.run(acquireLock(holder('bbbb')))]);
     expect(results.map((r) => r.exitCode).sort()).toEqual([0, 1]);
     const winner = results[0]!.exitCode === 0 ? 'aaaa' : 'bbbb';
@@ -88,8 +108,21 @@ describe('the simulator', () => {
     const host = sim.addFleetHost('fleet1');
     const s = await session(sim);
     const old = host.startCall(2, 2);
-    await s.run({ name: 'drain', command: all(argv('mv', '-T', '--', '/tmp/voxcore_2.sock', '/tmp/voxcore_2.sock.draining'), argv('touch', '--', '/tmp/voxcore_2.sock')) });
-    const probe = async (path: string) => (await s.run({ name: 'probe', command: argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', path, 'http://localhost/health'), okExitCodes: 'any' })).stdout;
+    await s.run({
+      name: 'drain',
+      command: all(
+        argv('mv', '-T', '--', '/tmp/voxcore_2.sock', '/tmp/voxcore_2.sock.draining'),
+        argv('touch', '--', '/tmp/voxcore_2.sock'),
+      ),
+    });
+    const probe = async (path: string) =>
+      (
+        await s.run({
+          name: 'probe',
+          command: argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', path, 'http://localhost/health'),
+          okExitCodes: 'any',
+        })
+      ).stdout;
     expect(await probe('/tmp/voxcore_2.sock')).toBe('\n000');
     expect(JSON.parse((await probe('/tmp/voxcore_2.sock.draining')).split('\n')[0]!)).toMatchObject({ pid: old.pid, active_calls: 1 });
     await probe('/tmp/voxcore_2.sock.draining');
@@ -117,7 +150,21 @@ describe('the simulator', () => {
       await s.run({ name: 'restart', command: argv('systemctl', 'restart', '--', 'voxcore@1') });
       const seen = [];
       for (const _ of answers) {
-        const r = await s.run({ name: 'probe', command: argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', '/tmp/voxcore_1.sock', 'http://localhost/health'), okExitCodes: 'any' });
+        const r = await s.run({
+          name: 'probe',
+          command: argv(
+            'curl',
+            '-sS',
+            '--max-time',
+            '2',
+            '-w',
+            '\\n%{http_code}',
+            '--unix-socket',
+            '/tmp/voxcore_1.sock',
+            'http://localhost/health',
+          ),
+          okExitCodes: 'any',
+        });
         seen.push(r.exitCode === 7 ? 'refused' : Number(r.stdout.split('\n').pop()));
       }
       expect(seen, tag).toEqual(answers);
@@ -130,7 +177,9 @@ describe('the simulator', () => {
     sim.addFleetHost('fleet1');
     const s = await session(sim);
     await expect(s.run({ name: 'cat', command: argv('cat', '--', '/nope') })).rejects.toThrow(RemoteCommandError);
-    await expect(s.run({ name: 'cat', command: argv('cat', '--', '/nope') })).rejects.toThrow('fleet1: cat failed (exit 1): cat: /nope: No such file or directory');
+    await expect(s.run({ name: 'cat', command: argv('cat', '--', '/nope') })).rejects.toThrow(
+      'fleet1: cat failed (exit 1): cat: /nope: No such file or directory',
+    );
   });
 
   it('loses the connection after N commands like a dropped SSH session', async () => {
@@ -139,13 +188,16 @@ describe('the simulator', () => {
     host.link.lostAfterCommands = 1;
     const s = await session(sim);
     await s.run({ name: 'one', command: argv('true') });
-    await expect(s.run({ name: 'two', command: argv('true') })).rejects.toThrow('fleet1: SSH connection lost during a command (read ECONNRESET)');
+    await expect(s.run({ name: 'two', command: argv('true') })).rejects.toThrow(
+      'fleet1: SSH connection lost during a command (read ECONNRESET)',
+    );
     await expect(session(sim)).rejects.toThrow(/fleet1 \(10\.0\.0\.11:22\) is unreachable/);
   });
 });
 
 describe('the simulator, for call-aware rolls and the ingress', () => {
-  const curl = (path: string) => argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', path, 'http://localhost/health');
+  const curl = (path: string) =>
+    argv('curl', '-sS', '--max-time', '2', '-w', '\\n%{http_code}', '--unix-socket', path, 'http://localhost/health');
   const body = (stdout: string) => JSON.parse(stdout.split('\n')[0]!) as { active_calls: number; call_started_at?: number };
 
   it('ends a call that counts every probe on the live socket too, and reports when it began if told', async () => {
@@ -182,7 +234,10 @@ describe('the simulator, for call-aware rolls and the ingress', () => {
     const host = sim.addFleetHost('fleet1', { workers: 2 });
     const s = await session(sim);
     host.nginxFailedConnect('/tmp/voxcore_1.sock');
-    const first = parseRound((await s.run(probeRound(['/tmp/voxcore_1.sock', '/tmp/voxcore_2.sock'], '/health', NGINX_ERROR_LOG, 0))).stdout, 2);
+    const first = parseRound(
+      (await s.run(probeRound(['/tmp/voxcore_1.sock', '/tmp/voxcore_2.sock'], '/health', NGINX_ERROR_LOG, 0))).stdout,
+      2,
+    );
     expect(first.failedConnects).toEqual(['/tmp/voxcore_1.sock']);
     host.nginxFailedConnect('/tmp/voxcore_2.sock');
     const next = parseRound((await s.run(probeRound(['/tmp/voxcore_1.sock'], '/health', NGINX_ERROR_LOG, first.logSize))).stdout, 1);
@@ -195,7 +250,8 @@ describe('the simulator, for call-aware rolls and the ingress', () => {
     const fleet1 = sim.addFleetHost('fleet1', { workers: 1 });
     const ingress = sim.addIngressHost('ingress1');
     const s = await session(sim, 'ingress1');
-    const stat = async () => parseShowStat((await s.run(showStat(INGRESS.adminSocket))).stdout).filter((r) => r.backend === INGRESS.backend);
+    const stat = async () =>
+      parseShowStat((await s.run(showStat(INGRESS.adminSocket))).stdout).filter((r) => r.backend === INGRESS.backend);
     expect(await stat()).toMatchObject([{ server: 'fleet1', status: 'UP', checkStatus: 'L7OK' }]);
     fleet1.startCall(1, Infinity);
     expect(await stat()).toMatchObject([{ server: 'fleet1', status: 'DOWN', checkStatus: 'L7STS', lastCheck: '502' }]);
