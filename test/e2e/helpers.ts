@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
 import { errorLine, type ErrorFacts } from '../../src/cli/failure.js';
@@ -8,6 +8,8 @@ export const inventoryFile = resolve('.lab/voxops.yaml');
 
 export interface VoxopsRun {
   code: number | null;
+  /** the signal that ended it, when one did (SIGKILL from a test) */
+  signal: NodeJS.Signals | null;
   stdout: string;
   /** as a person would read it: with --json the error object is rendered as the text line would be */
   stderr: string;
@@ -40,7 +42,12 @@ function readable(stderr: string): { text: string; error?: ErrorFacts } {
 /** Run the real CLI binary, as Jenkins would: a separate process, no TTY. */
 export function voxops(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; signalAfterMs?: { signal: NodeJS.Signals; ms: number } } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    signalAfterMs?: { signal: NodeJS.Signals; ms: number };
+    /** each JSON event as it is printed (--json), with the process: a test can fault it mid-run */
+    onEvent?: (event: Record<string, unknown>, child: ChildProcess) => void;
+  } = {},
 ): Promise<VoxopsRun> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [resolve('bin/voxops'), ...args], {
@@ -49,12 +56,22 @@ export function voxops(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let pending = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!options.onEvent) return;
+      pending += d.toString();
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.startsWith('{')) options.onEvent(JSON.parse(line) as Record<string, unknown>, child);
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const killer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
     if (options.signalAfterMs) setTimeout(() => child.kill(options.signalAfterMs!.signal), options.signalAfterMs.ms);
     child.on('error', fail);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(killer);
       // --json event streams are one object per line; other output (status --json) is not
       const events: Record<string, unknown>[] = [];
@@ -66,7 +83,7 @@ export function voxops(
         }
       }
       const said = readable(stderr);
-      done({ code, stdout, stderr: said.text, rawStderr: stderr, ...(said.error ? { error: said.error } : {}), events });
+      done({ code, signal, stdout, stderr: said.text, rawStderr: stderr, ...(said.error ? { error: said.error } : {}), events });
     });
   });
 }

@@ -1,7 +1,7 @@
 // `npm run demo`: the main job on the built-in lab. Lab up, a rolling fleet deploy while the load
 // generator keeps ~75% of the fleet busy, the call tally, then `voxops status`.
-import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { $ } from 'zx';
 import { labCapacity, labTargets, readLabFile, runCalls, formatStats } from './calls.js';
 import { formatHosts, labExec, labUp } from './lab.js';
 
@@ -9,12 +9,10 @@ const voxops = resolve('bin/voxops');
 const inventory = resolve('.lab/voxops.yaml');
 
 /** Async on purpose: the load generator runs in this process and must keep going meanwhile. */
-function run(args: string[]): Promise<number> {
+async function run(args: string[]): Promise<number> {
   console.log(`\n$ voxops ${args.join(' ')}`);
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [voxops, ...args, '-i', inventory], { stdio: 'inherit' });
-    child.on('close', (code) => done(code ?? 1));
-  });
+  const done = await $({ stdio: 'inherit', nothrow: true })`${process.execPath} ${voxops} ${args} -i ${inventory}`;
+  return done.exitCode ?? 1;
 }
 
 async function main(): Promise<number> {
@@ -23,7 +21,9 @@ async function main(): Promise<number> {
   // re-runnable: go to whichever of v1.4.2 / v1.5.0 the fleet is not on
   const current = (await labExec('fleet1', ['git', '-C', '/opt/voxcore', 'describe', '--tags', '--exact-match', 'HEAD'])).stdout.trim();
   const tag = current === 'v1.5.0' ? 'v1.4.2' : 'v1.5.0';
-  const verb = tag === 'v1.5.0' ? ['deploy', 'fleet', '--rolling', '--tag', tag] : ['rollback', 'fleet', '--to', tag];
+  // call-aware (the default): each worker restarted the moment it is idle, both hosts at once
+  const verb =
+    tag === 'v1.5.0' ? ['deploy', 'fleet', '--tag', tag, '--parallel', 'auto'] : ['rollback', 'fleet', '--to', tag, '--parallel', 'auto'];
 
   const lab = readLabFile();
   const controller = new AbortController();
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
     load: 0.75,
     capacity: labCapacity(lab),
     durationSeconds: 900,
-    holdSeconds: [1, 4] as [number, number],
+    holdSeconds: [5, 20] as [number, number],
     signal: controller.signal,
   };
   console.log(`\nplacing calls at ~75% of ${options.capacity} worker slots while the fleet rolls from ${current} to ${tag}`);

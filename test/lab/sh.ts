@@ -1,5 +1,6 @@
-// Local process helpers for the lab orchestrator: argv only, no shell, every call bounded in time.
-import { spawn } from 'node:child_process';
+// Local process helpers for the lab orchestrator: argv only (zx quotes every word), every call
+// bounded in time. The one long-lived child, a host's systemd-nspawn, is started in host.ts.
+import { $ } from 'zx';
 
 export interface RunResult {
   code: number;
@@ -32,37 +33,24 @@ export function tail(text: string, lines = 15): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.inherit ? 'inherit' : 'pipe', opts.inherit ? 'inherit' : 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n[lab] timed out after ${timeoutMs} ms, sending SIGKILL`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = { code: code ?? (signal ? 128 : 1), stdout, stderr };
-      if (result.code !== 0 && !opts.allowFail) reject(new CommandError([cmd, ...args], result));
-      else resolve(result);
-    });
-    if (opts.input !== undefined && child.stdin) {
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input);
-    }
-  });
+  // zx quotes every word (argv only, no shell text of ours) and kills the child at the timeout
+  const child = $({
+    cwd: opts.cwd ?? process.cwd(),
+    env: opts.env ?? process.env,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.inherit ? 'inherit' : 'pipe', opts.inherit ? 'inherit' : 'pipe'],
+    timeout: timeoutMs,
+    timeoutSignal: 'SIGKILL',
+    nothrow: true,
+    quiet: true,
+  })`${cmd} ${args}`;
+  const out = await child;
+  const timedOut = out.signal === 'SIGKILL' ? `\n[lab] timed out after ${timeoutMs} ms, sending SIGKILL` : '';
+  const result = { code: out.exitCode ?? (out.signal ? 128 : 1), stdout: out.stdout, stderr: `${out.stderr}${timedOut}` };
+  if (result.code !== 0 && !opts.allowFail) throw new CommandError([cmd, ...args], result);
+  return result;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 import { buildsToPrune, hasBuild, listBuilds, pruneBuilds, restoreBuild, saveBuild } from '../../commands/build-cache.js';
 import { install } from '../../commands/git.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
-import { DrainTimeoutError, HealthGateError, InterruptedError } from '../../errors.js';
+import { DrainTimeoutError, HealthGateError, InterruptedError, RemoteCommandError } from '../../errors.js';
 import type { WorkerTimeline } from '../../events.js';
 import { probeRound } from '../../commands/probe.js';
 import { removeDrainedSocket, undrainWorker, workerSocket } from '../../commands/worker.js';
@@ -111,7 +111,16 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
         await putBackLeftovers(host, role, plan.leftovers);
         if (plan.release?.installed)
           host.info(`${plan.to} is checked out and installed already (${plan.release.installed.slice(0, 12)}): resuming with the workers`);
-        else if (plan.release) await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
+        else if (plan.release) {
+          try {
+            await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
+          } catch (error) {
+            // nothing was restarted yet: every worker still serves the release it ran
+            if (!(error instanceof RemoteCommandError)) throw error;
+            const again = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
+            throw new RemoteCommandError(error.facts, { cause: error, next: `no worker was restarted, all still serve ${plan.from ?? 'the release they ran'}; fix what failed on ${name}, then: ${again}` });
+          }
+        }
         if (plan.schedule === 'call-aware') {
           await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) =>
             moved.push(index),
