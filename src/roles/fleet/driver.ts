@@ -118,7 +118,10 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
             // nothing was restarted yet: every worker still serves the release it ran
             if (!(error instanceof RemoteCommandError)) throw error;
             const again = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
-            throw new RemoteCommandError(error.facts, { cause: error, next: `no worker was restarted, all still serve ${plan.from ?? 'the release they ran'}; fix what failed on ${name}, then: ${again}` });
+            throw new RemoteCommandError(error.facts, {
+              cause: error,
+              next: `no worker was restarted, all still serve ${plan.from ?? 'the release they ran'}; fix what failed on ${name}, then: ${again}`,
+            });
           }
         }
         if (plan.schedule === 'call-aware') {
