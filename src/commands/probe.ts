@@ -25,7 +25,8 @@ export function probeRound(sockets: readonly string[], healthPath: string, error
     command: argv('sh', '-c', script, 'voxops-probe', healthPath, String(timeoutSeconds), errorLog, String(logOffset), ...sockets),
     okExitCodes: 'any',
     readOnly: true,
-    timeoutMs: (timeoutSeconds + 5) * 1000 * Math.max(1, Math.ceil(sockets.length / 8)),
+    // the curls run one after another: a round of hung workers takes each one's whole timeout
+    timeoutMs: (sockets.length * timeoutSeconds + 5) * 1000,
   };
 }
 

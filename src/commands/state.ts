@@ -28,6 +28,9 @@ export function acquireLock(holder: LockHolder): Step {
 
 const AGE_MARK = '--voxops-lock-idle';
 
+/** The text that marks a lock file as one holder's: its id field exactly as JSON.stringify writes it. */
+const holderMark = (id: string) => `"id":${JSON.stringify(id)}`;
+
 /** The holder, then how many seconds ago it was last renewed, by the host's own clock. Exit 1: no lock. */
 export function readLock(): Step {
   const script = `cat -- "$1" || exit 1; printf '\\n${AGE_MARK} %s\\n' "$(( $(date +%s) - $(stat -c %Y -- "$1") ))"`;
@@ -41,7 +44,7 @@ export function readLock(): Step {
 export function renewLock(id: string): Step {
   return {
     name: 'renew the deploy lock',
-    command: all(argv('grep', '-qF', `"id":${JSON.stringify(id)}`, '--', lockFile), argv('touch', '-c', '--', lockFile)),
+    command: all(argv('grep', '-qF', holderMark(id), '--', lockFile), argv('touch', '-c', '--', lockFile)),
     okExitCodes: [1, 2],
   };
 }
@@ -49,15 +52,18 @@ export function renewLock(id: string): Step {
 /**
  * Take over a lock whose holder stopped renewing it. Of several runs that try at once, one wins: a
  * hard link named after the expired holder can be made only once. The winner checks again that the
- * lock is that holder's and still unrenewed, then puts its own in place. Exit 1: not taken over.
+ * lock is that holder's and still unrenewed, then puts its own in place. A token older than the
+ * lease (its ctime is when it was linked) was left by a taker that died half-way: it is cleared, so
+ * it cannot block every later takeover. Exit 1: not taken over.
  */
 export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds: number): Step {
   const script = [
     'set -e',
-    'lock=$1; token=$2; temp=$3; old=$4; lease=$5',
+    'lock=$1; token=$2; temp=$3; holder=$4; lease=$5',
+    'if [ -e "$token" ] && [ $(( $(date +%s) - $(stat -c %Z -- "$token") )) -ge "$lease" ]; then rm -f -- "$token"; fi',
     'ln -- "$lock" "$token" 2>/dev/null || exit 1',
     'idle=$(( $(date +%s) - $(stat -c %Y -- "$lock") ))',
-    `if [ "$idle" -lt "$lease" ] || ! grep -qF "\"id\":\"$old\"" -- "$lock"; then rm -f -- "$token"; exit 1; fi`,
+    'if [ "$idle" -lt "$lease" ] || ! grep -qF -- "$holder" "$lock"; then rm -f -- "$token"; exit 1; fi',
     'cat > "$temp"',
     'rm -f -- "$lock"',
     'ln -- "$temp" "$lock"',
@@ -73,7 +79,7 @@ export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds
       lockFile,
       `${stateDir}/lock.takeover.${expiredId}`,
       `${stateDir}/lock.${holder.id}.tmp`,
-      expiredId,
+      holderMark(expiredId),
       String(leaseSeconds),
     ),
     stdin: `${JSON.stringify(holder)}\n`,
@@ -85,7 +91,7 @@ export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds
 export function releaseOwnLock(id: string): Step {
   return {
     name: 'release the deploy lock',
-    command: all(argv('grep', '-qF', `"id":${JSON.stringify(id)}`, '--', lockFile), argv('rm', '-f', '--', lockFile)),
+    command: all(argv('grep', '-qF', holderMark(id), '--', lockFile), argv('rm', '-f', '--', lockFile)),
     okExitCodes: [1, 2],
   };
 }

@@ -126,6 +126,29 @@ export interface HealthBody {
   [key: string]: unknown;
 }
 
+const COUNTS = ['active_calls', 'max_calls', 'max_seen_calls', 'workers', 'leased_calls'] as const;
+
+/**
+ * A host's /health body reaches logs, reports and the terminal: keep each known field only when it
+ * has its type (a count a non-negative integer, a pid positive, a string short and printable), so a
+ * broken or hostile worker cannot print escapes or pass `"1"` for a count.
+ */
+function wellTyped(raw: Record<string, unknown>): HealthBody {
+  const body: HealthBody = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === 'status' || key === 'version') {
+      if (typeof value === 'string' && value.length <= 100) body[key] = sanitizeRemoteText(value);
+    } else if ((COUNTS as readonly string[]).includes(key)) {
+      if (Number.isSafeInteger(value) && (value as number) >= 0) body[key] = value;
+    } else if (key === 'pid') {
+      if (Number.isSafeInteger(value) && (value as number) > 0) body.pid = value as number;
+    } else if (key !== '__proto__') {
+      body[key] = value;
+    }
+  }
+  return body;
+}
+
 export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   const cut = stdout.lastIndexOf('\n');
   const status = Number(stdout.slice(cut + 1).trim());
@@ -135,7 +158,7 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   }
   try {
     const body = JSON.parse(text) as unknown;
-    if (body && typeof body === 'object' && !Array.isArray(body)) return { httpStatus: status, body: body as HealthBody };
+    if (body && typeof body === 'object' && !Array.isArray(body)) return { httpStatus: status, body: wellTyped(body as Record<string, unknown>) };
   } catch {
     // a non-JSON answer is still an answer; the status code says how it went
   }

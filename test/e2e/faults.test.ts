@@ -35,6 +35,9 @@ const lockOf = async (h: string) => (await labExec(h, ['cat', '/var/lib/voxops/l
 
 describe('faults in the lab', () => {
   beforeEach(async () => {
+    // whatever an earlier case left: the link down, the disk full
+    await labFault({ kind: 'net-up', host });
+    await labFault({ kind: 'free-disk', host });
     writeFaultInventory();
     await Promise.all([resetFleetHost(host, 'v1.4.2'), resetFleetHost(other, 'v1.4.2')]);
     await labExec(host, 'rm -f /var/lib/voxops/journal.json');
@@ -72,23 +75,27 @@ describe('faults in the lab', () => {
 
   it('a host that drops off mid-roll: exit 6 naming --resume, its lock expires by itself, --resume finishes', async () => {
     let dropped = false;
-    const run = await voxops(deploy('v1.5.0', '--json'), {
-      onEvent: (e) => {
-        if (!dropped && e.type === 'worker' && e.phase === 'healthy') {
-          dropped = true;
-          void labFault({ kind: 'net-down', host });
-        }
-      },
-    });
-    expect(run.code, run.stderr).toBe(6);
-    expect(run.stderr).toMatch(
-      /it was left part-way \(\d worker\(s\) already on v1\.5\.0\); its lock expires by itself 15s after this run's last renewal/,
-    );
-    expect(run.stderr).toMatch(
-      /Next: when fleet1 answers again: voxops status --host fleet1, then voxops deploy fleet --tag v1\.5\.0 --resume/,
-    );
-    await new Promise((r) => setTimeout(r, 5_000));
-    await labFault({ kind: 'net-up', host });
+    let run;
+    try {
+      run = await voxops(deploy('v1.5.0', '--json'), {
+        onEvent: (e) => {
+          if (!dropped && e.type === 'worker' && e.phase === 'healthy') {
+            dropped = true;
+            void labFault({ kind: 'net-down', host });
+          }
+        },
+      });
+      expect(run.code, run.stderr).toBe(6);
+      expect(run.stderr).toMatch(
+        /it was left part-way \(\d worker\(s\) already on v1\.5\.0\); its lock expires by itself 15s after this run's last renewal/,
+      );
+      expect(run.stderr).toMatch(
+        /Next: when fleet1 answers again: voxops status --host fleet1, then voxops deploy fleet --tag v1\.5\.0 --resume/,
+      );
+      await new Promise((r) => setTimeout(r, 5_000));
+    } finally {
+      await labFault({ kind: 'net-up', host });
+    }
     // the lock the cut-off run held is still there, then runs out
     expect(await lockOf(host)).not.toBe('');
     await new Promise((r) => setTimeout(r, (lease + 2) * 1000));
@@ -226,6 +233,7 @@ describe('faults in the lab', () => {
 
 describe('no secret in any output', () => {
   it('a deploy with --verbose and --report writes the fake secret nowhere: not stdout, stderr, a report or the history', async () => {
+    await resetFleetHost(host, 'v1.4.2');
     const reports = resolve('.lab/reports-secrets');
     const run = await voxops([
       'deploy',

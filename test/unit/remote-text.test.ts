@@ -71,6 +71,25 @@ describe('builders that turn remote output into message text', () => {
   });
 });
 
+describe('a /health body keeps a known field only when it has its type', () => {
+  const probe = (body: unknown) => parseHealthProbe(`${JSON.stringify(body)}\n200`).body;
+
+  it('keeps well-typed fields and what it does not know', () => {
+    const body = { status: 'ok', version: 'v1.2.3', pid: 7, active_calls: 0, max_calls: 1, uptime: 3 };
+    expect(probe(body)).toEqual(body);
+  });
+
+  it.each([
+    [{ active_calls: '1' }, {}],
+    [{ active_calls: -1, max_calls: 1.5, pid: 0 }, {}],
+    [{ pid: '42' }, {}],
+    [{ version: `v1${ESC}[2J`, status: 'x'.repeat(101) }, { version: 'v1' }],
+    [{ version: 1 }, {}],
+  ])('%j → %j', (body, kept) => {
+    expect(probe(body)).toEqual(kept);
+  });
+});
+
 describe('redactUrl', () => {
   it.each([
     ['https://deploy:s3cr3t@git.example.com/voice/vox-agents.git', 'https://deploy:***@git.example.com/voice/vox-agents.git'],

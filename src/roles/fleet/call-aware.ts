@@ -202,49 +202,52 @@ export async function rollCallAware(
     host.worker(t.index, 'undrained', why);
   };
 
-  for (;;) {
-    await observe();
-    const now = clock.now();
-    // a drained worker whose call has ended is restarted at once
-    await Promise.all(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t)));
-    const restarting = tracked.filter((t) => t.stage === 'restarting');
-    if (gateFailure || host.signal.aborted) {
-      for (const t of tracked.filter((w) => w.stage === 'draining'))
-        await putBack(t, gateFailure ? 'the roll stopped: put back unchanged' : 'interrupted while waiting for its call to end');
-      if (restarting.length === 0) break;
-    } else {
-      const decision = decide(tracked, limits(), now);
-      for (const index of decision.skip) {
-        const t = byIndex.get(index)!;
-        // one moved aside goes back in rotation: its call goes on there, on the old release
-        if (t.stage === 'draining') await host.run(t.steps.undrain);
-        t.stage = 'skipped';
-        t.timeline.outcome = 'skipped';
-        host.worker(index, 'skipped', `its call is older than ${settings.maxCallAgeSeconds}s; left on the old release, serving`);
+  try {
+    for (;;) {
+      await observe();
+      const now = clock.now();
+      // a drained worker whose call has ended is restarted at once
+      await Promise.all(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t)));
+      const restarting = tracked.filter((t) => t.stage === 'restarting');
+      if (gateFailure || host.signal.aborted) {
+        for (const t of tracked.filter((w) => w.stage === 'draining'))
+          await putBack(t, gateFailure ? 'the roll stopped: put back unchanged' : 'interrupted while waiting for its call to end');
+        if (restarting.length === 0) break;
+      } else {
+        const decision = decide(tracked, limits(), now);
+        for (const index of decision.skip) {
+          const t = byIndex.get(index)!;
+          // one moved aside goes back in rotation: its call goes on there, on the old release
+          if (t.stage === 'draining') await host.run(t.steps.undrain);
+          t.stage = 'skipped';
+          t.timeline.outcome = 'skipped';
+          host.worker(index, 'skipped', `its call is older than ${settings.maxCallAgeSeconds}s; left on the old release, serving`);
+        }
+        if (decision.done) break;
+        for (const index of decision.hung) {
+          const t = byIndex.get(index)!;
+          if (t.hungWarnedAt !== undefined && now - t.hungWarnedAt < settings.maxCallAgeSeconds * 1000) continue;
+          t.hungWarnedAt = now;
+          host.warn(
+            `worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`,
+          );
+        }
+        await Promise.all([
+          ...decision.force.map((i) => take(byIndex.get(i)!, true)),
+          ...decision.take.map((i) => take(byIndex.get(i)!, false)),
+        ]);
+        report(Math.max(0, decision.free - decision.take.length));
       }
-      if (decision.done) break;
-      for (const index of decision.hung) {
-        const t = byIndex.get(index)!;
-        if (t.hungWarnedAt !== undefined && now - t.hungWarnedAt < settings.maxCallAgeSeconds * 1000) continue;
-        t.hungWarnedAt = now;
-        host.warn(
-          `worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`,
-        );
-      }
-      await Promise.all([
-        ...decision.force.map((i) => take(byIndex.get(i)!, true)),
-        ...decision.take.map((i) => take(byIndex.get(i)!, false)),
-      ]);
-      report(Math.max(0, decision.free - decision.take.length));
+      await clock.sleep(settings.roundMs);
     }
-    await clock.sleep(settings.roundMs);
-  }
-
-  for (const t of tracked) {
-    if (t.timeline.healthyAt !== undefined) t.timeline.inRotationAt = Math.max(t.timeline.healthyAt, t.shutOutUntil ?? 0);
-    if (t.timeline.drainedAt !== undefined && t.timeline.inRotationAt !== undefined)
-      t.timeline.outOfRotationMs = t.timeline.inRotationAt - t.timeline.drainedAt;
-    if (t.timeline.drainedAt !== undefined || t.stage === 'skipped') host.record(t.timeline);
+  } finally {
+    // whatever ended the roll (done, a gate, Ctrl-C, a lost connection), the summary has every worker touched
+    for (const t of tracked) {
+      if (t.timeline.healthyAt !== undefined) t.timeline.inRotationAt = Math.max(t.timeline.healthyAt, t.shutOutUntil ?? 0);
+      if (t.timeline.drainedAt !== undefined && t.timeline.inRotationAt !== undefined)
+        t.timeline.outOfRotationMs = t.timeline.inRotationAt - t.timeline.drainedAt;
+      if (t.timeline.drainedAt !== undefined || t.stage === 'skipped') host.record(t.timeline);
+    }
   }
   if (gateFailure) {
     const failed = tracked.find((t) => t.stage === 'failed')!;

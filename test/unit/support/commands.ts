@@ -365,11 +365,11 @@ const sh: Handler = (host, argv, ctx) => {
     return ok(`${node.content}\n--voxops-lock-idle ${idle}\n`);
   }
   if (script === scripts.takeOver && args.length === 5) {
-    const [lock, token, temp, old, lease] = args as [string, string, string, string, string];
+    const [lock, token, temp, holderMark, lease] = args as [string, string, string, string, string];
     const node = host.fs.stat(lock);
     if (node?.kind !== 'file' || host.fs.lstat(token)) return fail(1, '');
     const idle = Math.floor(host.estate.clock.now() / 1000) - Math.floor(node.mtime / 1000);
-    if (idle < Number(lease) || !node.content.includes(`"id":"${old}"`)) return fail(1, '');
+    if (idle < Number(lease) || !node.content.includes(holderMark)) return fail(1, '');
     host.fs.write(temp, readStdin(ctx));
     host.fs.rename(temp, lock);
     return ok();
