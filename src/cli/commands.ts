@@ -49,6 +49,10 @@ export async function change(
       );
       return;
     case 'restart': {
+      if (parsed.resume)
+        throw new UsageError('--resume continues a deploy or rollback; a restart has nothing to continue', {
+          next: 'voxops status fleet shows which workers still run an old process; restart those with --worker N',
+        });
       if (parsed.worker && parsed.role !== 'fleet')
         throw new UsageError('--worker is for the fleet only', { next: `voxops restart fleet --host H --worker ${parsed.worker}` });
       const shared = sharedRequest('restart', parsed, parsed.worker ? { workers: [parsed.worker] } : {});

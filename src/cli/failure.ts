@@ -11,6 +11,22 @@ export interface ErrorFacts {
   stack?: string;
 }
 
+/** Where an error names no next step of its own, its exit code still points somewhere useful. */
+const DEFAULT_NEXT: Partial<Record<number, string>> = {
+  [ExitCode.usage]: 'voxops --help',
+  [ExitCode.lockHeld]: 'voxops lock status shows who holds it and when it frees itself',
+  [ExitCode.healthGate]: 'voxops status, then voxops logs ROLE --host H for the failed unit',
+  [ExitCode.remoteCommand]: 'voxops status shows what each host serves now; fix what failed, then re-run',
+  [ExitCode.unreachable]: 'check the host answers: ssh to it, then voxops status',
+  [ExitCode.preflight]: 'fix the problems listed, then re-run',
+  [ExitCode.rollbackFailed]: 'voxops status now: the host needs a human (runbooks/rollback.md)',
+  [ExitCode.drainTimeout]: 'voxops status shows the workers still in a call; re-run when they end',
+  [ExitCode.unhealthy]: 'voxops status shows which hosts and workers',
+  [ExitCode.configRejected]: 'the old config is still loaded: fix what was rejected (above), then re-run',
+  [ExitCode.interrupted]: 'voxops status shows where each host stopped',
+  [ExitCode.terminated]: 'voxops status shows where each host stopped',
+};
+
 function errorFacts(error: unknown, verbose: boolean): ErrorFacts {
   const stack = verbose && error instanceof Error && error.stack ? { stack: error.stack } : {};
   if (!(error instanceof VoxopsError)) {
@@ -35,7 +51,7 @@ function errorFacts(error: unknown, verbose: boolean): ErrorFacts {
   return {
     exitCode: error.exitCode,
     message: error.message,
-    next: error.next ?? null,
+    next: error.next ?? DEFAULT_NEXT[error.exitCode] ?? null,
     problems: error instanceof ProblemListError ? error.problems : [],
     ...journal,
     ...stack,

@@ -64,18 +64,23 @@ export function parseRound(stdout: string, sockets: number): RoundAnswer {
 /**
  * Sockets a killed run left moved aside: `moved` when the worker still serves only on the moved
  * path (the real one holds a placeholder), `stale` when a new process serves on the real path and
- * the moved file is garbage. One line per leftover; nothing when there is none.
+ * the moved file is garbage. `symlink`: a socket path that is a link, which a drain cannot move
+ * aside (the link would move, not the socket). One line per finding; nothing when there is none.
  */
 export function movedAsideSockets(sockets: readonly string[]): Step {
-  const script =
-    'for s do if [ -e "$s.draining" ]; then if [ -S "$s" ] && [ ! -L "$s" ]; then echo "stale $s"; else echo "moved $s"; fi; fi; done';
+  const script = [
+    'for s do',
+    '  if [ -L "$s" ] && [ ! -e "$s.draining" ]; then echo "symlink $s"; continue; fi',
+    '  if [ -e "$s.draining" ]; then if [ -S "$s" ] && [ ! -L "$s" ]; then echo "stale $s"; else echo "moved $s"; fi; fi',
+    'done',
+  ].join('\n');
   return { name: 'look for sockets left moved aside', command: argv('sh', '-c', script, 'voxops-leftovers', ...sockets), readOnly: true };
 }
 
-export function parseMovedAside(stdout: string): { moved: string[]; stale: string[] } {
+export function parseMovedAside(stdout: string): { moved: string[]; stale: string[]; symlinks: string[] } {
   const lines = stdout.split('\n').map((l) => l.trim().split(' '));
   const of = (kind: string) => lines.filter(([k, s]) => k === kind && s).map(([, s]) => s!);
-  return { moved: of('moved'), stale: of('stale') };
+  return { moved: of('moved'), stale: of('stale'), symlinks: of('symlink') };
 }
 
 /** The error log's size now: where reading its new lines starts. */

@@ -1,5 +1,6 @@
 import { all, any, argv, type Step } from '../exec/command.js';
 import type { HeldLock, LockHolder } from '../errors.js';
+import { isValidTag } from './tag.js';
 
 /** voxops' own state on each host: the lock and the deploy history. */
 export const stateDir = '/var/lib/voxops';
@@ -175,7 +176,11 @@ export function parseJournal(stdout: string): Journal | undefined {
   try {
     const j = JSON.parse(stdout) as Partial<Journal>;
     const text = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length < 200;
-    if (!text(j.run) || !text(j.role) || !text(j.action) || !text(j.to) || !(j.from === null || text(j.from))) return undefined;
+    // its tags become command lines (--resume, a rollback's target): only release tags count
+    const tag = (v: unknown) => typeof v === 'string' && isValidTag(v);
+    if (!text(j.run) || !text(j.role) || !text(j.action) || !text(j.startedAt) || !tag(j.to) || !(j.from === null || tag(j.from)))
+      return undefined;
+    if (j.installed !== undefined && !(typeof j.installed === 'string' && /^[0-9a-f]{7,64}$/.test(j.installed))) return undefined;
     return j as Journal;
   } catch {
     return undefined;

@@ -158,7 +158,8 @@ export function parseHealthProbe(stdout: string, stderr = ''): HealthProbe {
   }
   try {
     const body = JSON.parse(text) as unknown;
-    if (body && typeof body === 'object' && !Array.isArray(body)) return { httpStatus: status, body: wellTyped(body as Record<string, unknown>) };
+    if (body && typeof body === 'object' && !Array.isArray(body))
+      return { httpStatus: status, body: wellTyped(body as Record<string, unknown>) };
   } catch {
     // a non-JSON answer is still an answer; the status code says how it went
   }

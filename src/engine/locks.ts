@@ -67,7 +67,14 @@ export async function acquireAll(
   for (const session of sessions) {
     const old = expired.get(session.host.name);
     const step = canTakeOver(old) ? takeOverLock(holder, old.id, old.leaseSeconds!) : acquireLock(holder);
-    const result = await session.run(step);
+    let result;
+    try {
+      result = await session.run(step);
+    } catch (error) {
+      // unreachable half-way: the locks already taken must not wait out their lease
+      await releaseAll(taken, holder);
+      throw error;
+    }
     if (result.exitCode === 0) {
       taken.push(session);
       continue;

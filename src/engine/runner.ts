@@ -27,6 +27,7 @@ import {
 import { ReleaseWorkspace } from '../release/workspace.js';
 import type { AnyDriver, HostContext, HostFacts, HostPlan, HostResult, OperationRequest, RoleDefinition } from '../roles/contract.js';
 import { definitionOf } from '../roles/registry.js';
+import { rerunCommand, resumable } from '../roles/shared/rerun.js';
 import { makeHolder, stopSignal, whoAmI, type OperationContext } from './context.js';
 import { agreeOnLastKnownGood, readLastKnownGood } from './history.js';
 import { hostContext } from './host.js';
@@ -136,6 +137,7 @@ export async function runOperation(
       if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock, ctx.clock.now());
       reporter.emit({ type: 'warning', host: f.host.name, message: `lock is held by ${f.lock.user}@${f.lock.machine}` });
     }
+    const earlier = new Map(facts.map((f) => [f.host.name, f.journal]));
     const judgement = driver.judge(facts, resolved, ctx.inventory);
     if (judgement.refusal) throw judgement.refusal;
     for (const note of judgement.notes) reporter.emit({ type: 'info', ...note });
@@ -184,7 +186,18 @@ export async function runOperation(
       });
       try {
         const change = (plan: HostPlan) =>
-          changeHost(ctx, driver, contexts.get(plan.host.name)!, plan, resolved, outcomes, results, holder.id, timelines);
+          changeHost(
+            ctx,
+            driver,
+            contexts.get(plan.host.name)!,
+            plan,
+            resolved,
+            outcomes,
+            results,
+            holder.id,
+            timelines,
+            earlier.get(plan.host.name),
+          );
         const notStarted = await runHosts(active, request.parallel, signal, change);
         if (notStarted.length > 0) throw new InterruptedError(`interrupted before ${notStarted.join(', ')} started`);
       } finally {
@@ -228,10 +241,10 @@ function cutOff(
 ): UnreachableError {
   const rolled = timelines.filter((t) => t.host === name && t.outcome === 'rolled').length;
   const how = rolled > 0 ? `; it was left part-way (${rolled} worker(s) already on ${plan.to})` : '; it may be left part-way';
-  const again = `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
+  const again = rerunCommand(request, plan.to, { resume: true, host: name });
   return new UnreachableError(`${error.message}${how}; its lock expires by itself ${leaseSeconds}s after this run's last renewal`, {
     cause: error,
-    next: `when ${name} answers again: voxops status --host ${name}, then ${request.action === 'restart' ? `voxops restart ${request.role} --host ${name}` : again}`,
+    next: `when ${name} answers again: voxops status --host ${name}, then ${again}`,
   });
 }
 
@@ -292,18 +305,23 @@ async function changeHost(
   results: Map<string, HostResult>,
   runId: string,
   timelines: readonly WorkerTimeline[],
+  earlier: Journal | undefined,
 ): Promise<void> {
   const name = plan.host.name;
   const { reporter, clock } = ctx;
   const startedAt = clock.now();
-  let journal: Journal = {
-    run: runId,
-    role: request.role,
-    action: request.action,
-    from: plan.from,
-    to: plan.to,
-    startedAt: new Date(startedAt).toISOString(),
-  };
+  // a resumed change keeps the record it continues (when it began, what is installed), under this run
+  let journal: Journal = resumable(earlier, request, plan.to)
+    ? { ...earlier!, run: runId }
+    : {
+        run: runId,
+        role: request.role,
+        action: request.action,
+        from: plan.from,
+        to: plan.to,
+        startedAt: new Date(startedAt).toISOString(),
+      };
+
   const journaled: HostContext = {
     ...host,
     journal: async (done) => {
@@ -403,12 +421,7 @@ function explainInterruption(
       : new InterruptedError(error.message, { cause: error, next: error.next, ...(signal ? { signal } : {}) });
   const from = [...outcomes.values()].find((o) => o.from)?.from;
   const state = tag && from && tag !== from ? `; every host is serving, some may run ${tag} and some ${from}` : '; every host is serving';
-  const again =
-    request.action === 'restart'
-      ? `voxops restart ${request.role}`
-      : tag
-        ? `voxops ${request.action} ${request.role} ${request.action === 'rollback' ? '--to' : '--tag'} ${tag}`
-        : undefined;
+  const again = request.action === 'restart' || tag ? rerunCommand(request, tag, { resume: true }) : undefined;
   const next = again
     ? `finish: ${again}${from && request.action === 'deploy' ? `, or undo: voxops rollback ${request.role} --to ${from}` : ''}`
     : `voxops status ${request.role}`;

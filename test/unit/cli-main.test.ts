@@ -6,6 +6,9 @@ import { stringify } from 'yaml';
 import { main } from '../../src/cli/main.js';
 import type { Wiring } from '../../src/cli/wiring.js';
 import { Sim } from './support/sim.js';
+import { printFailure } from '../../src/cli/failure.js';
+import { noColour } from '../../src/cli/colour.js';
+import { HealthGateError, LockHeldError } from '../../src/errors.js';
 
 /*
  * main() as Jenkins and a terminal meet it: the version, errors as JSON, the SSH credentials check
@@ -196,5 +199,18 @@ describe('colour', () => {
       expect(r.exitCode).toBe(2);
       expect(r.stderr, JSON.stringify(env)).not.toContain('\u001b[');
     }
+  });
+});
+
+describe('every error ends with a next step', () => {
+  it.each([
+    [new LockHeldError('fleet1', undefined), 'Next: voxops lock status shows who holds it and when it frees itself'],
+    [new HealthGateError('fleet1: worker 2 failed its gate', { host: 'fleet1' }), 'Next: voxops status, then voxops logs ROLE --host H'],
+    [new LockHeldError('x', undefined, { next: 'its own' }), 'Next: its own'],
+    [new Error('a bug'), 'Next: re-run with --verbose and report it'],
+  ])('%s', (error, next) => {
+    let text = '';
+    printFailure((t) => (text += t), error, { verbose: false, json: false, paint: noColour });
+    expect(text).toContain(next);
   });
 });

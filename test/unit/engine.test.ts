@@ -374,6 +374,31 @@ describe('the engine: one operation runner', () => {
     await expect(runOperation(ctx, deploy, def)).rejects.toMatchObject({ exitCode: 3 });
     expect(states.get('app-1')!.lock).toBeUndefined();
   });
+
+  it('takes every lock or none: a host lost while its lock is taken releases the ones already taken', async () => {
+    const { ctx, states } = setup();
+    const app2 = states.get('app-2')!;
+    const run = app2.run.bind(app2);
+    app2.run = async (step) => {
+      if (step.name === 'take the deploy lock') throw new UnreachableError('app-2: SSH connection lost (read ECONNRESET)');
+      return run(step);
+    };
+    await expect(runOperation(ctx, deploy, definition(succeed))).rejects.toMatchObject({ exitCode: 6 });
+    expect(states.get('app-1')!.lock).toBeUndefined();
+  });
+
+  it('with hosts in parallel, ends with the failure that leaves the fleet worst off, not the first', async () => {
+    const { ctx } = setup(['app-1', 'app-2', 'app-3']);
+    const failing: Behaviour = (host) => ({
+      apply: async () => {
+        if (host === 'app-1') throw new InterruptedError('interrupted: app-1 stopped');
+        if (host === 'app-2')
+          throw new RemoteCommandError({ host, step: 'install', command: 'npm ci', exitCode: 1, stdout: '', stderr: 'npm ERR!' });
+        throw new HealthGateError(`${host}: gate failed`, { host });
+      },
+    });
+    await expect(runOperation(ctx, { ...deploy, parallel: 3 }, definition(failing))).rejects.toMatchObject({ exitCode: 4 });
+  });
 });
 
 describe('the engine: what else can happen', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../../src/commands/state.js';
+import { parseJournal, type HistoryEntry } from '../../src/commands/state.js';
 import { lastKnownGood } from '../../src/engine/history.js';
 
 const entry = (
@@ -44,5 +44,23 @@ describe('lastKnownGood', () => {
   it('is unknown without history or without a current tag', () => {
     expect(lastKnownGood([], 'fleet', 'v1.5.0')).toBeUndefined();
     expect(lastKnownGood([entry('deploy', 'v1.4.2', 'v1.5.0')], 'fleet', null)).toBeUndefined();
+  });
+});
+
+describe('a progress record read back from a host', () => {
+  const good = { run: 'abc', role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', startedAt: '2026-12-03T10:00:00Z' };
+
+  it('is taken when every field has its shape', () => {
+    expect(parseJournal(JSON.stringify(good))).toEqual(good);
+    expect(parseJournal(JSON.stringify({ ...good, from: null, installed: 'a'.repeat(40) }))).toMatchObject({ installed: 'a'.repeat(40) });
+  });
+
+  it.each([
+    ['a tag that would become a flag', { to: '--upload-pack=touch /tmp/x' }],
+    ['a from that is not a release tag', { from: 'main' }],
+    ['an install that is not a commit', { installed: '$(reboot)' }],
+    ['no start time', { startedAt: undefined }],
+  ])('is ignored with %s', (_, change) => {
+    expect(parseJournal(JSON.stringify({ ...good, ...change }))).toBeUndefined();
   });
 });

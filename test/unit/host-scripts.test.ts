@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, linkSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, linkSync, symlinkSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,15 @@ function runShAsync(script: string, args: string[]): Promise<string> {
 const dir = mkdtempSync(join(tmpdir(), 'voxops-scripts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const holder = (id: string): LockHolder => ({ id, user: 'u', machine: 'm', pid: 1, startedAt: 's', action: 'deploy fleet', leaseSeconds: 60 });
+const holder = (id: string): LockHolder => ({
+  id,
+  user: 'u',
+  machine: 'm',
+  pid: 1,
+  startedAt: 's',
+  action: 'deploy fleet',
+  leaseSeconds: 60,
+});
 
 describe('taking over an expired lock, in a real sh', () => {
   const lock = join(dir, 'lock.json');
@@ -120,14 +128,16 @@ describe('one probe round over real sockets, in a real sh', () => {
     expect(round.logSize).toBe((old + fresh).length);
   });
 
-  it('tells a socket still moved aside from garbage a new process left behind', async () => {
+  it('tells a socket still moved aside from garbage a new process left behind, and finds a symlinked socket', async () => {
     const moved = join(dir, 'm1.sock');
     const stale = join(dir, 'm2.sock');
     writeFileSync(`${moved}.draining`, '');
     writeFileSync(moved, '');
     writeFileSync(`${stale}.draining`, '');
     await worker(stale, '{}');
-    const { script, args } = shOf(movedAsideSockets([moved, stale, join(dir, 'none.sock')]).command);
-    expect(parseMovedAside(await runShAsync(script, args))).toEqual({ moved: [moved], stale: [stale] });
+    const linked = join(dir, 'm3.sock');
+    symlinkSync(stale, linked);
+    const { script, args } = shOf(movedAsideSockets([moved, stale, join(dir, 'none.sock'), linked]).command);
+    expect(parseMovedAside(await runShAsync(script, args))).toEqual({ moved: [moved], stale: [stale], symlinks: [linked] });
   });
 });

@@ -47,6 +47,7 @@ function facts(overrides: Partial<FleetHostFacts> = {}): FleetHostFacts {
     errorLog: '/var/log/nginx/error.log',
     errorLogSize: 0,
     leftovers: { moved: [], stale: [] },
+    symlinkedSockets: [],
     ...overrides,
   };
 }
@@ -66,6 +67,7 @@ describe('judgeFleetFacts', () => {
         currentTag: null,
         tagLookup: { tagLocally: false, origin: 'missing' },
         freeMb: 10,
+        symlinkedSockets: [2],
         nginx: [{ level: 'error', message: 'upstream voxcore_workers has keepalive' }],
         workers: [
           { index: 1, unit: 'voxcore@1', socket: '/tmp/voxcore_1.sock', active: 'failed', health: { httpStatus: 0, error: 'no answer' } },
@@ -79,6 +81,7 @@ describe('judgeFleetFacts', () => {
       'fleet-1: tag v1.5.0 does not exist in origin',
       'fleet-1: only 10 MiB free at /opt/voxcore (need 1024 MiB)',
       'fleet-1: worker 1 (voxcore@1, failed) is unhealthy: no answer',
+      'fleet-1: the socket of worker 2 is a symlink: a drain would move the link, not the socket, so calls could still reach the worker; point the unit and nginx at the socket itself',
       'fleet-1: nginx: upstream voxcore_workers has keepalive',
     ]);
   });

@@ -5,7 +5,7 @@ import type { HostProgress, WorkerTimeline } from '../../events.js';
 import { decide, defaultMinFree, type ScheduleLimits, type WorkerStage, type WorkerView } from '../../plan/schedule.js';
 import type { WorkerSteps } from '../../plan/fleet.js';
 import type { HostContext } from '../contract.js';
-import { describeProbe, nothingListening, type Probe } from '../shared/health.js';
+import { describeProbe, nothingListening, timedOut, type Probe } from '../shared/health.js';
 import { HUNG_AFTER_MS, restartOrFailGate, type RollSettings } from './roll-worker.js';
 
 export interface CallAwareSettings extends RollSettings {
@@ -38,6 +38,8 @@ interface Tracked extends WorkerView {
   hungWarnedAt?: number;
   /** accepts connections but has not answered /health for HUNG_AFTER_MS: its call is lost anyway */
   hung?: boolean;
+  /** answers /health without a numeric active_calls: whether it holds a call is unknown, so it counts as busy */
+  countless?: boolean;
 }
 
 /** Restart time used for the default floor until the roll has measured its own. */
@@ -75,6 +77,11 @@ export async function rollCallAware(
   const durations: number[] = [];
   const restartTimes: number[] = [];
   let gateFailure: HealthGateError | undefined;
+  /** a command that failed mid-roll: the roll stops as after a failed gate, then this is thrown */
+  let failure: unknown;
+  const stopOnError = (error: unknown) => {
+    failure ??= error;
+  };
   let lastProgress = '';
   let lastProgressAt = 0;
 
@@ -105,7 +112,7 @@ export async function rollCallAware(
 
   /** Update one worker from its probe; a restarting worker is gated here. */
   const note = (t: Tracked, p: Probe, now: number): void => {
-    if (p.httpStatus !== 0) t.lastAnswerAt = now;
+    if (!timedOut(p)) t.lastAnswerAt = now;
     if (t.stage === 'restarting') {
       const fresh = t.oldPid === undefined || p.body?.pid !== t.oldPid;
       if (p.httpStatus === 200 && p.body?.status === 'ok' && p.body.version === settings.expectVersion && fresh) {
@@ -128,7 +135,9 @@ export async function rollCallAware(
       return;
     }
     if (typeof p.body?.pid === 'number' && t.stage !== 'new') t.oldPid = p.body.pid;
-    const calls = p.httpStatus !== 0 && typeof p.body?.active_calls === 'number' ? p.body.active_calls : undefined;
+    t.countless = p.httpStatus !== 0 && p.body?.active_calls === undefined;
+    // an answer without a count may hide a call: busy, so only the maximum call age can end the wait
+    const calls = p.httpStatus === 0 ? undefined : (p.body?.active_calls ?? 1);
     const wasBusy = (t.calls ?? 0) > 0;
     if (calls !== undefined && calls > 0 && !wasBusy) {
       // a call seen at the first look began before the roll: it says nothing about the start rate
@@ -144,7 +153,7 @@ export async function rollCallAware(
       t.busySince = undefined;
       t.seenStartAt = undefined;
     }
-    t.hung = p.httpStatus === 0 && !nothingListening(p) && now - t.lastAnswerAt >= HUNG_AFTER_MS;
+    t.hung = timedOut(p) && now - t.lastAnswerAt >= HUNG_AFTER_MS;
     // nothing listening holds no call; a hung process's call is lost already: both are free to restart
     t.calls = nothingListening(p) || t.hung ? 0 : calls;
   };
@@ -166,7 +175,10 @@ export async function rollCallAware(
     host.worker(t.index, 'restarted');
   };
 
-  /** Move the socket aside, look again through the moved path, restart if it is still idle. */
+  /**
+   * Move the socket aside, look again through the moved path, restart if it is still idle. A worker
+   * that seemed hung gets one more, longer look once moved: only a second timeout restarts it.
+   */
   const take = async (t: Tracked, force: boolean): Promise<void> => {
     const already = t.stage === 'draining';
     if (!already) t.timeline.drainedAt = clock.now();
@@ -180,16 +192,15 @@ export async function rollCallAware(
       );
       return restart(t);
     }
-    if (t.hung) {
+    if (moved.exitCode !== 0) return restart(t);
+    t.stage = 'draining';
+    const step = probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset, t.hung ? 2 : 1);
+    const [p] = parseRound((await host.run(step)).stdout, 1).probes;
+    if (t.hung && timedOut(p!)) {
       host.worker(t.index, 'forced', `no answer to /health for ${HUNG_AFTER_MS / 1000}s: the process is hung, restarting it`);
       return restart(t);
     }
-    if (moved.exitCode !== 0) return restart(t);
-    t.stage = 'draining';
-    const [p] = parseRound(
-      (await host.run(probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset))).stdout,
-      1,
-    ).probes;
+    t.hung = false;
     if (nothingListening(p!) || (p!.httpStatus !== 0 && p!.body?.active_calls === 0)) return restart(t);
     host.info(`worker ${t.index}: a call reached it before its socket moved; waiting for that call to end`);
   };
@@ -207,11 +218,13 @@ export async function rollCallAware(
       await observe();
       const now = clock.now();
       // a drained worker whose call has ended is restarted at once
-      await Promise.all(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t)));
+      await settle(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t))).catch(stopOnError);
       const restarting = tracked.filter((t) => t.stage === 'restarting');
-      if (gateFailure || host.signal.aborted) {
-        for (const t of tracked.filter((w) => w.stage === 'draining'))
-          await putBack(t, gateFailure ? 'the roll stopped: put back unchanged' : 'interrupted while waiting for its call to end');
+      if (gateFailure || failure !== undefined || host.signal.aborted) {
+        // stop taking workers; the ones restarting are still gated, so each ends old or new, never unknown
+        const why =
+          host.signal.aborted && !gateFailure ? 'interrupted while waiting for its call to end' : 'the roll stopped: put back unchanged';
+        for (const t of tracked.filter((w) => w.stage === 'draining')) await putBack(t, why);
         if (restarting.length === 0) break;
       } else {
         const decision = decide(tracked, limits(), now);
@@ -228,18 +241,29 @@ export async function rollCallAware(
           const t = byIndex.get(index)!;
           if (t.hungWarnedAt !== undefined && now - t.hungWarnedAt < settings.maxCallAgeSeconds * 1000) continue;
           t.hungWarnedAt = now;
+          const what = t.countless
+            ? `worker ${index} has answered /health without active_calls for ${seconds(now - t.busySince!)}, so it may hold a call`
+            : `worker ${index}'s call has run ${seconds(now - t.busySince!)}`;
           host.warn(
-            `worker ${index}'s call has run ${seconds(now - t.busySince!)}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`,
+            `${what}, longer than ${settings.maxCallAgeSeconds}s; still waiting (--on-drain-timeout skip or force to stop waiting)`,
           );
         }
-        await Promise.all([
+        await settle([
           ...decision.force.map((i) => take(byIndex.get(i)!, true)),
           ...decision.take.map((i) => take(byIndex.get(i)!, false)),
-        ]);
+        ]).catch(stopOnError);
         report(Math.max(0, decision.free - decision.take.length));
       }
       await clock.sleep(settings.roundMs);
     }
+  } catch (error) {
+    // the round itself failed (a lost connection, a probe that could not run): a worker left moved
+    // aside serves nothing, so put back every one that can be (over a dead connection none can; the
+    // next run's preflight finds them)
+    for (const t of tracked.filter((w) => w.stage === 'draining'))
+      await putBack(t, 'the roll stopped on an error: put back unchanged').catch(() => undefined);
+    // a command that failed first (often the same lost connection) is what the operator needs to read
+    throw failure ?? error;
   } finally {
     // whatever ended the roll (done, a gate, Ctrl-C, a lost connection), the summary has every worker touched
     for (const t of tracked) {
@@ -257,6 +281,7 @@ export async function rollCallAware(
     );
     throw new HealthGateError(gateFailure.message, { ...gateFailure.details, journal });
   }
+  if (failure !== undefined) throw failure;
   if (host.signal.aborted)
     throw new InterruptedError(
       `interrupted: ${name} stopped between workers; ${tracked.filter((t) => t.stage === 'new').length} of ${tracked.length} on ${settings.expectVersion}`,
@@ -290,6 +315,12 @@ export async function rollCallAware(
     lastProgressAt = now;
     host.emit({ type: 'progress', host: name, progress });
   }
+}
+
+/** Wait for every one (none is left running unseen), then throw the first failure. */
+async function settle(work: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function seconds(ms: number): string {

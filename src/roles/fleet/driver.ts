@@ -8,7 +8,8 @@ import { removeDrainedSocket, undrainWorker, workerSocket } from '../../commands
 import { releaseSteps, workerSteps, type WorkerSteps } from '../../plan/fleet.js';
 import { placeRelease } from '../../release/place.js';
 import { chooseSource, lookUpTag, type SourceChoice } from '../../release/source.js';
-import type { HostContext, PlanLine, RoleDriver } from '../contract.js';
+import { rerunCommand } from '../shared/rerun.js';
+import type { HostContext, OperationRequest, PlanLine, RoleDriver } from '../contract.js';
 import { rollCallAware } from './call-aware.js';
 import { callAwareSettings, fleetConfig, rollSettings } from './config.js';
 import { inspectFleetHost, type FleetHostFacts, type TagSearch } from './facts.js';
@@ -117,54 +118,61 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
           } catch (error) {
             // nothing was restarted yet: every worker still serves the release it ran
             if (!(error instanceof RemoteCommandError)) throw error;
-            const again = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${plan.to} --resume`;
+            const again = rerunCommand(request, plan.to, { resume: true });
             throw new RemoteCommandError(error.facts, {
               cause: error,
               next: `no worker was restarted, all still serve ${plan.from ?? 'the release they ran'}; fix what failed on ${name}, then: ${again}`,
             });
           }
         }
-        if (plan.schedule === 'call-aware') {
-          await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) =>
-            moved.push(index),
-          );
-          return { message: `${moved.length} workers on ${plan.to}` };
-        }
-        const settings = rollSettings(role, request, plan.to);
-        const deferred: number[] = [];
-        for (const batch of plan.batches) {
-          if (host.signal.aborted) throw new InterruptedError(`interrupted: ${name} stopped between workers`);
-          const results = await Promise.allSettled(batch.map((index) => rollWorker(host, steps(index), settings)));
-          let firstError: unknown;
-          const rolled: WorkerTimeline[] = [];
-          results.forEach((result, n) => {
-            const index = batch[n]!;
-            if (result.status === 'rejected') {
-              if (result.reason instanceof HealthGateError) moved.push(index);
-              firstError ??= result.reason;
-              return;
-            }
-            host.record(result.value);
-            if (result.value.outcome === 'skipped') deferred.push(index);
-            else moved.push(index);
-            if (result.value.outcome === 'rolled') rolled.push(result.value);
-          });
-          await waitForReadmission(host, rolled, plan.readmitDelayMs);
-          if (firstError) throw firstError;
-        }
-        for (const index of deferred) {
-          const timeline = await rollWorker(host, steps(index), settings);
-          host.record(timeline);
-          if (timeline.outcome === 'skipped') {
-            throw new DrainTimeoutError(
-              `${name}: worker ${index} still held a call after two drain timeouts; it stays on ${plan.from} and serving`,
-              {
-                next: `finish it when the call ends: voxops restart fleet --host ${name} --worker ${index}`,
-              },
+        const roll = async (): Promise<void> => {
+          if (plan.schedule === 'call-aware') {
+            await rollCallAware(host, plan.workers, callAwareSettings(role, request, plan.host, plan.nginx, plan.to), (index) =>
+              moved.push(index),
             );
+            return;
           }
-          moved.push(index);
-          await waitForReadmission(host, [timeline], plan.readmitDelayMs);
+          const settings = rollSettings(role, request, plan.to);
+          const deferred: number[] = [];
+          for (const batch of plan.batches) {
+            if (host.signal.aborted) throw new InterruptedError(`interrupted: ${name} stopped between workers`);
+            const results = await Promise.allSettled(batch.map((index) => rollWorker(host, steps(index), settings)));
+            let firstError: unknown;
+            const rolled: WorkerTimeline[] = [];
+            results.forEach((result, n) => {
+              const index = batch[n]!;
+              if (result.status === 'rejected') {
+                if (result.reason instanceof HealthGateError) moved.push(index);
+                firstError ??= result.reason;
+                return;
+              }
+              host.record(result.value);
+              if (result.value.outcome === 'skipped') deferred.push(index);
+              else moved.push(index);
+              if (result.value.outcome === 'rolled') rolled.push(result.value);
+            });
+            await waitForReadmission(host, rolled, plan.readmitDelayMs);
+            if (firstError) throw firstError;
+          }
+          for (const index of deferred) {
+            const timeline = await rollWorker(host, steps(index), settings);
+            host.record(timeline);
+            if (timeline.outcome === 'skipped') {
+              throw new DrainTimeoutError(
+                `${name}: worker ${index} still held a call after two drain timeouts; it stays on ${plan.from} and serving`,
+                {
+                  next: `finish it when the call ends: voxops restart fleet --host ${name} --worker ${index}`,
+                },
+              );
+            }
+            moved.push(index);
+            await waitForReadmission(host, [timeline], plan.readmitDelayMs);
+          }
+        };
+        try {
+          await roll();
+        } catch (error) {
+          throw withResumeNext(error, request, plan);
         }
         return { message: `${moved.length} workers on ${plan.to}` };
       },
@@ -197,6 +205,23 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
     };
   },
 };
+
+/**
+ * A roll that stopped with its host part-way (a call outlived the wait, a command failed): its Next
+ * continues the deploy where it stopped, not from the start. A restart has nothing to resume.
+ */
+function withResumeNext(error: unknown, request: OperationRequest, plan: FleetPlan): unknown {
+  if (request.action === 'restart') return error;
+  const again = rerunCommand(request, plan.to, { resume: true });
+  if (error instanceof DrainTimeoutError)
+    return new DrainTimeoutError(error.message, { cause: error, next: `when those calls end: ${again}` });
+  if (error instanceof RemoteCommandError && !error.next)
+    return new RemoteCommandError(error.facts, {
+      cause: error,
+      next: `voxops status --host ${plan.host.name} shows how far it got; fix what failed, then: ${again}`,
+    });
+  return error;
+}
 
 /**
  * Put the tag on the host (git checkout, or an rsync push), then install it, or, going back to code

@@ -44,6 +44,8 @@ export interface FleetHostFacts {
   errorLogSize: number;
   /** workers whose socket a killed run left moved aside: still serving there, or already replaced */
   leftovers: { moved: number[]; stale: number[] };
+  /** workers whose socket path is a symlink: a drain cannot take them out of rotation */
+  symlinkedSockets: number[];
 }
 
 /** Where to look for a tag: origin for a deploy, the host's clone first for a rollback, nowhere for a restart. */
@@ -93,6 +95,7 @@ export async function inspectFleetHost(
     errorLog: nginxErrorLog(nginx.stdout),
     errorLogSize: 0,
     leftovers,
+    symlinkedSockets: aside.symlinks.map(indexOf),
   };
   facts.errorLogSize = Number((await host.run(errorLogSize(facts.errorLog))).stdout.trim()) || 0;
   const free = parseFreeDiskMb(disk.stdout);

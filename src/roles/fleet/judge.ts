@@ -1,4 +1,3 @@
-import type { Journal } from '../../commands/state.js';
 import type { Inventory } from '../../config/inventory.js';
 import type { FleetRoleConfig } from '../../config/schema.js';
 import { planWorkers, type WorkerPlan } from '../../plan/fleet.js';
@@ -6,6 +5,7 @@ import type { ReleaseSource, SourceChoice } from '../../release/source.js';
 import type { HostFacts, HostPlan, Judgement, Note, OperationRequest } from '../contract.js';
 import { isHealthy } from '../shared/health.js';
 import { lowDisk, notAtReleaseTag, refusalNext, rollsForward, sourceFor } from '../shared/release-rules.js';
+import { rerunCommand, resumable } from '../shared/rerun.js';
 import { fleetConfig, workerCount } from './config.js';
 import type { FleetHostFacts } from './facts.js';
 
@@ -50,6 +50,13 @@ export function judgeFleetFacts(
   }
   push(lowDisk(host, role.path, facts.freeMb, role.minFreeDiskMb));
   for (const worker of facts.workers) {
+    if (isHealthy(worker.health) && worker.health.body?.active_calls === undefined) {
+      push(
+        `${host}: worker ${worker.index} (${worker.unit}) answers /health without active_calls: voxops cannot tell when it is idle, so it would wait for it as for a call of unknown age`,
+        options.allowUnhealthy ? warnings : problems,
+      );
+      continue;
+    }
     if (isHealthy(worker.health)) continue;
     const why = worker.health.httpStatus ? `HTTP ${worker.health.httpStatus}` : (worker.health.error ?? 'no answer');
     push(
@@ -57,6 +64,10 @@ export function judgeFleetFacts(
       options.allowUnhealthy ? warnings : problems,
     );
   }
+  if (facts.symlinkedSockets.length > 0)
+    push(
+      `${host}: the socket of worker ${facts.symlinkedSockets.join(', ')} is a symlink: a drain would move the link, not the socket, so calls could still reach the worker; point the unit and nginx at the socket itself`,
+    );
   for (const finding of facts.nginx) push(`${host}: nginx: ${finding.message}`, finding.level === 'error' ? problems : warnings);
   if (facts.countVariable !== undefined && facts.countVariable !== options.workers) {
     warnings.push(
@@ -64,17 +75,6 @@ export function judgeFleetFacts(
     );
   }
   return { problems, warnings, ...(choice ? { choice } : {}) };
-}
-
-/** A journal this run may continue: --resume, the same role and action, to the same release. */
-export function resumable(journal: Journal | undefined, request: OperationRequest, to: string): boolean {
-  return (
-    request.resume === true &&
-    journal !== undefined &&
-    journal.role === request.role &&
-    journal.action === request.action &&
-    journal.to === to
-  );
 }
 
 /** Deploy, rollback and rolling restart of the fleet: every rule, for every host, then one plan per host. */
@@ -123,10 +123,17 @@ export function judgeFleet(
     if (journal && !resume) {
       warnings.push({
         host: host.name,
-        message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; voxops ${journal.action} fleet ${journal.action === 'rollback' ? '--to' : '--tag'} ${journal.to} --resume continues it`,
+        message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; ${rerunCommand({ action: journal.action, role: 'fleet' }, journal.to, { resume: true })} continues it`,
       });
     }
-    if (request.resume && !journal) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
+    // a host that finished before the run stopped has no record left: resuming must not roll it again
+    const finished =
+      request.resume === true &&
+      !journal &&
+      facts.currentTag === to &&
+      facts.leftovers.moved.length === 0 &&
+      facts.workers.every((w) => isHealthy(w.health) && w.health.body?.version === to);
+    if (request.resume && !journal && !finished) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
     const moved = facts.leftovers.moved;
     if (moved.length > 0)
       warnings.push({
@@ -154,9 +161,10 @@ export function judgeFleet(
       schedule,
       readmitDelayMs: facts.failTimeoutSeconds * 1000,
       nginx: { failTimeoutSeconds: facts.failTimeoutSeconds, errorLog: facts.errorLog, errorLogSize: facts.errorLogSize },
+      ...(finished ? { noop: `every worker already serves ${to}` } : {}),
     };
   });
-  const rerun = `voxops ${request.action} fleet ${request.action === 'rollback' ? '--to' : '--tag'} ${request.tag}`;
+  const rerun = rerunCommand(request, request.tag);
   const next = refusalNext(problems, role.repo, rerun, 'fix the problems above (voxops status fleet shows the fleet), then re-run');
   return { plans, problems, warnings, notes, next };
 }

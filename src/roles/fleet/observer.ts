@@ -61,7 +61,10 @@ export const fleetObserver: RoleObserver = {
     const role = fleetConfig(inventory);
     if (!worker) throw new UsageError('logs fleet needs --worker N', { next: `voxops logs fleet --host ${host.name} --worker 1` });
     const count = workerCount(role, host);
-    if (worker > count) throw new UsageError(`${host.name} has ${count} workers; there is no worker ${worker}`);
+    if (worker > count)
+      throw new UsageError(`${host.name} has ${count} workers; there is no worker ${worker}`, {
+        next: `voxops logs fleet --host ${host.name} --worker ${count}`,
+      });
     return workerUnit(role.workers.unit, worker);
   },
 };

@@ -4,7 +4,7 @@ import type { WorkerTimeline } from '../../events.js';
 import type { WorkerSteps } from '../../plan/fleet.js';
 import { poll } from '../../wait.js';
 import type { DrainPolicy, HostContext } from '../contract.js';
-import { describeProbe, nothingListening, probe } from '../shared/health.js';
+import { describeProbe, nothingListening, probe, timedOut } from '../shared/health.js';
 
 export interface RollSettings {
   /** the version /health must report after the restart */
@@ -47,7 +47,7 @@ async function waitUntilIdle(host: HostContext, steps: WorkerSteps, settings: Ro
       until: (p) => {
         if (typeof p.body?.pid === 'number') oldPid = p.body.pid;
         if (nothingListening(p)) return 'gone' as const;
-        if (p.httpStatus !== 0) lastAnswer = clock.now();
+        if (!timedOut(p)) lastAnswer = clock.now();
         if (p.httpStatus !== 0 && p.body?.active_calls === 0) return 'call ended' as const;
         return clock.now() - lastAnswer >= HUNG_AFTER_MS ? ('hung' as const) : undefined;
       },

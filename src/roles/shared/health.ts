@@ -18,6 +18,14 @@ export function isHealthy(p: HealthProbe): boolean {
 }
 
 /** Nothing is listening: a connect failure, as opposed to a slow or failing answer. */
+/** curl's exit code for "timed out": the process accepted the connection and did not answer. */
+const CURL_TIMED_OUT = 28;
+
+/** Only a timeout counts towards "hung": a reset or a refused connect is a process coming or going. */
+export function timedOut(p: Probe): boolean {
+  return p.exitCode === CURL_TIMED_OUT;
+}
+
 export function nothingListening(p: Probe): boolean {
   return p.exitCode === CURL_COULD_NOT_CONNECT;
 }

@@ -175,6 +175,64 @@ describe('call-aware deploy', () => {
   });
 });
 
+describe('call-aware: workers whose answers cannot be taken at face value', () => {
+  it('a worker that seemed hung but answers once moved aside is not forced: it is restarted only as idle', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    fleet1.worker(4)!.hung = true;
+
+    const run = await deploy(sim, 'v1.5.0', ['--allow-unhealthy'], {
+      // the stall ends just as voxops moves the socket: the longer second look gets an answer
+      onEvent: (e) => {
+        if (e.type === 'worker' && e.worker === 4 && e.phase === 'drained') fleet1.worker(4)!.hung = false;
+      },
+    });
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(phases(run, 4)).toEqual(['drained', 'idle', 'restarted', 'healthy']);
+    expect(fleet1.dropped).toEqual([]);
+  });
+
+  it('preflight refuses a worker whose /health has no active_calls (exit 7), nothing changed', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    fleet1.worker(3)!.countless = true;
+
+    const run = await deploy(sim, 'v1.5.0');
+
+    expect(run.exitCode).toBe(7);
+    expect(run.stderr).toContain('fleet1: worker 3 (voxcore@3) answers /health without active_calls: voxops cannot tell when it is idle');
+    expect(fleet1.ran()).not.toContain('systemctl restart -- voxcore@1');
+  });
+
+  it('with --allow-unhealthy such a worker counts as busy: --max-call-age and skip leave it serving, the roll ends (exit 9)', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    fleet1.worker(3)!.countless = true;
+
+    const run = await deploy(sim, 'v1.5.0', ['--allow-unhealthy', '--max-call-age', '5', '--on-drain-timeout', 'skip']);
+
+    expect(run.exitCode).toBe(9);
+    expect(phases(run, 3)).toEqual(['skipped']);
+    expect(fleet1.workers().map((w) => w.version)).toEqual(['v1.5.0', 'v1.5.0', 'v1.4.2', 'v1.5.0']);
+  });
+
+  it('a command that fails mid-roll puts every worker waiting on a moved socket back in rotation', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    fleet1.slipIn(2, Infinity);
+    // moving worker 3's socket fails in a way no rule expects (not a gate, not a lost connection)
+    fleet1.failSteps.set('drain /tmp/voxcore_3.sock', 125);
+
+    const run = await deploy(sim, 'v1.5.0', ['--batch', '2']);
+
+    expect(run.exitCode, run.stderr).toBe(5);
+    expect(phases(run, 2)).toEqual(['drained', 'undrained']);
+    expect(fleet1.drainLeftovers()).toEqual([]);
+    expect(fleet1.worker(2)?.call).toBeDefined();
+  });
+});
+
 describe('call-aware: how long is left', () => {
   it('estimates the time left only once three calls were seen from start to end', async () => {
     const sim = new Sim();
@@ -251,7 +309,7 @@ describe('call-aware: a call older than --max-call-age', () => {
 
     expect(run.exitCode).toBe(9);
     expect(run.error).toBe(
-      'voxops: fleet1: worker 2 held a call longer than 60s; left on the old release, serving. Next: finish when those calls end: voxops restart fleet --host fleet1 --worker 2',
+      'voxops: fleet1: worker 2 held a call longer than 60s; left on the old release, serving. Next: when those calls end: voxops deploy fleet --tag v1.5.0 --resume',
     );
     expect(phases(run, 2)).toEqual(['skipped']);
     expect(fleet1.worker(2)).toBe(caller);
@@ -380,7 +438,7 @@ describe('call-aware: a failed gate and Ctrl-C', () => {
     expect(process.listeners('SIGINT')).toEqual(listeners);
     expect(run.exitCode).toBe(130);
     expect(run.error).toBe(
-      'voxops: interrupted: fleet1 stopped between workers; 1 of 4 on v1.5.1-slowboot; every host is serving, some may run v1.5.1-slowboot and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.1-slowboot, or undo: voxops rollback fleet --to v1.4.2',
+      'voxops: interrupted: fleet1 stopped between workers; 1 of 4 on v1.5.1-slowboot; every host is serving, some may run v1.5.1-slowboot and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.1-slowboot --resume, or undo: voxops rollback fleet --to v1.4.2',
     );
     expect(phases(run, 1)).toEqual(['drained', 'undrained']);
     expect(eventsOf(run, 'worker').find((e) => e.phase === 'undrained')?.message).toBe('interrupted while waiting for its call to end');

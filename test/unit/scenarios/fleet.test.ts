@@ -415,7 +415,7 @@ describe('a call that outlasts the drain timeout', () => {
 
     expect(run.exitCode).toBe(9);
     expect(run.error).toBe(
-      'voxops: fleet1: worker 2 still held a call after two drain timeouts; it stays on v1.4.2 and serving. Next: finish it when the call ends: voxops restart fleet --host fleet1 --worker 2',
+      'voxops: fleet1: worker 2 still held a call after two drain timeouts; it stays on v1.4.2 and serving. Next: when those calls end: voxops deploy fleet --tag v1.5.0 --resume',
     );
     // skipped, retried after the others, skipped again
     expect(phasesOf(run, 2)).toEqual(['drained', 'skipped', 'drained', 'skipped']);
@@ -497,7 +497,7 @@ describe('Ctrl-C', () => {
     expect(run.exitCode).toBe(130);
     expect(run.stderr).toContain('voxops: SIGINT: stopping at the next safe point (no worker is left drained; locks are released)');
     expect(run.error).toBe(
-      'voxops: interrupted: fleet1 worker 3 was put back in rotation unchanged; every host is serving, some may run v1.5.0 and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.0, or undo: voxops rollback fleet --to v1.4.2',
+      'voxops: interrupted: fleet1 worker 3 was put back in rotation unchanged; every host is serving, some may run v1.5.0 and some v1.4.2. Next: finish: voxops deploy fleet --tag v1.5.0 --resume, or undo: voxops rollback fleet --to v1.4.2',
     );
     expect(phasesOf(run, 3)).toEqual(['drained', 'undrained']);
     expect(fleet1.workers().map((w) => [w.status, w.version])).toEqual([

@@ -113,7 +113,7 @@ describe('status, health, history, logs', () => {
     expect(none.exitCode).toBe(2);
     expect(none.error).toBe('voxops: logs fleet needs --worker N. Next: voxops logs fleet --host fleet1 --worker 1');
     expect(beyond.exitCode).toBe(2);
-    expect(beyond.error).toBe('voxops: fleet1 has 2 workers; there is no worker 3');
+    expect(beyond.error).toBe('voxops: fleet1 has 2 workers; there is no worker 3. Next: voxops logs fleet --host fleet1 --worker 2');
   });
 });
 

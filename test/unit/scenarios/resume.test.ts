@@ -47,6 +47,55 @@ describe('--resume', () => {
     expect(fleet1.fs.exists(lockFile)).toBe(false);
   });
 
+  it('leaves alone a host that finished before the run stopped, and keeps the record it continues when stopped again', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    const fleet2 = sim.addFleetHost('fleet2');
+    const caller = fleet2.startCall(3, Infinity);
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json'], {
+      onEvent: (e) => {
+        if (e.type === 'worker' && e.host === 'fleet2' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
+      },
+    });
+    expect(first.exitCode).toBe(130);
+    expect(first.error).toContain('Next: finish: voxops deploy fleet --tag v1.5.0 --resume, or undo');
+    expect(fleet1.fs.exists(journalFile)).toBe(false);
+    const record = JSON.parse(fleet2.fs.read(journalFile));
+
+    // resumed, and stopped again before the call ends: the record is the first run's, under the new run
+    const fleet1Sent = fleet1.log.length;
+    const again = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json'], {
+      onEvent: (e) => {
+        if (e.type === 'worker' && e.host === 'fleet2' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
+      },
+    });
+    expect(again.exitCode).toBe(130);
+    expect(
+      fleet1.log
+        .slice(fleet1Sent)
+        .filter((c) => !c.readOnly)
+        .map((c) => c.step),
+    ).toEqual([]);
+    expect(eventsOf(again, 'info').map((e) => e.message)).toContain('every worker already serves v1.5.0; nothing to do');
+    const kept = JSON.parse(fleet2.fs.read(journalFile));
+    expect(kept).toEqual({ ...record, run: expect.not.stringMatching(record.run) });
+    expect(kept.installed).toMatch(/^[0-9a-f]{40}$/);
+
+    caller.call = { remaining: 2 };
+    const last = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json']);
+    expect(last.exitCode, last.stderr).toBe(0);
+    expect([...fleet1.workers(), ...fleet2.workers()].map((w) => w.version)).toEqual(Array(8).fill('v1.5.0'));
+    expect(fleet2.dropped).toEqual([]);
+  });
+
+  it('refuses --resume on a restart, which has nothing to continue (exit 2)', async () => {
+    const sim = new Sim();
+    sim.addFleetHost('fleet1');
+    const run = await voxops(sim, ['restart', 'fleet', '--resume']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('--resume continues a deploy or rollback; a restart has nothing to continue');
+  });
+
   it('puts a socket a killed run left moved aside back in rotation before the roll', async () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1');

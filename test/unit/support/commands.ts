@@ -379,12 +379,11 @@ const sh: Handler = (host, argv, ctx) => {
     return ok();
   }
   if (script === scripts.movedAside) {
-    const lines = args
-      .filter((s) => host.fs.lstat(`${s}.draining`))
-      .map((s) => {
-        const node = host.fs.lstat(s);
-        return node?.kind === 'socket' ? `stale ${s}` : `moved ${s}`;
-      });
+    const lines = args.flatMap((s) => {
+      const node = host.fs.lstat(s);
+      if (!host.fs.lstat(`${s}.draining`)) return node?.kind === 'symlink' ? [`symlink ${s}`] : [];
+      return node?.kind === 'socket' ? [`stale ${s}`] : [`moved ${s}`];
+    });
     return ok(lines.map((l) => `${l}\n`).join(''));
   }
   if (script === scripts.logSize && args.length === 1) {

@@ -62,6 +62,11 @@ class SimSession implements HostSession {
       throw new UnreachableError(`${this.host.name}: SSH connection lost during a command (read ECONNRESET)`);
     }
     const ran: string[] = [];
+    const failure = this.sim.failSteps.get(step.name);
+    if (failure !== undefined) {
+      this.sim.failSteps.delete(step.name);
+      return checkResult(this.host, step, { exitCode: failure, stdout: '', stderr: 'simulated failure', durationMs: 0 });
+    }
     let result: Exec;
     try {
       result = evaluate(

@@ -28,6 +28,8 @@ export interface Proc {
   refuseFor: number;
   /** accepts connections but never answers (curl exit 28) */
   hung: boolean;
+  /** worker: its /health leaves out active_calls (an app that does not count its calls) */
+  countless?: boolean;
   /** worker: the socket path it binds; uvicorn unlinks this path when it stops */
   socket?: string;
   /** worker: its live call, which ends after `remaining` more probes over the moved socket */
@@ -161,6 +163,8 @@ export class SimHost {
   freeMb = 20_000;
   /** fault switches of the connection itself */
   readonly link = { unreachable: false, lostAfterCommands: undefined as number | undefined, commands: 0 };
+  /** fault: the next run of the step with this name exits with this code (stderr says it is simulated) */
+  readonly failSteps = new Map<string, number>();
 
   constructor(
     readonly estate: Estate,
@@ -337,7 +341,7 @@ export class SimHost {
       const body = {
         status: healthy ? 'ok' : 'error',
         version: proc.version,
-        active_calls: proc.call ? 1 : 0,
+        ...(proc.countless ? {} : { active_calls: proc.call ? 1 : 0 }),
         max_calls: 1,
         max_seen_calls: proc.call ? 1 : 0,
         pid: proc.pid,
