@@ -217,7 +217,8 @@ function hostList(value: string[] | string | undefined): string[] | undefined {
 // of the 150 that `voxops --help` takes.
 const EXAMPLES = `Examples:
   voxops deploy fleet --tag v1.5.0 --dry-run   # preflight, print the plan, change nothing
-  voxops deploy fleet --rolling --tag v1.5.0   # worker by worker, drained and gated
+  voxops deploy fleet --tag v1.5.0             # each worker the moment its call ends, gated
+  voxops deploy fleet --tag v1.5.0 --resume    # continue a deploy that stopped part-way
   voxops rollback fleet --to v1.4.2            # the same drain, gates, lock, history
   voxops status fleet --json                   # tags, last-known-good, locks, workers
   voxops logs fleet --host fleet1 --worker 3   # why a worker failed its gate
@@ -253,19 +254,19 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
   const flags = beforeDoubleDash(args);
   if (!flags.includes('--help') && !flags.includes('-h')) y.wrap(null);
   const withCommands = y
-    .command('deploy <role>', 'deploy a release tag (fleet: worker by worker)', (y) =>
+    .command('deploy <role>', 'deploy a release tag (fleet: each worker when its call ends)', (y) =>
       changeOptions(y, { source: true })
         .usage(
-          '$0 deploy <role> --tag <tag> [options]\n\nDeploy a release tag (fleet: rolling, worker by worker, drained and gated). deploy ingress takes no tag.',
+          '$0 deploy <role> --tag <tag> [options]\n\nDeploy a release tag (fleet: each worker restarted the moment it is idle, then gated; --schedule one-at-a-time for the old pacing). deploy ingress takes no tag.',
         )
         .positional('role', { choices: deployableRoles, describe: 'which role to deploy' })
         .option('tag', { alias: 't', type: 'string', describe: 'release tag, e.g. v1.5.0 [required, except for deploy ingress]' })
         .option('rolling', {
           type: 'boolean',
           default: true,
-          describe: 'fleet: one worker at a time (the only mode; accepted for clarity)',
+          describe: 'fleet: accepted for old scripts, changes nothing (the schedule is --schedule)',
         })
-        .example('$0 deploy fleet --tag v1.5.0', 'worker by worker, drained and gated')
+        .example('$0 deploy fleet --tag v1.5.0', 'each worker the moment its call ends, never under a call, gated')
         .example('$0 deploy all --tag v1.5.0', 'every role in order; stops at the first failure'),
     )
     .command('rollback [roles..]', 'back to a tag, or each host to its last-known-good', (y) =>

@@ -6,7 +6,7 @@ import { isValidTag } from './tag.js';
 export const stateDir = '/var/lib/voxops';
 export const lockFile = `${stateDir}/lock.json`;
 export const historyFile = `${stateDir}/history.jsonl`;
-export const journalFile = `${stateDir}/journal.json`;
+export const progressFile = `${stateDir}/progress.json`;
 
 /**
  * Atomic lock: write the holder to a private temp file, then hard-link it to lock.json. link(2)
@@ -141,7 +141,7 @@ export interface HistoryEntry {
  * and what is done. Gone when the change ends well; left behind by a run that was killed, cut off or
  * failed, so `--resume` knows what the host was before and what need not be done again.
  */
-export interface Journal {
+export interface Progress {
   /** the run (its lock id) */
   run: string;
   role: string;
@@ -153,35 +153,35 @@ export interface Journal {
   installed?: string;
 }
 
-/** Written whole to a temp file and renamed: a reader never sees half a journal. */
-export function writeJournal(journal: Journal): Step {
-  const temp = `${journalFile}.tmp`;
+/** Written whole to a temp file and renamed: a reader never sees half a record. */
+export function writeProgress(progress: Progress): Step {
+  const temp = `${progressFile}.tmp`;
   return {
     name: 'record progress',
-    command: all(argv('mkdir', '-p', stateDir), argv('dd', `of=${temp}`, 'status=none'), argv('mv', '-f', '--', temp, journalFile)),
-    stdin: `${JSON.stringify(journal)}\n`,
+    command: all(argv('mkdir', '-p', stateDir), argv('dd', `of=${temp}`, 'status=none'), argv('mv', '-f', '--', temp, progressFile)),
+    stdin: `${JSON.stringify(progress)}\n`,
   };
 }
 
-export function readJournal(): Step {
-  return { name: 'read progress', command: argv('cat', '--', journalFile), okExitCodes: [1], readOnly: true };
+export function readProgress(): Step {
+  return { name: 'read progress', command: argv('cat', '--', progressFile), okExitCodes: [1], readOnly: true };
 }
 
-export function clearJournal(): Step {
-  return { name: 'clear progress', command: argv('rm', '-f', '--', journalFile) };
+export function clearProgress(): Step {
+  return { name: 'clear progress', command: argv('rm', '-f', '--', progressFile) };
 }
 
-/** A journal read back from a host is its text: only a well-formed one counts. */
-export function parseJournal(stdout: string): Journal | undefined {
+/** A progress record read back from a host is its text: only a well-formed one counts. */
+export function parseProgress(stdout: string): Progress | undefined {
   try {
-    const j = JSON.parse(stdout) as Partial<Journal>;
+    const j = JSON.parse(stdout) as Partial<Progress>;
     const text = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length < 200;
     // its tags become command lines (--resume, a rollback's target): only release tags count
     const tag = (v: unknown) => typeof v === 'string' && isValidTag(v);
     if (!text(j.run) || !text(j.role) || !text(j.action) || !text(j.startedAt) || !tag(j.to) || !(j.from === null || tag(j.from)))
       return undefined;
     if (j.installed !== undefined && !(typeof j.installed === 'string' && /^[0-9a-f]{7,64}$/.test(j.installed))) return undefined;
-    return j as Journal;
+    return j as Progress;
   } catch {
     return undefined;
   }

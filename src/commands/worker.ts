@@ -83,9 +83,20 @@ export function drainWorker(socket: string): Step {
   };
 }
 
-/** Put a drained worker that was not restarted back in rotation (rename over the placeholder). */
+/**
+ * Put a drained worker that was not restarted back in rotation (rename over the placeholder). If a
+ * new process already serves on the real path (systemd restarted the worker meanwhile), the moved
+ * socket is garbage: it is removed, never renamed over the live one.
+ */
 export function undrainWorker(socket: string): Step {
-  return { name: `undrain ${socket}`, command: argv('mv', '-T', '--', drainedSocket(socket), socket) };
+  const moved = drainedSocket(socket);
+  return {
+    name: `undrain ${socket}`,
+    command: any(
+      all(argv('test', '-S', socket), argv('test', '!', '-L', socket), argv('rm', '-f', '--', moved)),
+      argv('mv', '-T', '--', moved, socket),
+    ),
+  };
 }
 
 /** After the new process serves on the real path, the old socket file is garbage. */

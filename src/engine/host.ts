@@ -41,7 +41,7 @@ export function hostContext(
     record,
     uninterruptible: () => hostContext(ctx, session, workspace, record, neverAborts),
     // outside a change there is nothing to record; changeHost gives each change its own
-    journal: async () => {},
+    recordProgress: async () => {},
   };
   return host;
 }

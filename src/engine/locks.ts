@@ -93,17 +93,22 @@ export async function acquireAll(
  */
 export function keepLeases(sessions: readonly HostSession[], holder: LockHolder, lost: (host: string) => void): () => void {
   const every = Math.max(1, holder.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 250;
+  // a renewal still in flight when the run releases its locks finds no lock: that is not a loss
+  let stopped = false;
   const timer = setInterval(() => {
     for (const session of sessions) {
       session.run(renewLock(holder.id)).then(
-        (r) => r.exitCode === 0 || lost(session.host.name),
+        (r) => r.exitCode === 0 || stopped || lost(session.host.name),
         // out of reach: the lease runs down; the run itself finds out at its next command
         () => undefined,
       );
     }
   }, every);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }
 
 /** Best effort on every path (failure, Ctrl-C): a release that fails must not hide the real error. */

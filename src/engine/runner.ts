@@ -17,12 +17,12 @@ import { poll } from '../wait.js';
 import type { HostSession } from '../exec/executor.js';
 import {
   appendHistory,
-  clearJournal,
-  parseJournal,
-  readJournal,
-  writeJournal,
+  clearProgress,
+  parseProgress,
+  readProgress,
+  writeProgress,
   type HistoryEntry,
-  type Journal,
+  type Progress,
 } from '../commands/state.js';
 import { ReleaseWorkspace } from '../release/workspace.js';
 import type { AnyDriver, HostContext, HostFacts, HostPlan, HostResult, OperationRequest, RoleDefinition } from '../roles/contract.js';
@@ -114,8 +114,8 @@ export async function runOperation(
     const facts: HostFacts<unknown>[] = await Promise.all(
       hosts.map(async (host) => {
         const hc = contexts.get(host.name)!;
-        const [lock, journal, found] = await Promise.all([readHolder(hc), readJournalOf(hc), driver.inspect(hc, resolved)]);
-        return { host, ...(lock ? { lock } : {}), ...(journal ? { journal } : {}), facts: found };
+        const [lock, progress, found] = await Promise.all([readHolder(hc), readProgressOf(hc), driver.inspect(hc, resolved)]);
+        return { host, ...(lock ? { lock } : {}), ...(progress ? { progress } : {}), facts: found };
       }),
     );
     const expired = new Map<string, HeldLock>();
@@ -137,7 +137,7 @@ export async function runOperation(
       if (!ctx.dryRun) throw lockHeldError(f.host.name, f.lock, ctx.clock.now());
       reporter.emit({ type: 'warning', host: f.host.name, message: `lock is held by ${f.lock.user}@${f.lock.machine}` });
     }
-    const earlier = new Map(facts.map((f) => [f.host.name, f.journal]));
+    const earlier = new Map(facts.map((f) => [f.host.name, f.progress]));
     const judgement = driver.judge(facts, resolved, ctx.inventory);
     if (judgement.refusal) throw judgement.refusal;
     for (const note of judgement.notes) reporter.emit({ type: 'info', ...note });
@@ -270,9 +270,9 @@ async function waitForLocks(ctx: OperationContext, hosts: readonly HostContext[]
 
 const LOCK_WAIT_POLL_MS = 2_000;
 
-async function readJournalOf(host: HostContext): Promise<Journal | undefined> {
-  const read = await host.run(readJournal());
-  return read.exitCode === 0 ? parseJournal(read.stdout) : undefined;
+async function readProgressOf(host: HostContext): Promise<Progress | undefined> {
+  const read = await host.run(readProgress());
+  return read.exitCode === 0 ? parseProgress(read.stdout) : undefined;
 }
 
 /** Bare `rollback`: every host's last-known-good, from its own history. They must agree. */
@@ -305,13 +305,13 @@ async function changeHost(
   results: Map<string, HostResult>,
   runId: string,
   timelines: readonly WorkerTimeline[],
-  earlier: Journal | undefined,
+  earlier: Progress | undefined,
 ): Promise<void> {
   const name = plan.host.name;
   const { reporter, clock } = ctx;
   const startedAt = clock.now();
   // a resumed change keeps the record it continues (when it began, what is installed), under this run
-  let journal: Journal = resumable(earlier, request, plan.to)
+  let progress: Progress = resumable(earlier, request, plan.to)
     ? { ...earlier!, run: runId }
     : {
         run: runId,
@@ -322,15 +322,15 @@ async function changeHost(
         startedAt: new Date(startedAt).toISOString(),
       };
 
-  const journaled: HostContext = {
+  const recording: HostContext = {
     ...host,
-    journal: async (done) => {
-      journal = { ...journal, ...done };
-      await host.run(writeJournal(journal));
+    recordProgress: async (done) => {
+      progress = { ...progress, ...done };
+      await host.run(writeProgress(progress));
     },
   };
-  await host.run(writeJournal(journal));
-  const change = driver.change(journaled, plan, request);
+  await host.run(writeProgress(progress));
+  const change = driver.change(recording, plan, request);
   let outcome: HistoryEntry['outcome'] = 'failed';
   let result: HostResult | undefined;
   let failure: unknown;
@@ -339,7 +339,7 @@ async function changeHost(
     result = await change.apply();
     results.set(name, result);
     outcome = 'success';
-    await host.run(clearJournal()).catch(() => undefined);
+    await host.run(clearProgress()).catch(() => undefined);
     reporter.emit({ type: 'host', host: name, phase: 'done', ...(result.message ? { message: result.message } : {}) });
   } catch (error) {
     failure = error instanceof UnreachableError ? cutOff(error, name, request, plan, timelines, ctx.inventory.lock.leaseSeconds) : error;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import pLimit from 'p-limit';
 import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
 import type { Step } from './command.js';
 import type { Host, ResolvedSsh } from '../config/inventory.js';
@@ -120,9 +121,16 @@ export class SshExecutor implements Executor {
   }
 }
 
+/**
+ * Commands one connection runs at once. OpenSSH refuses channels past its MaxSessions (10 by
+ * default) with "open failed", which would read as a lost host; a lease renewal needs one free.
+ */
+const MAX_CHANNELS = 8;
+
 class SshSession implements HostSession {
   private closed = false;
   private lost: Error | undefined;
+  private readonly channels = pLimit(MAX_CHANNELS);
 
   constructor(
     readonly host: Host,
@@ -141,7 +149,8 @@ class SshSession implements HostSession {
     this.options.onCommand?.(this.host, step, rendered);
     const wire = this.options.ssh.sudo ? withSudo(rendered) : rendered;
     const timeoutMs = step.timeoutMs ?? this.options.ssh.commandTimeoutSeconds * 1000;
-    return checkResult(this.host, step, await this.exec(wire, step.stdin, timeoutMs));
+    // the timeout starts when the channel opens: waiting for a free one is not the command's time
+    return checkResult(this.host, step, await this.channels(() => this.exec(wire, step.stdin, timeoutMs)));
   }
 
   private exec(wire: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {

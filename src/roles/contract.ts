@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Step } from '../exec/command.js';
-import type { HistoryEntry, Journal } from '../commands/state.js';
+import type { HistoryEntry, Progress } from '../commands/state.js';
 import type { Host, Inventory } from '../config/inventory.js';
 import type { RoleName } from '../config/schema.js';
 import type { HeldLock, VoxopsError } from '../errors.js';
@@ -61,7 +61,7 @@ export interface HostFacts<F> {
   host: Host;
   lock?: HeldLock;
   /** where an earlier change of this host stopped (killed, cut off, failed), if one did */
-  journal?: Journal;
+  progress?: Progress;
   facts: F;
 }
 
@@ -139,7 +139,7 @@ export interface HostContext extends ReleaseTarget {
   /** the same host whose signal never aborts: a rollback is never abandoned half-way */
   uninterruptible(): HostContext;
   /** record on the host what this change has done, so --resume need not do it again */
-  journal(done: Pick<Journal, 'installed'>): Promise<void>;
+  recordProgress(done: Pick<Progress, 'installed'>): Promise<void>;
 }
 
 export interface RoleDriver<F = unknown, P extends HostPlan = HostPlan> {

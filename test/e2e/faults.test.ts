@@ -40,7 +40,7 @@ describe('faults in the lab', () => {
     await labFault({ kind: 'free-disk', host });
     writeFaultInventory();
     await Promise.all([resetFleetHost(host, 'v1.4.2'), resetFleetHost(other, 'v1.4.2')]);
-    await labExec(host, 'rm -f /var/lib/voxops/journal.json');
+    await labExec(host, 'rm -f /var/lib/voxops/progress.json');
   });
   afterAll(async () => {
     await labFault({ kind: 'net-up', host }).catch(() => undefined);

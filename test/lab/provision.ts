@@ -75,6 +75,9 @@ export function writeAccess(host: LabHost, topo: Topology, deployPub: string, de
   );
   put(root, 'root/.ssh/authorized_keys', `${deployPub}\n`, 0o600);
   chmodSync(join(root, 'root/.ssh'), 0o700);
+  // OpenSSH's own default channels per connection, as on a production host: sshd takes the first
+  // value it reads, and this file sorts before the base's voxlab.conf (MaxSessions 100)
+  put(root, 'etc/ssh/sshd_config.d/00-voxlab-sessions.conf', 'MaxSessions 10\n');
   if (host.role === 'git') {
     const { uid, gid } = passwdIds(root, 'git');
     put(root, 'srv/git/.ssh/authorized_keys', `${deployPub}\n`, 0o600);

@@ -121,7 +121,9 @@ describe('builders', () => {
     expect(r(drainWorker('/tmp/voxcore_1.sock'))).toBe(
       "{ test -S /tmp/voxcore_1.sock && test '!' -L /tmp/voxcore_1.sock && mv -T -- /tmp/voxcore_1.sock /tmp/voxcore_1.sock.draining && dd if=/dev/null of=/tmp/voxcore_1.sock conv=excl status=none && chown -h --reference=/tmp/voxcore_1.sock.draining -- /tmp/voxcore_1.sock; } || test -S /tmp/voxcore_1.sock.draining",
     );
-    expect(r(undrainWorker('/tmp/voxcore_1.sock'))).toBe('mv -T -- /tmp/voxcore_1.sock.draining /tmp/voxcore_1.sock');
+    expect(r(undrainWorker('/tmp/voxcore_1.sock'))).toBe(
+      "{ test -S /tmp/voxcore_1.sock && test '!' -L /tmp/voxcore_1.sock && rm -f -- /tmp/voxcore_1.sock.draining; } || mv -T -- /tmp/voxcore_1.sock.draining /tmp/voxcore_1.sock",
+    );
     expect(r(readEnvVariable('/opt/voxcore/.env', 'VOXCORE_WORKERS'))).toBe("grep -E -m 1 '^VOXCORE_WORKERS=' -- /opt/voxcore/.env");
   });
 

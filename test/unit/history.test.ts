@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJournal, type HistoryEntry } from '../../src/commands/state.js';
+import { parseProgress, type HistoryEntry } from '../../src/commands/state.js';
 import { lastKnownGood } from '../../src/engine/history.js';
 
 const entry = (
@@ -51,8 +51,8 @@ describe('a progress record read back from a host', () => {
   const good = { run: 'abc', role: 'fleet', action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', startedAt: '2026-12-03T10:00:00Z' };
 
   it('is taken when every field has its shape', () => {
-    expect(parseJournal(JSON.stringify(good))).toEqual(good);
-    expect(parseJournal(JSON.stringify({ ...good, from: null, installed: 'a'.repeat(40) }))).toMatchObject({ installed: 'a'.repeat(40) });
+    expect(parseProgress(JSON.stringify(good))).toEqual(good);
+    expect(parseProgress(JSON.stringify({ ...good, from: null, installed: 'a'.repeat(40) }))).toMatchObject({ installed: 'a'.repeat(40) });
   });
 
   it.each([
@@ -61,6 +61,6 @@ describe('a progress record read back from a host', () => {
     ['an install that is not a commit', { installed: '$(reboot)' }],
     ['no start time', { startedAt: undefined }],
   ])('is ignored with %s', (_, change) => {
-    expect(parseJournal(JSON.stringify({ ...good, ...change }))).toBeUndefined();
+    expect(parseProgress(JSON.stringify({ ...good, ...change }))).toBeUndefined();
   });
 });

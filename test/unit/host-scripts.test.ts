@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, linkSync, symlinkSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, linkSync, symlinkSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,8 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Command } from '../../src/exec/command.js';
 import { movedAsideSockets, parseMovedAside, parseRound, probeRound } from '../../src/commands/probe.js';
 import { parseLock, readLock, takeOverLock } from '../../src/commands/state.js';
+import { drainWorker, undrainWorker } from '../../src/commands/worker.js';
+import { renderCommand } from '../../src/exec/render.js';
 import type { LockHolder } from '../../src/errors.js';
 
 // The unit tier's scripted host reimplements these scripts; here the scripts themselves run in a real
@@ -139,5 +141,27 @@ describe('one probe round over real sockets, in a real sh', () => {
     symlinkSync(stale, linked);
     const { script, args } = shOf(movedAsideSockets([moved, stale, join(dir, 'none.sock'), linked]).command);
     expect(parseMovedAside(await runShAsync(script, args))).toEqual({ moved: [moved], stale: [stale], symlinks: [linked] });
+  });
+
+  it('a drain moves the socket aside and leaves a placeholder; an undrain puts it back, but never over a live socket', async () => {
+    const socket = join(dir, 'u1.sock');
+    await worker(socket, '{}');
+    const drain = renderCommand(drainWorker(socket).command);
+    const undrain = renderCommand(undrainWorker(socket).command);
+    expect((await runShAsync(`${drain}; echo "exit $?"`, [])).trim()).toBe('exit 0');
+    expect(statSync(`${socket}.draining`).isSocket()).toBe(true);
+    expect(statSync(socket).isFile()).toBe(true);
+    await runShAsync(undrain, []);
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(existsSync(`${socket}.draining`)).toBe(false);
+
+    // moved aside again, then a new process binds the real path: the old socket file is dropped
+    await runShAsync(drain, []);
+    rmSync(socket);
+    await worker(socket, '{}');
+    const live = statSync(socket).ino;
+    await runShAsync(undrain, []);
+    expect(statSync(socket).ino).toBe(live);
+    expect(existsSync(`${socket}.draining`)).toBe(false);
   });
 });

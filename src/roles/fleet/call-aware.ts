@@ -45,6 +45,7 @@ interface Tracked extends WorkerView {
 /** Restart time used for the default floor until the roll has measured its own. */
 const FIRST_RESTART_ESTIMATE_MS = 700;
 const PROGRESS_EVERY_MS = 10_000;
+const SETTLE_AFTER_MOVE_MS = 150;
 
 /**
  * Roll every given worker of one host to `expectVersion`, each the moment it is idle: move its
@@ -194,6 +195,8 @@ export async function rollCallAware(
     }
     if (moved.exitCode !== 0) return restart(t);
     t.stage = 'draining';
+    // a call nginx handed over just before the move is still connecting: give it a moment to count
+    await clock.sleep(SETTLE_AFTER_MOVE_MS);
     const step = probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset, t.hung ? 2 : 1);
     const [p] = parseRound((await host.run(step)).stdout, 1).probes;
     if (t.hung && timedOut(p!)) {
@@ -217,10 +220,12 @@ export async function rollCallAware(
     for (;;) {
       await observe();
       const now = clock.now();
-      // a drained worker whose call has ended is restarted at once
-      await settle(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t))).catch(stopOnError);
+      const stopping = () => gateFailure !== undefined || failure !== undefined || host.signal.aborted;
+      // a drained worker whose call has ended is restarted at once, unless the roll is stopping
+      if (!stopping())
+        await settle(tracked.filter((t) => t.stage === 'draining' && t.calls === 0).map((t) => restart(t))).catch(stopOnError);
       const restarting = tracked.filter((t) => t.stage === 'restarting');
-      if (gateFailure || failure !== undefined || host.signal.aborted) {
+      if (stopping()) {
         // stop taking workers; the ones restarting are still gated, so each ends old or new, never unknown
         const why =
           host.signal.aborted && !gateFailure ? 'interrupted while waiting for its call to end' : 'the roll stopped: put back unchanged';

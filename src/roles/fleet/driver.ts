@@ -239,11 +239,11 @@ async function placeFleetRelease(
   const head = await placeRelease(host, { path: role.path, tag, choice, workspace: host.workspace, role: 'fleet', repo: role, preserve });
   if (build && preferKeptBuild && (await host.run(hasBuild('fleet', head))).exitCode === 0) {
     await host.step(restoreBuild('fleet', head, role.path, build.outputs));
-    await host.journal({ installed: head });
+    await host.recordProgress({ installed: head });
     return;
   }
   await host.step(install(role.path, role.install));
-  await host.journal({ installed: head });
+  await host.recordProgress({ installed: head });
   if (!build) return;
   try {
     await host.step(saveBuild('fleet', head, role.path, build.outputs));

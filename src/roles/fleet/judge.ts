@@ -88,7 +88,7 @@ export function judgeFleet(
   const problems: string[] = [];
   const warnings: Note[] = [];
   const notes: Note[] = [];
-  const plans = all.map(({ host, facts, journal }): FleetPlan => {
+  const plans = all.map(({ host, facts, progress: earlier }): FleetPlan => {
     const workers = workerCount(role, host);
     // a restart is how an unhealthy worker comes back, so it never refuses one
     const judged = judgeFleetFacts(facts, role, {
@@ -119,21 +119,21 @@ export function judgeFleet(
       message: `on ${facts.currentTag ?? '(no tag)'}, ${facts.workers.length} workers, ${facts.freeMb ?? '?'} MiB free${pacing}`,
     });
     const to = restart ? (facts.currentTag ?? '(no tag)') : request.tag!;
-    const resume = resumable(journal, request, to);
-    if (journal && !resume) {
+    const resume = resumable(earlier, request, to);
+    if (earlier && !resume) {
       warnings.push({
         host: host.name,
-        message: `an earlier ${journal.action} of ${journal.to} (from ${journal.from ?? '(no tag)'}, started ${journal.startedAt}) stopped part-way here; ${rerunCommand({ action: journal.action, role: 'fleet' }, journal.to, { resume: true })} continues it`,
+        message: `an earlier ${earlier.action} of ${earlier.to} (from ${earlier.from ?? '(no tag)'}, started ${earlier.startedAt}) stopped part-way here; ${rerunCommand({ action: earlier.action, role: 'fleet' }, earlier.to, { resume: true })} continues it`,
       });
     }
     // a host that finished before the run stopped has no record left: resuming must not roll it again
     const finished =
       request.resume === true &&
-      !journal &&
+      !earlier &&
       facts.currentTag === to &&
       facts.leftovers.moved.length === 0 &&
       facts.workers.every((w) => isHealthy(w.health) && w.health.body?.version === to);
-    if (request.resume && !journal && !finished) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
+    if (request.resume && !earlier && !finished) notes.push({ host: host.name, message: 'nothing to resume here: an ordinary run' });
     const moved = facts.leftovers.moved;
     if (moved.length > 0)
       warnings.push({
@@ -148,12 +148,12 @@ export function judgeFleet(
     if (resume)
       notes.push({
         host: host.name,
-        message: `resuming the ${journal!.action} to ${to} from ${journal!.from ?? '(no tag)'}: ${done.length} worker(s) already on it${journal!.installed && facts.currentTag === to ? ', its install done' : ''}`,
+        message: `resuming the ${earlier!.action} to ${to} from ${earlier!.from ?? '(no tag)'}: ${done.length} worker(s) already on it${earlier!.installed && facts.currentTag === to ? ', its install done' : ''}`,
       });
-    const installed = resume && journal!.installed && facts.currentTag === to ? { installed: journal!.installed } : {};
+    const installed = resume && earlier!.installed && facts.currentTag === to ? { installed: earlier!.installed } : {};
     return {
       host,
-      from: resume ? journal!.from : facts.currentTag,
+      from: resume ? earlier!.from : facts.currentTag,
       to,
       ...planWorkers(role, host, { batch: request.batch ?? 1, workers: only }),
       ...(restart ? {} : { release: { choice: judged.choice ?? sourceFor(host.name, to, request.source, undefined), ...installed } }),

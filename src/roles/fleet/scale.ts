@@ -220,7 +220,7 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
     };
   },
 
-  describe(plan, request, inventory) {
+  describe(plan, _request, inventory) {
     const role = fleetConfig(inventory);
     const { scale } = plan;
     const lines: PlanLine[] = [
@@ -270,7 +270,6 @@ export const scaleDriver: RoleDriver<ScaleFacts, ScaleHostPlan> = {
       if (plan.failTimeoutSeconds > 0) lines.push({ note: `wait ${plan.failTimeoutSeconds}s: nginx fail_timeout` });
     }
     lines.push({ step: probeHealthUrl(fleetHealthUrl(role), 5), prefix: `until expected_workers=${scale.to} and capacity=${scale.to}: ` });
-    void request;
     return lines;
   },
 

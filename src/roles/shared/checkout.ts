@@ -166,11 +166,10 @@ export function checkoutDriver<C extends CheckoutConfig>(
       return lines;
     },
 
-    async prepare(plans, request, workspace, inventory) {
+    async prepare(plans, _request, workspace, inventory) {
       const pushed = plans.find((p) => p.choice.source === 'rsync' && !p.kept && !p.restartOnly);
       // an rsync push's tree is built before any host changes: a tag missing from the local clone stops here
       if (pushed) await workspace.tree(role, configOf(recipe, inventory), pushed.to);
-      void request;
     },
 
     change(host, plan, request) {

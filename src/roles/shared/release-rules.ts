@@ -2,10 +2,9 @@ import { compareTags, deployedTagProblem, isValidTag } from '../../commands/tag.
 import { redactUrl } from '../../redact.js';
 import { chooseSource, type ReleaseSource, type SourceChoice, type TagLookup } from '../../release/source.js';
 
-/**
- * Preflight rules every role with a checkout shares. Pure: each returns the problem (or warning)
- * it finds for one host, so judge functions compose them and unit tests check them one by one.
- */
+// Preflight rules every role with a checkout shares. Pure: each returns the problem (or warning) it
+// finds for one host, so judge functions compose them and unit tests check them one by one.
+
 /** The deployed release is read back from the host (any text): it must be a release tag to go back to. */
 export function notAtReleaseTag(host: string, path: string, current: string | null): string | undefined {
   return deployedTagProblem(host, path, current);

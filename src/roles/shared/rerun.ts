@@ -1,4 +1,4 @@
-import type { Journal } from '../../commands/state.js';
+import type { Progress } from '../../commands/state.js';
 import type { OperationRequest } from '../contract.js';
 
 /** Roles whose change keeps a progress record on each host, so `--resume` can continue it. */
@@ -32,13 +32,13 @@ export function rerunCommand(
   }
 }
 
-/** A journal this run may continue: --resume, the same role and action, to the same release. */
-export function resumable(journal: Journal | undefined, request: OperationRequest, to: string): boolean {
+/** A progress record this run may continue: --resume, the same role and action, to the same release. */
+export function resumable(earlier: Progress | undefined, request: OperationRequest, to: string): boolean {
   return (
     request.resume === true &&
-    journal !== undefined &&
-    journal.role === request.role &&
-    journal.action === request.action &&
-    journal.to === to
+    earlier !== undefined &&
+    earlier.role === request.role &&
+    earlier.action === request.action &&
+    earlier.to === to
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { journalFile, lockFile } from '../../../src/commands/state.js';
+import { progressFile, lockFile } from '../../../src/commands/state.js';
 import { eventsOf, voxops } from '../support/cli.js';
 import { Sim } from '../support/sim.js';
 
@@ -20,7 +20,7 @@ describe('--resume', () => {
       },
     });
     expect(first.exitCode).toBe(130);
-    expect(JSON.parse(fleet1.fs.read(journalFile))).toMatchObject({
+    expect(JSON.parse(fleet1.fs.read(progressFile))).toMatchObject({
       role: 'fleet',
       action: 'deploy',
       from: 'v1.4.2',
@@ -43,7 +43,7 @@ describe('--resume', () => {
     expect(fleet1.dropped).toEqual([]);
     // the history says what the host ran before the deploy, so last-known-good stays v1.4.2
     expect(sim.historyOf('fleet1').at(-1)).toMatchObject({ action: 'deploy', from: 'v1.4.2', to: 'v1.5.0', outcome: 'success' });
-    expect(fleet1.fs.exists(journalFile)).toBe(false);
+    expect(fleet1.fs.exists(progressFile)).toBe(false);
     expect(fleet1.fs.exists(lockFile)).toBe(false);
   });
 
@@ -59,8 +59,8 @@ describe('--resume', () => {
     });
     expect(first.exitCode).toBe(130);
     expect(first.error).toContain('Next: finish: voxops deploy fleet --tag v1.5.0 --resume, or undo');
-    expect(fleet1.fs.exists(journalFile)).toBe(false);
-    const record = JSON.parse(fleet2.fs.read(journalFile));
+    expect(fleet1.fs.exists(progressFile)).toBe(false);
+    const record = JSON.parse(fleet2.fs.read(progressFile));
 
     // resumed, and stopped again before the call ends: the record is the first run's, under the new run
     const fleet1Sent = fleet1.log.length;
@@ -77,7 +77,7 @@ describe('--resume', () => {
         .map((c) => c.step),
     ).toEqual([]);
     expect(eventsOf(again, 'info').map((e) => e.message)).toContain('every worker already serves v1.5.0; nothing to do');
-    const kept = JSON.parse(fleet2.fs.read(journalFile));
+    const kept = JSON.parse(fleet2.fs.read(progressFile));
     expect(kept).toEqual({ ...record, run: expect.not.stringMatching(record.run) });
     expect(kept.installed).toMatch(/^[0-9a-f]{40}$/);
 
