@@ -122,7 +122,7 @@ export async function runOperation(
     for (const f of facts) {
       if (!f.lock) continue;
       // --resume after a run of ours that was killed here: its process is gone, its lock need not run down
-      const ours = request.resume === true && lockIsStale(f.lock) && /^[0-9a-f]{1,64}$/.test(f.lock.id);
+      const ours = request.resume === true && !canTakeOver(f.lock) && lockIsStale(f.lock) && /^[0-9a-f]{1,64}$/.test(f.lock.id);
       if (ours) f.lock = { ...f.lock, expired: true, leaseSeconds: 0 };
       if (canTakeOver(f.lock)) {
         expired.set(f.host.name, f.lock);

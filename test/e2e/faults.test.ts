@@ -31,6 +31,16 @@ async function expectServing(h: string, tag: string): Promise<void> {
   );
 }
 
+/** The reset restarts every worker at once, so nginx may shut them out for its fail_timeout: wait for it to pass one call again. */
+async function nginxServing(h: string): Promise<void> {
+  const wait = await labExec(
+    h,
+    'for i in $(seq 1 150); do [ "$(curl -s -o /dev/null -w %{http_code} --max-time 1 http://127.0.0.1/health/fleet)" = 200 ] && exit 0; sleep 0.1; done; exit 1',
+    { timeoutMs: 30_000 },
+  );
+  expect(wait.code, `${h}: nginx did not pass /health/fleet to a worker within 15 s`).toBe(0);
+}
+
 const lockOf = async (h: string) => (await labExec(h, ['cat', '/var/lib/voxops/lock.json'])).stdout.trim();
 
 describe('faults in the lab', () => {
@@ -153,6 +163,7 @@ describe('faults in the lab', () => {
 
   it('voxops killed (SIGKILL) right after a drain: its stale lock is taken over by --resume, the moved socket put back, the deploy finished', async () => {
     const address = readLabFile().hosts.find((h) => h.name === host)!.address;
+    await nginxServing(host);
     const call = runCalls({ targets: [`ws://${address}/ws/call`], rate: 1, durationSeconds: 1, maxCalls: 1, holdSeconds: [20, 20] });
     await new Promise((r) => setTimeout(r, 2_000));
     let killed = false;
@@ -178,14 +189,24 @@ describe('faults in the lab', () => {
   });
 
   it('the disk filling during install: exit 5, no worker restarted, then --resume once there is room', async () => {
-    await labExec(host, 'rm -rf /opt/voxcore/.venv');
-    await labFault({ kind: 'fill-disk', host });
+    // preflight passes (no free-disk floor here); the disk fills completely as the install begins
+    const doc = parse(readFileSync(faultInventory, 'utf8')) as Record<string, any>;
+    doc.roles.fleet.minFreeDiskMb = 0;
+    writeFileSync(faultInventory, stringify(doc));
+    let filled: Promise<string> | undefined;
     let run;
     try {
-      run = await voxops(deploy('v1.5.0'));
+      run = await voxops(deploy('v1.5.0', '--json'), {
+        onEvent: (e) => {
+          if (!filled && e.type === 'step' && e.step === 'install' && e.status === 'start')
+            filled = labFault({ kind: 'fill-disk', host, leaveMb: 0 });
+        },
+      });
     } finally {
+      await filled;
       await labFault({ kind: 'free-disk', host });
     }
+    expect(filled).toBeDefined();
     expect(run.code, run.stderr).toBe(5);
     expect(run.stderr).toMatch(
       /Next: no worker was restarted, all still serve v1\.4\.2; fix what failed on fleet1, then: voxops deploy fleet --tag v1\.5\.0 --resume/,
@@ -211,6 +232,7 @@ describe('faults in the lab', () => {
 
   it('a worker that crashes while drained comes back on the new release; no other call is touched', async () => {
     const address = readLabFile().hosts.find((h) => h.name === host)!.address;
+    await nginxServing(host);
     const call = runCalls({ targets: [`ws://${address}/ws/call`], rate: 1, durationSeconds: 1, maxCalls: 1, holdSeconds: [20, 20] });
     await new Promise((r) => setTimeout(r, 2_000));
     const busy = (await workerHealth(host)).find((w) => w.active_calls === 1)!;
@@ -227,7 +249,7 @@ describe('faults in the lab', () => {
     await expectServing(host, 'v1.5.0');
     // the crash cut the call it held; voxops restarted nothing under a live call
     const stats = await call;
-    expect(stats.completed + stats.dropped).toBe(1);
+    expect(stats.completed + stats.dropped, JSON.stringify(stats)).toBe(1);
   });
 });
 

@@ -448,7 +448,9 @@ export function formatHosts(lab: LabInfo, status?: HostStatus[]): string {
 // ---------------------------------------------------------------- faults
 
 export type Fault =
-  | { kind: 'net-down' | 'net-up' | 'fill-disk' | 'free-disk' | 'rekey'; host: string }
+  | { kind: 'net-down' | 'net-up' | 'free-disk' | 'rekey'; host: string }
+  /** leaveMb: what is left free (default 8 MB) */
+  | { kind: 'fill-disk'; host: string; leaveMb?: number }
   | { kind: 'git-stop' | 'git-start' }
   | { kind: 'kill-worker'; host: string; worker: number };
 
@@ -485,10 +487,13 @@ export async function labFault(f: Fault): Promise<string> {
         await labExec(
           f.host,
           `set -e
-rm -f /var/lib/voxlab-fill
+rm -f /var/lib/voxlab-fill /var/lib/voxlab-fill-rest
 avail=$(df -B1 --output=avail / | tail -n 1)
-fill=$((avail - 8 * 1024 * 1024))
+leave=${Math.max(0, Math.floor(f.leaveMb ?? 8))}
+# fallocate of every last byte fails (the file's own metadata): leave 1 MB, then write into it
+fill=$((avail - (leave + 1) * 1024 * 1024))
 [ "$fill" -gt 0 ] && fallocate -l "$fill" /var/lib/voxlab-fill
+[ "$leave" -gt 0 ] || dd if=/dev/zero of=/var/lib/voxlab-fill-rest bs=4096 status=none 2>/dev/null || true
 df -h --output=avail / | tail -n 1`,
         ),
         'fill-disk',
@@ -496,7 +501,10 @@ df -h --output=avail / | tail -n 1`,
       return `${f.host}: deploy filesystem filled, ${out.trim()} left`;
     }
     case 'free-disk': {
-      const out = await must(await labExec(f.host, 'rm -f /var/lib/voxlab-fill && df -h --output=avail / | tail -n 1'), 'free-disk');
+      const out = await must(
+        await labExec(f.host, 'rm -f /var/lib/voxlab-fill /var/lib/voxlab-fill-rest && df -h --output=avail / | tail -n 1'),
+        'free-disk',
+      );
       return `${f.host}: fill file removed, ${out.trim()} available`;
     }
     case 'rekey':
