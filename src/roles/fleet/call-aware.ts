@@ -5,7 +5,7 @@ import type { HostProgress, WorkerTimeline } from '../../events.js';
 import { decide, defaultMinFree, type ScheduleLimits, type WorkerStage, type WorkerView } from '../../plan/schedule.js';
 import type { WorkerSteps } from '../../plan/fleet.js';
 import type { HostContext } from '../contract.js';
-import { describeProbe, nothingListening, timedOut, type Probe } from '../shared/health.js';
+import { describeProbe, nothingListening, passesWorkerGate, timedOut, type Probe } from '../shared/health.js';
 import { HUNG_AFTER_MS, restartOrFailGate, type RollSettings } from './roll-worker.js';
 
 export interface CallAwareSettings extends RollSettings {
@@ -115,16 +115,15 @@ export async function rollCallAware(
   const note = (t: Tracked, p: Probe, now: number): void => {
     if (!timedOut(p)) t.lastAnswerAt = now;
     if (t.stage === 'restarting') {
-      const fresh = t.oldPid === undefined || p.body?.pid !== t.oldPid;
-      if (p.httpStatus === 200 && p.body?.status === 'ok' && p.body.version === settings.expectVersion && fresh) {
+      if (passesWorkerGate(p, settings.expectVersion, t.oldPid)) {
         t.stage = 'new';
-        t.calls = p.body.active_calls ?? 0;
+        t.calls = p.body?.active_calls ?? 0;
         t.timeline.healthyAt = now;
         t.timeline.downtimeMs = now - t.timeline.restartedAt!;
         t.timeline.version = settings.expectVersion;
         t.timeline.outcome = settings.rollingBack ? 'rolled-back' : 'rolled';
         restartTimes.push(t.timeline.downtimeMs);
-        host.worker(t.index, 'healthy', `pid ${p.body.pid}`);
+        host.worker(t.index, 'healthy', `pid ${p.body?.pid}`);
         void host.run(t.steps.cleanup).catch(() => undefined);
       } else if (now - t.timeline.restartedAt! >= settings.gateTimeoutSeconds * 1000) {
         t.stage = 'failed';

@@ -4,7 +4,7 @@ import type { WorkerTimeline } from '../../events.js';
 import type { WorkerSteps } from '../../plan/fleet.js';
 import { poll } from '../../wait.js';
 import type { DrainPolicy, HostContext } from '../contract.js';
-import { describeProbe, nothingListening, probe, timedOut } from '../shared/health.js';
+import { describeProbe, nothingListening, passesWorkerGate, probe, timedOut } from '../shared/health.js';
 
 export interface RollSettings {
   /** the version /health must report after the restart */
@@ -161,10 +161,7 @@ export async function gateWorker(
     timeoutMs: Math.max(0, startedAt + settings.gateTimeoutSeconds * 1000 - host.clock.now()),
     intervalMs: settings.pollMs,
     probe: () => probe(host, steps.probeLive),
-    until: (p) => {
-      const fresh = oldPid === undefined || p.body?.pid !== oldPid;
-      return p.httpStatus === 200 && p.body?.status === 'ok' && p.body.version === settings.expectVersion && fresh ? p : undefined;
-    },
+    until: (p) => (passesWorkerGate(p, settings.expectVersion, oldPid) ? p : undefined),
   });
   if (gate.outcome === 'done') return gate.result;
   const journal = await host.run(steps.journal).then(

@@ -13,6 +13,14 @@ export async function probe(host: Pick<HostContext, 'run'>, step: Step): Promise
   return { ...parseHealthProbe(result.stdout, result.stderr), exitCode: result.exitCode };
 }
 
+/**
+ * What a worker's gate waits for: healthy, on the expected release, and a process other than the
+ * one that was restarted (a socket file, or the old process still answering, proves nothing).
+ */
+export function passesWorkerGate(p: HealthProbe, expectVersion: string, oldPid: number | undefined): boolean {
+  return isHealthy(p) && p.body?.version === expectVersion && (oldPid === undefined || p.body.pid !== oldPid);
+}
+
 export function isHealthy(p: HealthProbe): boolean {
   return p.httpStatus === 200 && p.body?.status === 'ok';
 }
