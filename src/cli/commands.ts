@@ -123,7 +123,7 @@ export async function inspect(
       else for (const r of results) write(`${r.host}: ${r.released ? `released the lock of ${describeHolder(r.holder!)}` : r.reason}`);
       const refused = results.filter((r) => !r.released && r.holder);
       if (refused.length > 0) {
-        throw new UsageError(`${refused.length} lock(s) belong to somebody else and were kept`, {
+        throw new UsageError(`${refused.length} lock(s) may still be in use and were kept`, {
           next: 'make sure that deploy is dead (voxops lock status), then: voxops lock release --force',
         });
       }

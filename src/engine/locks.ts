@@ -171,12 +171,16 @@ export async function releaseLocks(
       const holder = (await readHolder(session)) ?? null;
       if (!holder) return { host: session.host.name, holder, released: false, reason: 'not locked' };
       const mine = holder.user === me.user && holder.machine === me.machine;
-      if (!mine && !force) {
+      // without --force only a lock nobody can be using: expired, or ours with its process gone
+      const unused = holder.expired === true || (mine && lockIsStale(holder, me.machine));
+      if (!unused && !force) {
         return {
           host: session.host.name,
           holder,
           released: false,
-          reason: `held by ${holder.user}@${holder.machine}, not you (${me.user}@${me.machine}): add --force`,
+          reason: mine
+            ? `held by your own run (pid ${holder.pid}), which is still running: stop it, or add --force`
+            : `held by ${holder.user}@${holder.machine}, not you (${me.user}@${me.machine}): add --force`,
         };
       }
       await session.run(force ? forceReleaseLock() : releaseOwnLock(holder.id));
