@@ -312,7 +312,7 @@ function parser(args: readonly string[], version: string | undefined): Yargs {
     .command('lock', 'lock status | lock release [--force]', (y) =>
       y
         .command('status', 'who holds the lock on each host', (y) => reading(y, 'the locks as JSON on stdout').option('hosts', hostsOption))
-        .command('release', "release your own locks (--force: anybody's)", (y) =>
+        .command('release', "release locks nobody can be using: expired, or yours with the run gone (--force: anybody's)", (y) =>
           reading(y, 'what was released as JSON on stdout')
             .option('hosts', hostsOption)
             .option('force', { type: 'boolean', default: false, describe: "release somebody else's lock" }),

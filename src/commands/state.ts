@@ -53,15 +53,17 @@ export function renewLock(id: string): Step {
 /**
  * Take over a lock whose holder stopped renewing it. Of several runs that try at once, one wins: a
  * hard link named after the expired holder can be made only once. The winner checks again that the
- * lock is that holder's and still unrenewed, then puts its own in place. A token older than the
- * lease (its ctime is when it was linked) was left by a taker that died half-way: it is cleared, so
- * it cannot block every later takeover. Exit 1: not taken over.
+ * lock is that holder's and still unrenewed, then puts its own in place. A token older than
+ * TOKEN_ABANDONED_SECONDS or the lease, whichever is longer (its ctime is when it was linked), was
+ * left by a taker that died half-way: it is cleared, so it cannot block every later takeover. (A
+ * lease of 0, our own dead run on --resume, must not make a taker in progress look abandoned.)
+ * Exit 1: not taken over.
  */
 export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds: number): Step {
   const script = [
     'set -e',
-    'lock=$1; token=$2; temp=$3; holder=$4; lease=$5',
-    'if [ -e "$token" ] && [ $(( $(date +%s) - $(stat -c %Z -- "$token") )) -ge "$lease" ]; then rm -f -- "$token"; fi',
+    'lock=$1; token=$2; temp=$3; holder=$4; lease=$5; abandoned=$6',
+    'if [ -e "$token" ] && [ $(( $(date +%s) - $(stat -c %Z -- "$token") )) -ge "$abandoned" ]; then rm -f -- "$token"; fi',
     'ln -- "$lock" "$token" 2>/dev/null || exit 1',
     'idle=$(( $(date +%s) - $(stat -c %Y -- "$lock") ))',
     'if [ "$idle" -lt "$lease" ] || ! grep -qF -- "$holder" "$lock"; then rm -f -- "$token"; exit 1; fi',
@@ -82,11 +84,15 @@ export function takeOverLock(holder: LockHolder, expiredId: string, leaseSeconds
       `${stateDir}/lock.${holder.id}.tmp`,
       holderMark(expiredId),
       String(leaseSeconds),
+      String(Math.max(leaseSeconds, TOKEN_ABANDONED_SECONDS)),
     ),
     stdin: `${JSON.stringify(holder)}\n`,
     okExitCodes: [1],
   };
 }
+
+/** A takeover takes well under a second; a token this old was left by a taker that died. */
+const TOKEN_ABANDONED_SECONDS = 60;
 
 /** Removes the lock only if it still carries our id. Exit 1: it is not ours (or already gone). */
 export function releaseOwnLock(id: string): Step {

@@ -158,8 +158,8 @@ export interface LockRelease {
 }
 
 /**
- * Release locks. Without force only "your own" lock goes: same user on the same machine (a deploy
- * of yours that crashed). With force anyone's, and the report says whose it was.
+ * Release locks. Without force only a lock nobody can be using goes: an expired one, or your own
+ * (same user, same machine) whose process is gone. With force anyone's, and the report says whose.
  */
 export async function releaseLocks(
   sessions: readonly HostSession[],

@@ -490,8 +490,8 @@ export async function labFault(f: Fault): Promise<string> {
 rm -f /var/lib/voxlab-fill /var/lib/voxlab-fill-rest
 avail=$(df -B1 --output=avail / | tail -n 1)
 leave=${Math.max(0, Math.floor(f.leaveMb ?? 8))}
-# fallocate of every last byte fails (the file's own metadata): leave 1 MB, then write into it
-fill=$((avail - (leave + 1) * 1024 * 1024))
+# fallocate of every last byte fails (the file's own metadata): to leave nothing, leave 1 MB, then write into it
+fill=$((avail - (leave > 0 ? leave : 1) * 1024 * 1024))
 [ "$fill" -gt 0 ] && fallocate -l "$fill" /var/lib/voxlab-fill
 [ "$leave" -gt 0 ] || dd if=/dev/zero of=/var/lib/voxlab-fill-rest bs=4096 status=none 2>/dev/null || true
 df -h --output=avail / | tail -n 1`,

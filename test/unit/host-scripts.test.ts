@@ -52,7 +52,7 @@ describe('taking over an expired lock, in a real sh', () => {
   /** The takeover script with the host's fixed paths swapped for the temp dir's. */
   function takeOver(expiredId: string, lease: number) {
     const { script, args } = shOf(takeOverLock(holder('new'), expiredId, lease).command);
-    return runSh(script, [lock, token, temp, args[3]!, args[4]!], `${JSON.stringify(holder('new'))}\n`);
+    return runSh(script, [lock, token, temp, ...args.slice(3)], `${JSON.stringify(holder('new'))}\n`);
   }
 
   beforeEach(() => {
@@ -85,12 +85,15 @@ describe('taking over an expired lock, in a real sh', () => {
     expect(takeOver('old', 60).code).toBe(1);
   });
 
-  it('loses to a takeover in progress, but not to one that died longer ago than the lease', async () => {
+  it('loses to a takeover in progress, even with a lease of 0 (our own dead run on --resume), but not to one long dead', async () => {
     utimesSync(lock, hourAgo, hourAgo);
     linkSync(lock, token);
     expect(takeOver('old', 60).code).toBe(1);
+    expect(takeOver('old', 0).code).toBe(1);
+    // the same script, told that tokens go stale after 1 s: one made over a second ago is cleared
     await new Promise((r) => setTimeout(r, 1100));
-    expect(takeOver('old', 1).code).toBe(0);
+    const { script, args } = shOf(takeOverLock(holder('new'), 'old', 0).command);
+    expect(runSh(script, [lock, token, temp, args[3]!, args[4]!, '1'], `${JSON.stringify(holder('new'))}\n`).code).toBe(0);
     expect(JSON.parse(readFileSync(lock, 'utf8')).id).toBe('new');
   });
 

@@ -182,6 +182,8 @@ export async function rollCallAware(
   const take = async (t: Tracked, force: boolean): Promise<void> => {
     const already = t.stage === 'draining';
     if (!already) t.timeline.drainedAt = clock.now();
+    // moved aside from here on: a drain that fails after its move is put back like any other
+    t.stage = 'draining';
     const moved = already ? { exitCode: 0 } : await host.run(t.steps.drain);
     host.worker(t.index, 'drained', moved.exitCode === 0 ? undefined : 'no socket: the worker was not serving');
     if (force) {
@@ -193,7 +195,6 @@ export async function rollCallAware(
       return restart(t);
     }
     if (moved.exitCode !== 0) return restart(t);
-    t.stage = 'draining';
     // a call nginx handed over just before the move is still connecting: give it a moment to count
     await clock.sleep(SETTLE_AFTER_MOVE_MS);
     const step = probeRound([drainedSocket(t.steps.socket)], settings.healthPath, settings.errorLog, offset, t.hung ? 2 : 1);
@@ -202,8 +203,9 @@ export async function rollCallAware(
       host.worker(t.index, 'forced', `no answer to /health for ${HUNG_AFTER_MS / 1000}s: the process is hung, restarting it`);
       return restart(t);
     }
-    t.hung = false;
-    if (nothingListening(p!) || (p!.httpStatus !== 0 && p!.body?.active_calls === 0)) return restart(t);
+    // what it answered is now what the roll knows of it (an answer resets the hung clock)
+    note(t, p!, clock.now());
+    if (t.calls === 0) return restart(t);
     host.info(`worker ${t.index}: a call reached it before its socket moved; waiting for that call to end`);
   };
 
@@ -228,14 +230,15 @@ export async function rollCallAware(
         // stop taking workers; the ones restarting are still gated, so each ends old or new, never unknown
         const why =
           host.signal.aborted && !gateFailure ? 'interrupted while waiting for its call to end' : 'the roll stopped: put back unchanged';
-        for (const t of tracked.filter((w) => w.stage === 'draining')) await putBack(t, why);
+        // a put-back that fails must not stop the gating of the workers still restarting
+        for (const t of tracked.filter((w) => w.stage === 'draining')) await putBack(t, why).catch(stopOnError);
         if (restarting.length === 0) break;
       } else {
         const decision = decide(tracked, limits(), now);
         for (const index of decision.skip) {
           const t = byIndex.get(index)!;
           // one moved aside goes back in rotation: its call goes on there, on the old release
-          if (t.stage === 'draining') await host.run(t.steps.undrain);
+          if (t.stage === 'draining') await host.run(t.steps.undrain).catch(stopOnError);
           t.stage = 'skipped';
           t.timeline.outcome = 'skipped';
           host.worker(index, 'skipped', `its call is older than ${settings.maxCallAgeSeconds}s; left on the old release, serving`);

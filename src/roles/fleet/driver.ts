@@ -113,6 +113,9 @@ export const fleetDriver: RoleDriver<FleetHostFacts, FleetPlan> = {
         if (plan.release?.installed)
           host.info(`${plan.to} is checked out and installed already (${plan.release.installed.slice(0, 12)}): resuming with the workers`);
         else if (plan.release) {
+          // an install from a record this run did not trust is not done: if this run dies mid-install,
+          // the next --resume must install again
+          await host.recordProgress({ installed: undefined });
           try {
             await placeFleetRelease(host, role, plan.release.choice, plan.to, request.action === 'rollback');
           } catch (error) {

@@ -193,6 +193,34 @@ describe('call-aware: workers whose answers cannot be taken at face value', () =
     expect(fleet1.dropped).toEqual([]);
   });
 
+  it('a seemingly hung worker that answers busy once moved aside is waited for, even through one more stall', async () => {
+    const sim = new Sim();
+    const fleet1 = sim.addFleetHost('fleet1');
+    const worker4 = fleet1.worker(4)!;
+    worker4.hung = true;
+    let probesSinceMove: number | undefined;
+    fleet1.watchers.push((sent) => {
+      if (probesSinceMove === undefined || !sent.step.startsWith('probe ')) return;
+      probesSinceMove += 1;
+      // the round after the longer look stalls once more, then the worker answers again
+      worker4.hung = probesSinceMove === 1;
+    });
+
+    const run = await deploy(sim, 'v1.5.0', ['--allow-unhealthy'], {
+      onEvent: (e) => {
+        if (e.type !== 'worker' || e.worker !== 4 || e.phase !== 'drained') return;
+        // it answers the longer look, busy: a call it took just before the move
+        worker4.hung = false;
+        fleet1.startCall(4, 6, { anyPath: true });
+        probesSinceMove = 0;
+      },
+    });
+
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(fleet1.dropped).toEqual([]);
+    expect(phases(run, 4)).toEqual(['drained', 'idle', 'restarted', 'healthy']);
+  });
+
   it('preflight refuses a worker whose /health has no active_calls (exit 7), nothing changed', async () => {
     const sim = new Sim();
     const fleet1 = sim.addFleetHost('fleet1');

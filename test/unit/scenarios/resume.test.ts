@@ -88,6 +88,32 @@ describe('--resume', () => {
     expect(fleet2.dropped).toEqual([]);
   });
 
+  it('a resumed run that must install again (the checkout moved) forgets the old install: killed mid-install, the next resume installs', async () => {
+    const { sim, fleet1, caller } = fleetWithLongCall();
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], {
+      onEvent: (e) => {
+        if (e.type === 'worker' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
+      },
+    });
+    expect(first.exitCode).toBe(130);
+    expect(JSON.parse(fleet1.fs.read(progressFile)).installed).toMatch(/^[0-9a-f]{40}$/);
+    // somebody checked out the old release by hand: the record's install no longer describes the tree
+    const clone = fleet1.cloneAt('/opt/voxcore')!;
+    clone.head = clone.tags.get('v1.4.2')!;
+    fleet1.failSteps.set('install', 1);
+
+    const again = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json']);
+    expect(again.exitCode).toBe(5);
+    expect(JSON.parse(fleet1.fs.read(progressFile)).installed).toBeUndefined();
+
+    caller.call = { remaining: 2 };
+    const before = fleet1.log.length;
+    const last = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json']);
+    expect(last.exitCode, last.stderr).toBe(0);
+    expect(fleet1.log.slice(before).map((c) => c.step)).toContain('install');
+    expect(fleet1.workers().map((w) => w.version)).toEqual(Array(4).fill('v1.5.0'));
+  });
+
   it('refuses --resume on a restart, which has nothing to continue (exit 2)', async () => {
     const sim = new Sim();
     sim.addFleetHost('fleet1');

@@ -364,8 +364,8 @@ const sh: Handler = (host, argv, ctx) => {
     const idle = Math.floor(host.estate.clock.now() / 1000) - Math.floor(node.mtime / 1000);
     return ok(`${node.content}\n--voxops-lock-idle ${idle}\n`);
   }
-  if (script === scripts.takeOver && args.length === 5) {
-    const [lock, token, temp, holderMark, lease] = args as [string, string, string, string, string];
+  if (script === scripts.takeOver && args.length === 6) {
+    const [lock, token, temp, holderMark, lease] = args as [string, string, string, string, string, string];
     const node = host.fs.stat(lock);
     if (node?.kind !== 'file' || host.fs.lstat(token)) return fail(1, '');
     const idle = Math.floor(host.estate.clock.now() / 1000) - Math.floor(node.mtime / 1000);
