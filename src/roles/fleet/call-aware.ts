@@ -46,6 +46,8 @@ interface Tracked extends WorkerView {
 const FIRST_RESTART_ESTIMATE_MS = 700;
 const PROGRESS_EVERY_MS = 10_000;
 const SETTLE_AFTER_MOVE_MS = 150;
+/** The round while a restarted worker is gated: one exec for every worker, so 20 a second at most. */
+const GATE_ROUND_MS = 50;
 
 /**
  * Roll every given worker of one host to `expectVersion`, each the moment it is idle: move its
@@ -261,7 +263,9 @@ export async function rollCallAware(
         ]).catch(stopOnError);
         report(Math.max(0, decision.free - decision.take.length));
       }
-      await clock.sleep(settings.roundMs);
+      // a worker being gated is out of rotation: look again soon, the next worker waits on it
+      const gating = tracked.some((t) => t.stage === 'restarting');
+      await clock.sleep(gating ? Math.min(settings.roundMs, GATE_ROUND_MS) : settings.roundMs);
     }
   } catch (error) {
     // the round itself failed (a lost connection, a probe that could not run): a worker left moved
