@@ -127,6 +127,17 @@ export class SshExecutor implements Executor {
  */
 const MAX_CHANNELS = 8;
 
+/**
+ * sshd frees a closed session's slot a loop after the close, so a burst of closes and opens can
+ * meet a full table for a moment (seen in the lab). A refused open ran nothing: asking again is safe.
+ */
+const REFUSED_OPEN_RETRY_MS = [20, 50, 100, 200, 400, 800, 1600];
+
+/** ssh2 sets a numeric `reason` only on a refused channel open, not on a refused exec request. */
+function refusedOpen(error: Error): boolean {
+  return typeof (error as Error & { reason?: unknown }).reason === 'number';
+}
+
 class SshSession implements HostSession {
   private closed = false;
   private lost: Error | undefined;
@@ -153,7 +164,7 @@ class SshSession implements HostSession {
     return checkResult(this.host, step, await this.channels(() => this.exec(wire, step.stdin, timeoutMs)));
   }
 
-  private exec(wire: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {
+  private exec(wire: string, stdin: string | undefined, timeoutMs: number, attempt = 0): Promise<CommandResult> {
     if (this.lost || this.closed) {
       return Promise.reject(
         new UnreachableError(`${this.host.name}: SSH connection lost (${this.lost ? shownRemoteText(this.lost.message) : 'closed'})`),
@@ -163,7 +174,14 @@ class SshSession implements HostSession {
     return new Promise((resolve, reject) => {
       this.client.exec(wire, (err, channel) => {
         if (err) {
-          reject(new UnreachableError(`${this.host.name}: cannot open an SSH channel: ${shownRemoteText(err.message)}`, { cause: err }));
+          const wait = refusedOpen(err) ? REFUSED_OPEN_RETRY_MS[attempt] : undefined;
+          if (wait !== undefined) {
+            setTimeout(() => this.exec(wire, stdin, timeoutMs, attempt + 1).then(resolve, reject), wait);
+            return;
+          }
+          const hint = refusedOpen(err) ? ` (sshd MaxSessions must allow ${MAX_CHANNELS + 1})` : '';
+          const detail = `${shownRemoteText(err.message)}${hint}`;
+          reject(new UnreachableError(`${this.host.name}: cannot open an SSH channel: ${detail}`, { cause: err }));
           return;
         }
         const stdout = new OutputBuffer();
