@@ -119,7 +119,7 @@ function changeOptions(y: Yargs, { source }: { source: boolean }): Yargs {
     })
     .option('batch', {
       type: 'number',
-      describe: 'fleet: workers out of rotation at once (one-at-a-time: default 1; call-aware: default a quarter of the host)',
+      describe: 'fleet: workers drained or restarting at once (one-at-a-time: default 1; call-aware: default a quarter of the host)',
     })
     .option('schedule', {
       choices: ['call-aware', 'one-at-a-time'] as const,

@@ -147,7 +147,7 @@ const fleetRole = z.strictObject({
       minFree: z
         .union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a number of slots or a percentage like 25%')])
         .optional(),
-      /** workers out of rotation at once (call-aware); default a quarter of the host's workers */
+      /** workers moved aside or restarting at once (call-aware); default a quarter of the host's workers */
       maxOut: z.number().int().min(1).max(256).optional(),
     })
     .prefault({}),

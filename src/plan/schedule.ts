@@ -34,7 +34,7 @@ export type HungCallPolicy = 'wait' | 'skip' | 'force';
 export interface ScheduleLimits {
   /** idle workers the host keeps in rotation (capped at all but one worker, so a roll can proceed) */
   minFree: number;
-  /** workers out of rotation (moved aside or restarting) at once */
+  /** workers moved aside or restarting at once (shut-out ones count against the floor instead) */
   maxOut: number;
   /** a call older than this is hung */
   maxCallAgeMs: number;
@@ -77,6 +77,8 @@ export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, n
   // a worker nginx shut out (a failed connect, read from its error log) serves nothing until its
   // fail_timeout has passed: it is out as much as one that is restarting
   const out = workers.filter((w) => outOfRotation(w) || isShutOut(w, now)).length;
+  // maxOut bounds the roll's own restarts in flight; a shut-out worker already runs the new release
+  const inFlight = workers.filter(outOfRotation).length;
   // a call that slipped in after the idle check is waited for on the moved socket: it can hang too
   const hungOnes = workers.filter(
     (w) =>
@@ -92,7 +94,7 @@ export function decide(workers: readonly WorkerView[], limits: ScheduleLimits, n
   // One worker may always be out: its restart is well under a second, and waiting for two idle
   // workers at once can take a whole call on a small, busy host. Beyond one, the floor holds.
   const room = out + force.length === 0 && free > 0 ? Math.max(1, free - floor) : free - floor;
-  const budget = Math.max(0, Math.min(room, limits.maxOut - out - force.length));
+  const budget = Math.max(0, Math.min(room, limits.maxOut - inFlight - force.length));
   const settled = workers.every((w) => w.stage === 'new' || w.stage === 'skipped' || w.stage === 'failed' || skip.includes(w.index));
   return {
     take: candidates.slice(0, budget),

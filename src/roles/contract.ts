@@ -32,7 +32,7 @@ export interface OperationRequest {
   force: boolean;
   /** hosts at once; 'auto': every host (at most AUTO_PARALLEL), each keeping its own floor of free workers */
   parallel: number | 'auto';
-  /** fleet: workers out of rotation at once (one-at-a-time: a batch; call-aware: at most) */
+  /** fleet: workers drained or restarting at once (one-at-a-time: a batch; call-aware: at most) */
   batch?: number;
   /** fleet: each worker the moment it is idle (call-aware), or one after another, paced by nginx */
   schedule?: 'call-aware' | 'one-at-a-time';

@@ -53,6 +53,15 @@ describe('the call-aware schedule', () => {
     expect(decide(small, limits, now + 5_001).take).toEqual([3]);
   });
 
+  it('does not count a shut-out worker against maxOut: it already runs the new release, only the floor minds it', () => {
+    // a quiet host, one at a time: the last restart got shut out, the next is taken at once (not 10 s later)
+    const quiet = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'old', 0), w(3, 'old', 0), w(4, 'old', 0)];
+    expect(decide(quiet, { ...limits, maxOut: 1 }, now).take).toEqual([2]);
+    // a restart in flight still fills maxOut
+    const busy = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'restarting', undefined), w(3, 'old', 0), w(4, 'old', 0)];
+    expect(decide(busy, { ...limits, maxOut: 1 }, now).take).toEqual([]);
+  });
+
   it('still rolls a host of one worker, and a host whose floor is all of its workers', () => {
     expect(decide([w(1, 'old', 0)], limits, now).take).toEqual([1]);
     expect(decide([w(1, 'old', 0), w(2, 'old', 0)], { ...limits, minFree: 5 }, now).take).toEqual([1]);

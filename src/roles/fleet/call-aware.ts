@@ -12,7 +12,7 @@ export interface CallAwareSettings extends RollSettings {
   healthPath: string;
   /** the operator's floor of free slots; undefined: derived from the host's live load */
   minFree?: number;
-  /** workers out of rotation at once */
+  /** workers moved aside or restarting at once (a shut-out one counts against the floor) */
   maxOut: number;
   /** a call older than this is hung; `onDrainTimeout` decides what happens to it */
   maxCallAgeSeconds: number;
