@@ -53,13 +53,17 @@ describe('the call-aware schedule', () => {
     expect(decide(small, limits, now + 5_001).take).toEqual([3]);
   });
 
-  it('does not count a shut-out worker against maxOut: it already runs the new release, only the floor minds it', () => {
+  it('counts a shut-out worker against maxOut only while the host holds a call', () => {
     // a quiet host, one at a time: the last restart got shut out, the next is taken at once (not 10 s later)
     const quiet = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'old', 0), w(3, 'old', 0), w(4, 'old', 0)];
     expect(decide(quiet, { ...limits, maxOut: 1 }, now).take).toEqual([2]);
     // a restart in flight still fills maxOut
-    const busy = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'restarting', undefined), w(3, 'old', 0), w(4, 'old', 0)];
+    const restarting = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'restarting', undefined), w(3, 'old', 0), w(4, 'old', 0)];
+    expect(decide(restarting, { ...limits, maxOut: 1 }, now).take).toEqual([]);
+    // with a call running, the shut-out one is capacity the roll took: it fills maxOut until it is back
+    const busy = [w(1, 'new', 0, { shutOutUntil: now + 9_000 }), w(2, 'old', 1), w(3, 'old', 0), w(4, 'old', 0), w(5, 'old', 0)];
     expect(decide(busy, { ...limits, maxOut: 1 }, now).take).toEqual([]);
+    expect(decide(busy, { ...limits, maxOut: 1 }, now + 9_001).take).toEqual([3]);
   });
 
   it('still rolls a host of one worker, and a host whose floor is all of its workers', () => {

@@ -12,7 +12,7 @@ export interface CallAwareSettings extends RollSettings {
   healthPath: string;
   /** the operator's floor of free slots; undefined: derived from the host's live load */
   minFree?: number;
-  /** workers moved aside or restarting at once (a shut-out one counts against the floor) */
+  /** workers moved aside or restarting at once (and shut out, while the host holds a call) */
   maxOut: number;
   /** a call older than this is hung; `onDrainTimeout` decides what happens to it */
   maxCallAgeSeconds: number;
