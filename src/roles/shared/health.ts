@@ -25,7 +25,6 @@ export function isHealthy(p: HealthProbe): boolean {
   return p.httpStatus === 200 && p.body?.status === 'ok';
 }
 
-/** Nothing is listening: a connect failure, as opposed to a slow or failing answer. */
 /** curl's exit code for "timed out": the process accepted the connection and did not answer. */
 const CURL_TIMED_OUT = 28;
 
@@ -34,6 +33,7 @@ export function timedOut(p: Probe): boolean {
   return p.exitCode === CURL_TIMED_OUT;
 }
 
+/** Nothing is listening: a connect failure, as opposed to a slow or failing answer. */
 export function nothingListening(p: Probe): boolean {
   return p.exitCode === CURL_COULD_NOT_CONNECT;
 }

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { progressFile, lockFile } from '../../../src/commands/state.js';
+import type { OperationEvent } from '../../../src/events.js';
 import { eventsOf, voxops } from '../support/cli.js';
 import { Sim } from '../support/sim.js';
+
+/** voxops options: Ctrl-C the moment worker 3 (of `host`, or of any host) is drained. */
+function ctrlCWhenDrained(host?: string) {
+  return {
+    onEvent: (e: OperationEvent) => {
+      if (e.type === 'worker' && (host === undefined || e.host === host) && e.worker === 3 && e.phase === 'drained')
+        process.emit('SIGINT', 'SIGINT');
+    },
+  };
+}
 
 /** One fleet host of four workers on v1.4.2; worker 3 holds a call that lasts until the test ends it. */
 function fleetWithLongCall() {
@@ -14,11 +25,7 @@ function fleetWithLongCall() {
 describe('--resume', () => {
   it('finishes an interrupted deploy: no second install, only the workers not yet on the tag, history from the release before it', async () => {
     const { sim, fleet1, caller } = fleetWithLongCall();
-    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], {
-      onEvent: (e) => {
-        if (e.type === 'worker' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
-      },
-    });
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], ctrlCWhenDrained());
     expect(first.exitCode).toBe(130);
     expect(JSON.parse(fleet1.fs.read(progressFile))).toMatchObject({
       role: 'fleet',
@@ -52,11 +59,7 @@ describe('--resume', () => {
     const fleet1 = sim.addFleetHost('fleet1');
     const fleet2 = sim.addFleetHost('fleet2');
     const caller = fleet2.startCall(3, Infinity);
-    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json'], {
-      onEvent: (e) => {
-        if (e.type === 'worker' && e.host === 'fleet2' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
-      },
-    });
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--json'], ctrlCWhenDrained('fleet2'));
     expect(first.exitCode).toBe(130);
     expect(first.error).toContain('Next: finish: voxops deploy fleet --tag v1.5.0 --resume, or undo');
     expect(fleet1.fs.exists(progressFile)).toBe(false);
@@ -64,11 +67,7 @@ describe('--resume', () => {
 
     // resumed, and stopped again before the call ends: the record is the first run's, under the new run
     const fleet1Sent = fleet1.log.length;
-    const again = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json'], {
-      onEvent: (e) => {
-        if (e.type === 'worker' && e.host === 'fleet2' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
-      },
-    });
+    const again = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--resume', '--json'], ctrlCWhenDrained('fleet2'));
     expect(again.exitCode).toBe(130);
     expect(
       fleet1.log
@@ -90,11 +89,7 @@ describe('--resume', () => {
 
   it('a resumed run that must install again (the checkout moved) forgets the old install: killed mid-install, the next resume installs', async () => {
     const { sim, fleet1, caller } = fleetWithLongCall();
-    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], {
-      onEvent: (e) => {
-        if (e.type === 'worker' && e.worker === 3 && e.phase === 'drained') process.emit('SIGINT', 'SIGINT');
-      },
-    });
+    const first = await voxops(sim, ['deploy', 'fleet', '--tag', 'v1.5.0', '--schedule', 'one-at-a-time', '--json'], ctrlCWhenDrained());
     expect(first.exitCode).toBe(130);
     expect(JSON.parse(fleet1.fs.read(progressFile)).installed).toMatch(/^[0-9a-f]{40}$/);
     // somebody checked out the old release by hand: the record's install no longer describes the tree
